@@ -1,0 +1,39 @@
+# The README's commands. Each target creates the virtual environment it needs on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint format clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+## make run: serve layerwise on http://127.0.0.1:8000 (LAYERWISE_HOST / LAYERWISE_PORT to change)
+run: $(VENV)/.installed-run
+	$(BIN)/python -m app
+
+## make test: the test suite, against real worker processes and a real server on loopback
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## make lint: ruff (lint and format check) and mypy --strict
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check app tests
+	$(BIN)/ruff format --check app tests
+	$(BIN)/mypy
+
+format: $(VENV)/.installed-test
+	$(BIN)/ruff check --fix app tests
+	$(BIN)/ruff format app tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
