@@ -1,0 +1,3 @@
+"""layerwise: Keras Sequential model summaries and short trainings over HTTP."""
+
+__version__ = "0.1.0"

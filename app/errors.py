@@ -1,0 +1,110 @@
+"""Domain errors that carry their HTTP status, and the one place that turns any error into a response.
+
+Every error body has FastAPI's validation shape, ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``,
+whatever the status, so a front-end parses one format.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger(__name__)
+
+Loc = tuple[str | int, ...]
+
+
+class ErrorItem(dict[str, Any]):
+    """One entry of ``detail``: ``{"loc": [...], "msg": str, "type": str}``."""
+
+    def __init__(self, loc: Sequence[str | int], msg: str, type: str) -> None:
+        super().__init__(loc=list(loc), msg=msg, type=type)
+
+
+class LayerwiseError(Exception):
+    """Base of the service's own errors; ``status_code`` is the HTTP status it answers with."""
+
+    status_code = 500
+    error_type = "internal_error"
+
+    def __init__(self, msg: str, *, loc: Sequence[str | int] = (), headers: dict[str, str] | None = None) -> None:
+        super().__init__(msg)
+        self.items = [ErrorItem(loc, msg, self.error_type)]
+        self.headers = headers
+
+
+class SpecError(LayerwiseError):
+    """A request that is well-formed JSON but describes an invalid model or training (422).
+
+    Holds one or more :class:`ErrorItem`, each with a ``loc`` that points into the request body.
+    """
+
+    status_code = 422
+    error_type = "value_error"
+
+    def __init__(self, items: Sequence[ErrorItem]) -> None:
+        super().__init__("; ".join(str(i["msg"]) for i in items))
+        self.items = list(items)
+
+    @classmethod
+    def one(cls, loc: Sequence[str | int], msg: str, type: str = "value_error") -> SpecError:
+        """Build a SpecError with a single item."""
+        return cls([ErrorItem(loc, msg, type)])
+
+
+class NotFoundError(LayerwiseError):
+    """The resource named in the path does not exist (404)."""
+
+    status_code = 404
+    error_type = "not_found"
+
+
+class WorkerError(LayerwiseError):
+    """A worker process died or misbehaved while handling the request (503); the pool replaced it."""
+
+    status_code = 503
+    error_type = "worker_error"
+
+
+class WorkerTimeoutError(LayerwiseError):
+    """A model build ran past its time limit; the worker was killed and replaced (503)."""
+
+    status_code = 503
+    error_type = "worker_timeout"
+
+
+def _strip(errors: Sequence[Any]) -> list[ErrorItem]:
+    # pydantic's errors echo the offending input and a docs URL; a 10 MB body must not come back in the
+    # answer, so keep only what the shared error shape promises.
+    return [ErrorItem(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", "value_error"))) for e in errors]
+
+
+async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, LayerwiseError)
+    if exc.status_code >= 500:
+        logger.error("%s: %s", type(exc).__name__, exc)
+    return JSONResponse({"detail": exc.items}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": _strip(exc.errors())}, status_code=422)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    item = ErrorItem((), str(exc.detail), f"http_{exc.status_code}")
+    return JSONResponse({"detail": [item]}, status_code=exc.status_code, headers=exc.headers)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers that give every error the shared ``{"detail": [...]}`` body."""
+    app.add_exception_handler(LayerwiseError, _layerwise_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
