@@ -1,0 +1,301 @@
+"""Spec -> ``keras.Sequential``, its summary, and short trainings. The only module that imports Keras.
+
+It runs inside worker processes (:mod:`app.worker`); the server process never imports it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter is not our log
+
+import keras
+import numpy as np
+
+from app.spec import KerasLayer, ModelSpec, TrainingSpec, split_samples
+
+KERAS_VERSION: str = keras.__version__
+
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adagrad": keras.optimizers.Adagrad,
+    "adamax": keras.optimizers.Adamax,
+    "nadam": keras.optimizers.Nadam,
+}
+
+
+class BuildError(Exception):
+    """Keras refused to build the model at layer ``index`` (0-based, into ``spec.layers``).
+
+    ``str(error)`` is a message for a person: the layer by index, name and type, the shape it received,
+    what Keras expected, and how to fix the spec.
+    """
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(message)
+        self.index = index
+
+
+class RunChannel(Protocol):
+    """How a training talks to whoever started it: progress out, stop requests in."""
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Send one progress event (``"epoch"`` or ``"batch"``) with plain-data fields."""
+
+    def stop_requested(self) -> str | None:
+        """Return why the run must stop now (``"cancelled"``, ``"timed_out"``), or ``None`` to go on."""
+
+
+def _fmt_shape(shape: tuple[int | None, ...] | list[int | None]) -> str:
+    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _hint(spec: ModelSpec, index: int) -> str:
+    """How to fix the most common stacking mistakes, from the spec alone."""
+    layer = spec.layers[index]
+    prev = spec.layers[index - 1] if index else None
+    if getattr(layer, "return_sequences", None) is not None:  # a recurrent layer
+        if prev is not None and prev.type == "Flatten":
+            return (
+                f" {layer.type} needs 3-D input (batch, timesteps, features); Flatten (layer {index - 1}) "
+                f"removed the time axis: drop it, or put it after the {layer.type}"
+            )
+        if prev is not None and getattr(prev, "return_sequences", None) is False:
+            return (
+                f" {layer.type} needs 3-D input (batch, timesteps, features), but layer {index - 1} "
+                f"({prev.name}) returns only its last output: set return_sequences=true on it"
+            )
+        return f" {layer.type} needs 3-D input (batch, timesteps, features)"
+    return ""
+
+
+def _build_error(spec: ModelSpec, layers: list[keras.layers.Layer], exc: Exception) -> BuildError:
+    # A layer gets an inbound node only once a call on it succeeded, so the first layer without one is the
+    # layer Keras refused; what it received is the previous layer's output.
+    index = next((i for i, layer in enumerate(layers) if not layer._inbound_nodes), len(layers) - 1)
+    received = tuple(layers[index - 1].output.shape) if index else tuple(spec.batch_shape)
+    raw = " ".join(str(exc).split())
+    raw = re.sub(r"\x1b\[[0-9;]*m", "", raw)  # Keras colours some messages for terminals
+    m = re.search(r"expected (ndim=\d+|min_ndim=\d+|axis [^,]+), found (ndim=\d+|[^.]+)", raw)
+    what = f"Keras expected {m.group(1)}, found {m.group(2)}" if m else f"Keras said: {raw}"
+    layer = spec.layers[index]
+    source = f"the output of layer {index - 1} ({spec.layers[index - 1].name})" if index else "the model's input"
+    message = (
+        f"layer {index} ({layer.name}, {layer.type}) cannot take {source}, of shape {_fmt_shape(received)}: "
+        f"{what}.{_hint(spec, index)}"
+    )
+    return BuildError(index, message)
+
+
+def make_layer(layer: KerasLayer) -> keras.layers.Layer:
+    """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments."""
+    cls = getattr(keras.layers, layer.type)
+    return cls(**layer.keras_config())
+
+
+def build_model(spec: ModelSpec) -> keras.Sequential:
+    """Build the Keras 3 model for a normalized spec.
+
+    Keras 2's ``batch_input_shape`` becomes ``keras.Input(batch_shape=...)``, the Keras 3 way.
+
+    Raises:
+        BuildError: Keras refused a layer (e.g. "expected ndim=3, found ndim=2" for an LSTM after Flatten).
+    """
+    layers = [make_layer(layer) for layer in spec.layers]
+    inputs = keras.Input(batch_shape=tuple(spec.batch_shape))
+    try:
+        model = keras.Sequential([inputs, *layers], name=spec.name)
+    except (ValueError, TypeError) as exc:
+        raise _build_error(spec, layers, exc) from None
+    if not all(layer._inbound_nodes for layer in layers):  # Sequential.build gives up quietly on some errors
+        raise _build_error(spec, layers, ValueError("the layer's output shape cannot be inferred"))
+    return model
+
+
+def _count(weights: list[Any]) -> int:
+    return int(sum(math.prod(w.shape) for w in weights))
+
+
+def summary_text(model: keras.Model) -> str:
+    """Keras's own ``model.summary()`` table, as a string."""
+    parts: list[str] = []
+    model.summary(print_fn=lambda text, line_break=True: parts.append(text))
+    return "".join(parts).rstrip("\n") + "\n"
+
+
+def summarize(spec: ModelSpec) -> dict[str, Any]:
+    """Build the model and describe it as Keras does.
+
+    Returns:
+        ``{"name", "layers": [{"index", "name", "type", "output_shape", "params", "trainable_params",
+        "non_trainable_params"}], "total_params", "trainable_params", "non_trainable_params", "text",
+        "keras_version"}``; ``output_shape`` is a list with ``None`` for an open batch, counts are numbers of
+        scalars.
+
+    Raises:
+        BuildError: see :func:`build_model`.
+    """
+    model = build_model(spec)
+    return _describe(model)
+
+
+def _describe(model: keras.Model) -> dict[str, Any]:
+    rows = []
+    for i, layer in enumerate(model.layers):
+        trainable = _count(layer.trainable_weights)
+        non_trainable = _count(layer.non_trainable_weights)
+        rows.append(
+            {
+                "index": i,
+                "name": layer.name,
+                "type": type(layer).__name__,
+                "output_shape": list(layer.output.shape),
+                "params": layer.count_params(),
+                "trainable_params": trainable,
+                "non_trainable_params": non_trainable,
+            }
+        )
+    trainable = _count(model.trainable_weights)
+    non_trainable = _count(model.non_trainable_weights)
+    return {
+        "name": model.name,
+        "layers": rows,
+        "total_params": trainable + non_trainable,
+        "trainable_params": trainable,
+        "non_trainable_params": non_trainable,
+        "text": summary_text(model),
+        "keras_version": KERAS_VERSION,
+    }
+
+
+def synthetic_data(
+    batch_shape: list[int | None], output_shape: list[int | None], samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Features and labels as the seed notebook makes them.
+
+    Features: float32 uniform in [0, 1), shape ``(samples, *batch_shape[1:])``. Labels: integers in {0, 1}
+    (as float32), shape ``(samples, *output_shape[1:])``. Both from ``numpy.random.default_rng(seed)``.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.random((samples, *[int(d) for d in batch_shape[1:] if d is not None]), dtype=np.float32)
+    y = rng.integers(0, 2, size=(samples, *[int(d) for d in output_shape[1:] if d is not None])).astype(np.float32)
+    return x, y
+
+
+def _finite_or_none(value: Any) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Reports epochs and (throttled) batches to the channel, stops on request or on a non-finite loss."""
+
+    def __init__(self, channel: RunChannel, epochs: int, steps: int, batch_every_s: float) -> None:
+        super().__init__()
+        self.channel = channel
+        self.epochs = epochs
+        self.steps = steps
+        self.batch_every_s = batch_every_s
+        self.epoch = 0
+        self.stop_reason: str | None = None
+        self.diverged_at: dict[str, int] | None = None
+        self._last_emit = 0.0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = {"epoch": self.epoch, "batch": batch + 1}
+            self.model.stop_training = True
+        reason = self.channel.stop_requested()
+        if reason is not None:
+            self.stop_reason = reason
+            self.model.stop_training = True
+        now = time.monotonic()
+        if now - self._last_emit >= self.batch_every_s or batch + 1 == self.steps:
+            self._last_emit = now
+            self.channel.emit(
+                "batch",
+                {
+                    "epoch": self.epoch,
+                    "epochs": self.epochs,
+                    "batch": batch + 1,
+                    "batches": self.steps,
+                    "loss": None if loss is None else _finite_or_none(loss),
+                },
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.channel.emit(
+            "epoch",
+            {
+                "epoch": epoch + 1,
+                "epochs": self.epochs,
+                "logs": {k: _finite_or_none(v) for k, v in (logs or {}).items()},
+            },
+        )
+
+
+def train(spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25) -> dict[str, Any]:
+    """Build, compile and fit the model of a normalized training spec on synthetic data.
+
+    Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
+    spec gives the same history.
+
+    Returns:
+        ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
+        "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
+        "fit_s": float}``. Non-finite values in the history are ``None`` (JSON has no NaN).
+
+    Raises:
+        BuildError: see :func:`build_model`.
+    """
+    keras.backend.clear_session(free_memory=False)  # free_memory=True costs a full gc (~0.15 s) per call
+    keras.utils.set_random_seed(spec.seed)
+    model = build_model(spec.model)
+    description = _describe(model)
+    optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
+    optimizer = (
+        optimizer_cls()
+        if spec.compile.learning_rate is None
+        else optimizer_cls(learning_rate=spec.compile.learning_rate)
+    )
+    model.compile(loss=spec.compile.loss, optimizer=optimizer, metrics=list(spec.compile.metrics) or None)
+
+    output_shape = description["layers"][-1]["output_shape"]
+    x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed)
+    batch_size = spec.fit.batch_size or 32
+    train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
+    steps = math.ceil(train_samples / batch_size)
+    callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
+    started = time.perf_counter()
+    history = model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=spec.fit.epochs,
+        validation_split=spec.fit.validation_split,
+        shuffle=spec.fit.shuffle,
+        verbose=0,
+        callbacks=[callback],
+    )
+    fit_s = time.perf_counter() - started
+    return {
+        "summary": description,
+        "history": {k: [_finite_or_none(v) for v in values] for k, values in history.history.items()},
+        "epochs_completed": len(history.epoch),
+        "diverged": callback.diverged_at,
+        "stop_reason": callback.stop_reason,
+        "fit_s": fit_s,
+    }

@@ -1,0 +1,121 @@
+"""Functions that run inside worker processes. They take and return plain data (dicts, str, numbers).
+
+A worker is started by :mod:`app.pool` with the spawn method, imports Keras once in :func:`init_worker`,
+connects back to the server's :class:`app.pool.ChannelHub` and then serves tasks until it is stopped.
+Exceptions never cross the process boundary: every task returns ``{"ok": True, ...}`` or
+``{"ok": False, "error": {"kind", "msg", ...}}``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import traceback
+from multiprocessing.connection import Client, Connection
+from typing import Any
+
+_conn: Connection | None = None
+_pool_name = ""
+
+
+def init_worker(address: str, authkey: bytes, pool_name: str) -> None:
+    """Pebble initializer: import Keras, build a small model once (first builds pay one-off costs), then
+    tell the server this worker is ready over a connection of its own.
+
+    Raises:
+        OSError: the server's channel cannot be reached; the worker exits and the pool starts another.
+    """
+    global _conn, _pool_name
+    from app import keras_build
+    from app.spec import ModelSpec
+
+    warm = ModelSpec.model_validate(
+        {"input_shape": [2, 3], "layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
+    ).normalized()
+    keras_build.summarize(warm)
+    _pool_name = pool_name
+    _conn = Client(address, family="AF_UNIX", authkey=authkey)
+    _send({"kind": "ready", "pid": os.getpid(), "pool": pool_name, "keras_version": keras_build.KERAS_VERSION})
+
+
+def _send(message: dict[str, Any]) -> None:
+    if _conn is not None:
+        _conn.send(message)
+
+
+def ping() -> int:
+    """Return this worker's pid; used to start a pool's workers."""
+    return os.getpid()
+
+
+def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": kind, "msg": msg, **extra}}
+
+
+def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build a normalized model spec and describe it.
+
+    Args:
+        spec: ``ModelSpec.normalized().model_dump()``.
+
+    Returns:
+        ``{"ok": True, "summary": keras_build.summarize(...)}``, or a failure with ``kind`` ``"build"``
+        (and the layer ``index``) when Keras refuses the model, ``"internal"`` for anything else.
+    """
+    from app import keras_build
+    from app.spec import ModelSpec
+
+    try:
+        model_spec = ModelSpec.model_validate(spec)
+        return {"ok": True, "summary": keras_build.summarize(model_spec)}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
+class _ConnectionChannel:
+    """A run's :class:`app.keras_build.RunChannel` over this worker's connection to the server."""
+
+    def __init__(self, run_id: str, time_limit_s: float) -> None:
+        self.run_id = run_id
+        self.deadline = time.monotonic() + time_limit_s
+        self.reason: str | None = None
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        _send({"kind": event, "run_id": self.run_id, **data})
+
+    def stop_requested(self) -> str | None:
+        # poll() is one select() call: cheap enough for every batch.
+        while _conn is not None and self.reason is None and _conn.poll():
+            message = _conn.recv()
+            if message.get("kind") == "stop" and message.get("run_id") == self.run_id:
+                self.reason = str(message.get("reason", "cancelled"))
+        if self.reason is None and time.monotonic() > self.deadline:
+            self.reason = "timed_out"
+        return self.reason
+
+
+def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
+    """Train a normalized training spec, reporting progress for ``run_id`` to the server as it goes.
+
+    Args:
+        run_id: the run this training belongs to; tags every progress message.
+        spec: ``TrainingSpec.normalized().model_dump()``.
+        time_limit_s: seconds after which the training stops itself at the next batch (``"timed_out"``).
+
+    Returns:
+        ``{"ok": True, "result": keras_build.train(...)}`` or a failure as :func:`summary_task` gives.
+    """
+    from app import keras_build
+    from app.spec import TrainingSpec
+
+    _send({"kind": "started", "run_id": run_id, "pid": os.getpid()})
+    try:
+        training = TrainingSpec.model_validate(spec)
+        channel = _ConnectionChannel(run_id, time_limit_s)
+        return {"ok": True, "result": keras_build.train(training, channel)}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
