@@ -1,0 +1,31 @@
+"""``/healthz`` (the process answers) and ``/readyz`` (workers started and Keras imported)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness: the server process answers")
+async def healthz() -> dict[str, str]:
+    """Always ``{"status": "ok"}`` while the process serves requests."""
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: every pool has a warm worker",
+    responses={503: {"description": "Not ready yet: some pool has no worker that has imported Keras."}},
+)
+async def readyz(request: Request) -> JSONResponse:
+    """200 when every worker pool has at least one worker that imported Keras and built a model, else 503.
+    The body gives each pool's ready and configured workers."""
+    pools: dict[str, Any] = {
+        pool.name: {"ready": pool.ready_workers, "size": pool.size} for pool in request.app.state.pools
+    }
+    ready = all(p["ready"] > 0 for p in pools.values())
+    return JSONResponse({"status": "ready" if ready else "starting", "pools": pools}, status_code=200 if ready else 503)

@@ -1,0 +1,72 @@
+"""``POST /v1/models/summary``: a model's layers, output shapes and parameter counts, as Keras computes them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Header
+from fastapi.openapi.models import Example
+from fastapi.responses import PlainTextResponse, Response
+
+from app.api.deps import Summaries
+from app.schemas import ErrorBody, ModelSummary
+from app.seed_examples import SEED_DESCRIPTIONS, SEED_MODELS
+from app.spec import ModelSpec
+
+router = APIRouter(prefix="/v1/models", tags=["models"])
+
+SUMMARY_EXAMPLES = {key: Example(summary=SEED_DESCRIPTIONS[key], value=value) for key, value in SEED_MODELS.items()}
+
+
+def prefers_text(accept: str | None) -> bool:
+    """True when an ``Accept`` header ranks ``text/plain`` above ``application/json``.
+
+    Each media type takes the quality of the most specific range that matches it (RFC 9110 §12.5.1);
+    a missing header, ``*/*`` or a tie answers JSON.
+    """
+    ranges: dict[str, float] = {}
+    for part in (accept or "").split(","):
+        media, *params = (p.strip().lower() for p in part.split(";"))
+        q = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip() == "q":
+                try:
+                    q = float(value)
+                except ValueError:
+                    q = 0.0
+        ranges[media] = q
+
+    def quality(media: str) -> float:
+        for pattern in (media, media.split("/")[0] + "/*", "*/*"):
+            if pattern in ranges:
+                return ranges[pattern]
+        return 0.0
+
+    return quality("text/plain") > quality("application/json")
+
+
+@router.post(
+    "/summary",
+    response_model=ModelSummary,
+    summary="Summarize a Keras Sequential model",
+    responses={
+        200: {
+            "description": "The summary as JSON, or with `Accept: text/plain` Keras's own table alone.",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
+        422: {"model": ErrorBody, "description": "The spec is invalid or Keras refused to build the model."},
+        503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
+    },
+)
+async def summarize_model(
+    spec: Annotated[ModelSpec, Body(openapi_examples=SUMMARY_EXAMPLES)],
+    summaries: Summaries,
+    accept: Annotated[str | None, Header()] = None,
+) -> ModelSummary | Response:
+    """Build the model with Keras in a worker process and answer with each layer's `output_shape` and
+    `params`, the totals and Keras's own summary table (`text`)."""
+    summary = await summaries.summarize(spec)
+    if prefers_text(accept):
+        return PlainTextResponse(summary.text)
+    return summary

@@ -1,0 +1,93 @@
+"""Response models: the model summary, a training run, the error body."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+Shape = list[int | None]
+
+
+class LayerSummary(BaseModel):
+    """One row of Keras's summary table."""
+
+    index: int = Field(description="0-based position in the model's layers.")
+    name: str
+    type: str = Field(description="Keras class name, e.g. LSTM.")
+    output_shape: Shape = Field(description="Keras's output shape; null for an open batch, as Keras prints None.")
+    params: int = Field(description="Parameters of this layer (scalars), as Keras's 'Param #'.")
+    trainable_params: int
+    non_trainable_params: int
+
+
+class ModelSummary(BaseModel):
+    """What ``model.summary()`` says, as data, plus the table itself."""
+
+    name: str
+    layers: list[LayerSummary]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    weights_bytes: int = Field(description="Bytes the weights take as float32: total_params * 4.")
+    keras_version: str
+    text: str = Field(description="Keras's own summary table, as model.summary() prints it.")
+
+
+RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "interrupted"]
+
+
+class RunError(BaseModel):
+    """Why a run failed, for a person."""
+
+    kind: str = Field(description="build, worker, internal...")
+    msg: str
+
+
+class Divergence(BaseModel):
+    """Where the loss first became NaN or infinite (1-based epoch and batch)."""
+
+    epoch: int
+    batch: int
+
+
+class TrainingRun(BaseModel):
+    """A training run: the request, its state and what it produced."""
+
+    id: str
+    status: RunStatus
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    epochs: int = Field(description="Epochs requested.")
+    epochs_completed: int = 0
+    samples: int
+    batch_size: int
+    seed: int
+    history: dict[str, list[float | None]] = Field(
+        default_factory=dict,
+        description="Per-epoch values as Keras's History: loss, val_loss when validating, metrics. "
+        "NaN or infinity is null.",
+    )
+    diverged: Divergence | None = Field(
+        None, description="Set when the loss became NaN or infinite; training stopped at that batch."
+    )
+    summary: ModelSummary | None = None
+    duration_s: float | None = Field(None, description="Seconds from start to end of the run.")
+    error: RunError | None = None
+    request: dict[str, Any] = Field(description="The normalized training request.")
+
+
+class ErrorItemModel(BaseModel):
+    """One problem with the request."""
+
+    loc: list[str | int] = Field(description="Where in the request: e.g. ['body', 'layers', 2].")
+    msg: str
+    type: str
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx and 5xx answer has this body."""
+
+    detail: list[ErrorItemModel]

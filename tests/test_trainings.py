@@ -1,0 +1,139 @@
+"""POST/GET /v1/trainings against real worker processes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def train(client: TestClient, model: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    r = client.post("/v1/trainings", json={"model": model, **kw})
+    assert r.status_code == 201, r.text
+    assert r.headers["location"] == f"/v1/trainings/{r.json()['id']}"
+    body: dict[str, Any] = r.json()
+    return body
+
+
+@pytest.mark.parametrize("example", ["seed_example_1", "seed_example_2"])
+def test_three_epochs_are_finite_and_reproducible(client: TestClient, seed: dict[str, Any], example: str) -> None:
+    first = train(client, seed[example], fit={"epochs": 3}, seed=0)
+    assert first["status"] == "succeeded"
+    assert first["epochs_completed"] == 3
+    losses = first["history"]["loss"]
+    assert len(losses) == 3 and all(isinstance(v, float) and math.isfinite(v) for v in losses)
+    assert first["batch_size"] == 32 and first["samples"] == 100
+    assert first["summary"]["total_params"] == {"seed_example_1": 6151, "seed_example_2": 6421}[example]
+
+    again = train(client, seed[example], fit={"epochs": 3}, seed=0)
+    assert again["id"] != first["id"]
+    assert again["history"] == first["history"]
+
+    other = train(client, seed[example], fit={"epochs": 3}, seed=1)
+    assert other["history"]["loss"] != losses
+
+
+def test_get_returns_the_same_run(client: TestClient, seed: dict[str, Any]) -> None:
+    run = train(client, seed["seed_example_1"])
+    r = client.get(f"/v1/trainings/{run['id']}")
+    assert r.status_code == 200
+    assert r.json() == run
+
+
+def test_unknown_run_is_404(client: TestClient) -> None:
+    r = client.get("/v1/trainings/does-not-exist")
+    assert r.status_code == 404
+    assert r.json()["detail"][0]["loc"] == ["path", "run_id"]
+
+
+def test_fixed_batch_is_the_default_batch_size(client: TestClient, seed: dict[str, Any]) -> None:
+    run = train(client, seed["seed_example_2_batch"], data={"samples": 50})
+    assert run["batch_size"] == 5
+    assert run["status"] == "succeeded"
+    assert len(run["history"]["loss"]) == 1
+
+
+def test_validation_and_metrics_reach_the_history(client: TestClient, seed: dict[str, Any]) -> None:
+    run = train(
+        client,
+        seed["seed_example_1"],
+        compile={
+            "loss": "binary_crossentropy",
+            "optimizer": "rmsprop",
+            "learning_rate": 0.01,
+            "metrics": ["mae"],
+        },
+        fit={"epochs": 2, "validation_split": 0.2},
+    )
+    assert set(run["history"]) == {"loss", "val_loss", "mae", "val_mae"}
+    assert all(len(v) == 2 for v in run["history"].values())
+
+
+def test_divergence_is_a_result_with_nulls(client: TestClient, seed: dict[str, Any]) -> None:
+    run = train(
+        client,
+        seed["seed_example_1"],
+        compile={"optimizer": "sgd", "learning_rate": 1e6},
+        fit={"epochs": 20},
+    )
+    assert run["status"] == "succeeded"
+    assert run["diverged"] is not None and run["diverged"]["epoch"] >= 1
+    assert run["epochs_completed"] < 20  # stopped early
+    assert run["history"]["loss"][-1] is None
+
+
+STATEFUL = {
+    "batch_input_shape": [5, 10, 20],
+    "layers": [{"type": "LSTM", "units": 30, "stateful": True}, {"type": "Dense", "units": 1}],
+}
+
+
+@pytest.mark.parametrize(
+    ("kw", "loc"),
+    [
+        ({"data": {"samples": 53}}, ["body", "data", "samples"]),
+        ({"data": {"samples": 50}, "fit": {"batch_size": 10}}, ["body", "fit", "batch_size"]),
+    ],
+)
+def test_stateful_mismatch_is_422_before_running(client: TestClient, kw: dict[str, Any], loc: list[Any]) -> None:
+    r = client.post("/v1/trainings", json={"model": STATEFUL, **kw})
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == loc
+
+
+def test_stateful_training_on_multiples_succeeds(client: TestClient) -> None:
+    run = train(client, STATEFUL, data={"samples": 50}, fit={"epochs": 2})
+    assert run["status"] == "succeeded" and len(run["history"]["loss"]) == 2
+
+
+def test_model_keras_refuses_is_422_at_the_layer(client: TestClient) -> None:
+    model = {"input_shape": [10, 20], "layers": [{"type": "Flatten"}, {"type": "LSTM", "units": 3}]}
+    r = client.post("/v1/trainings", json={"model": model})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "model", "layers", 1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]}, "fit": {"epochs": 0}},
+        {
+            "model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]},
+            "fit": {"validation_split": 1.0},
+        },
+        {
+            "model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]},
+            "compile": {"loss": "nope"},
+        },
+        {
+            "model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]},
+            "data": {"samples": "many"},
+        },
+        {"model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]}, "seed": -1},
+    ],
+)
+def test_invalid_training_fields_are_422(client: TestClient, body: dict[str, Any]) -> None:
+    r = client.post("/v1/trainings", json=body)
+    assert r.status_code == 422, r.text
