@@ -36,6 +36,12 @@ class Settings(BaseSettings):
         description="Seconds a training asked to stop (cancel, time limit) has to stop at its next batch before "
         "its worker is killed and replaced.",
     )
+    eager_max_steps: int = Field(
+        40,
+        ge=0,
+        description="Trainings of at most this many steps (batches x epochs) and no validation run eagerly, "
+        "skipping graph tracing; 0 always traces. The default is measured by bench/eager_threshold.py.",
+    )
     progress_interval_s: float = Field(
         0.25, gt=0, description="Least seconds between two batch progress events of a run."
     )
