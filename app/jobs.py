@@ -283,6 +283,7 @@ class TrainingService:
         self._summaries = summaries
         self._settings = settings
         self._created = 0
+        self._create_lock = asyncio.Lock()
 
     async def recover(self) -> int:
         """Mark runs left ``queued`` or ``running`` by a previous server process ``interrupted``; return how many.
@@ -307,15 +308,8 @@ class TrainingService:
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
+        await self._check_queue()  # before the summary build: a full queue costs no work
         summary = await self._summaries.summarize(normalized.model, (*loc, "model"))
-        counts = await self._store.count_unfinished()
-        if counts.get("queued", 0) >= self._settings.max_queued_runs:
-            retry_after = await self._retry_after(counts.get("queued", 0))
-            raise QueueFullError(
-                f"{counts.get('queued', 0)} training runs are already waiting for a worker (the limit, "
-                f"LAYERWISE_MAX_QUEUED_RUNS, is {self._settings.max_queued_runs}); retry in about {retry_after} s",
-                headers={"Retry-After": str(retry_after)},
-            )
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
         batches = math.ceil(train_samples / normalized.fit.batch_size)
@@ -331,13 +325,26 @@ class TrainingService:
             summary=summary,
             request=normalized.model_dump(mode="json", exclude_none=True),
         )
-        await self._store.save(run)
+        async with self._create_lock:  # the queue's bound holds against concurrent requests
+            await self._check_queue()
+            await self._store.save(run)
         await self._store.append_event(run.id, "status", {"status": "queued"})
         await self._executor.submit(run, normalized.model_dump())
         self._created += 1
         if self._created % 50 == 0:
             await self._store.prune(self._settings.runs_max_age_s, self._settings.runs_max_count)
         return run
+
+    async def _check_queue(self) -> None:
+        """Raise :class:`QueueFullError` when ``max_queued_runs`` runs are waiting."""
+        queued = (await self._store.count_unfinished()).get("queued", 0)
+        if queued >= self._settings.max_queued_runs:
+            retry_after = await self._retry_after(queued)
+            raise QueueFullError(
+                f"{queued} training runs are already waiting for a worker (the limit, LAYERWISE_MAX_QUEUED_RUNS, "
+                f"is {self._settings.max_queued_runs}); retry in about {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
 
     async def _retry_after(self, queued: int) -> int:
         """Seconds until a queue slot is likely free: recent runs' mean duration times the queue's depth per

@@ -161,7 +161,8 @@ class WorkerPool:
         self.size = size
         self._hub = hub
         self._pool: ProcessPool | None = None
-        self.busy = 0
+        self._in_flight = 0
+        self._in_flight_lock = threading.Lock()
 
     def start(self) -> None:
         """Start the worker processes (they warm up in the background; see :attr:`ready_workers`)."""
@@ -183,6 +184,20 @@ class WorkerPool:
         """How many workers have imported Keras and connected back."""
         return len(self._hub.ready.get(self.name, ()))
 
+    @property
+    def in_flight(self) -> int:
+        """Tasks submitted and not yet done: running on a worker or waiting for one."""
+        return self._in_flight
+
+    @property
+    def busy_workers(self) -> int:
+        """Workers running a task (tasks beyond the pool's size wait in its queue)."""
+        return min(self._in_flight, self.size)
+
+    def _task_done(self, _: object) -> None:  # pebble's thread
+        with self._in_flight_lock:
+            self._in_flight -= 1
+
     def _live_pool(self) -> ProcessPool:
         if self._pool is None or not self._pool.active:
             # pebble gives up on a pool whose every worker died with no task running; start afresh.
@@ -195,7 +210,11 @@ class WorkerPool:
 
     def submit(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> ProcessFuture[Any]:
         """Queue ``fn(*args)`` for a worker; ``future.cancel()`` stops it, killing the worker if it runs."""
-        return self._live_pool().schedule(fn, args=args, timeout=timeout)
+        future = self._live_pool().schedule(fn, args=args, timeout=timeout)
+        with self._in_flight_lock:
+            self._in_flight += 1
+        future.add_done_callback(self._task_done)
+        return future
 
     async def result(self, future: ProcessFuture[Any], timeout: float | None = None) -> Any:
         """Await a submitted task's result.
@@ -209,7 +228,6 @@ class WorkerPool:
         """
         wrapped = asyncio.wrap_future(future)
         wrapped.add_done_callback(lambda f: f.cancelled() or f.exception())  # retrieved even if abandoned
-        self.busy += 1
         try:
             return await asyncio.shield(wrapped)
         except ProcessExpired as exc:
@@ -223,8 +241,6 @@ class WorkerPool:
             ) from None
         except FutureCancelledError:
             raise WorkerError(f"the {self.name} task was cancelled") from None
-        finally:
-            self.busy -= 1
 
     async def call(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> Any:
         """Run ``fn(*args)`` in a worker and return its result; errors as :meth:`result`."""

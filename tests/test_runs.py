@@ -159,7 +159,9 @@ def test_a_run_over_its_time_limit_ends_timed_out(client: TestClient, seed: dict
     assert ended["status"] == "timed_out"
     assert ended["error"]["kind"] == "time_limit" and "2 s" in ended["error"]["msg"]
     assert 1.5 < ended["duration_s"] < 2.0 + settings.cancel_grace_s + 1.0
-    assert ended["epochs_completed"] >= 1 and len(ended["history"]["loss"]) == ended["epochs_completed"]
+    # Stopped at a batch, the history holds the epochs it ran; on a machine so loaded that the first step
+    # (tracing) outlasts limit + grace, the worker was killed instead and the history is empty.
+    assert len(ended["history"].get("loss", [])) == ended["epochs_completed"]
 
 
 def test_queue_overflow_is_429_with_retry_after(client: TestClient, seed: dict[str, Any], settings: Settings) -> None:
