@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         training_pool = WorkerPool("training", settings.training_workers, hub)
         summary_pool.start()
         training_pool.start()
-        summaries = SummaryService(summary_pool, settings.summary_timeout_s)
+        summaries = SummaryService(summary_pool, settings.summary_timeout_s, settings.limits)
         training_service = TrainingService(training_pool, summaries, settings.training_time_limit_s)
         services.append(training_service)
         app.state.settings = settings

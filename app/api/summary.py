@@ -1,10 +1,11 @@
-"""``POST /v1/models/summary``: a model's layers, output shapes and parameter counts, as Keras computes them."""
+"""``POST /v1/models/summary``: a model's layers, output shapes and parameter counts, as Keras computes them,
+with Mult-Adds, memory and warnings."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.openapi.models import Example
 from fastapi.responses import PlainTextResponse, Response
 
@@ -46,6 +47,17 @@ def prefers_text(accept: str | None) -> bool:
     return quality("text/plain") > quality("application/json")
 
 
+ModelBody = Annotated[ModelSpec, Body(openapi_examples=SUMMARY_EXAMPLES)]
+BatchSize = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31 - 1,
+        description="The batch for mult_adds_batch and training_memory; default the model's fixed batch, else 32.",
+    ),
+]
+
+
 @router.post(
     "/summary",
     response_model=ModelSummary,
@@ -55,18 +67,26 @@ def prefers_text(accept: str | None) -> bool:
             "description": "The summary as JSON, or with `Accept: text/plain` Keras's own table alone.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        422: {"model": ErrorBody, "description": "The spec is invalid or Keras refused to build the model."},
+        422: {
+            "model": ErrorBody,
+            "description": "The spec is invalid, Keras refused to build the model, or the model is over a size limit.",
+        },
         503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
     },
 )
 async def summarize_model(
-    spec: Annotated[ModelSpec, Body(openapi_examples=SUMMARY_EXAMPLES)],
+    body: ModelBody,
     summaries: Summaries,
+    batch_size: BatchSize = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> ModelSummary | Response:
     """Build the model with Keras in a worker process and answer with each layer's `output_shape` and
-    `params`, the totals and Keras's own summary table (`text`)."""
-    summary = await summaries.summarize(spec)
+    `params`, the totals and Keras's own summary table (`text`); with each layer's and the model's Mult-Adds and
+    activation bytes, an estimate of training memory, and warnings about what likely surprises.
+
+    The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
+    422 before any worker is involved."""
+    summary = await summaries.summarize(body, batch_size=batch_size)
     if prefers_text(accept):
         return PlainTextResponse(summary.text)
     return summary
