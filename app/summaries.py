@@ -1,4 +1,4 @@
-"""Model summaries: normalize the spec, check it with the analytic engine and the limits, have a
+"""Model summaries and exports: normalize the spec, check it with the analytic engine and the limits, have a
 worker build it with Keras, answer with Keras's figures plus the engine's Mult-Adds, bytes and warnings."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from app import worker
 from app.config import Limits
 from app.engine import ModelFigures, analyze, check_layer_count, check_limits
 from app.errors import LayerwiseError, Loc, SpecError
+from app.export import python_snippet
 from app.model_warnings import batch_warnings, model_warnings, training_warnings
 from app.pool import WorkerPool
 from app.schemas import LayerSummary, ModelSummary, ModelWarning, TrainingMemory
@@ -48,7 +49,7 @@ class CheckedModel:
 
 
 class SummaryService:
-    """Answers summary requests: the analytic engine first, then the summary worker pool."""
+    """Answers summary and export requests: the analytic engine first, then the summary worker pool."""
 
     def __init__(self, pool: WorkerPool, timeout_s: float, limits: Limits | None = None) -> None:
         self._pool = pool
@@ -124,6 +125,28 @@ class SummaryService:
         out = await self._pool.call(worker.summary_task, checked.spec.model_dump(), timeout=self._timeout_s)
         raise_for_failure(out, loc)
         return _summary(out["summary"], checked, warnings)
+
+    async def keras_json(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+        """Keras's own JSON config of the model (``model.to_json()``), built in a worker.
+
+        Raises:
+            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
+        """
+        checked = self.check(spec, loc)
+        out = await self._pool.call(worker.keras_json_task, checked.spec.model_dump(), timeout=self._timeout_s)
+        raise_for_failure(out, loc)
+        return str(out["keras_json"])
+
+    def python(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+        """A Keras 3 script that builds the model (:func:`app.export.python_snippet`). No limits apply: nothing
+        is built here, and the script may well be meant for a larger machine.
+
+        Raises:
+            SpecError: (422) the spec is invalid, or Keras would refuse a layer.
+        """
+        normalized = spec.normalized(loc)
+        analyze(normalized, loc)
+        return python_snippet(normalized)
 
 
 def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelWarning]) -> ModelSummary:

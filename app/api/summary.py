@@ -1,15 +1,17 @@
-"""``POST /v1/models/summary``: a model's layers, output shapes and parameter counts, as Keras computes them,
-with Mult-Adds, memory and warnings."""
+"""``/v1/models``: a model's summary (layers, output shapes and parameter counts, as Keras computes them, with
+Mult-Adds, memory and warnings), and its export as Keras JSON or Python."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.openapi.models import Example
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import SkipValidation
 
 from app.api.deps import Summaries
+from app.keras_import import KerasModelConfig, parse_model
 from app.schemas import ErrorBody, ModelSummary
 from app.seed_examples import SEED_DESCRIPTIONS, SEED_MODELS
 from app.spec import ModelSpec
@@ -47,7 +49,14 @@ def prefers_text(accept: str | None) -> bool:
     return quality("text/plain") > quality("application/json")
 
 
-ModelBody = Annotated[ModelSpec, Body(openapi_examples=SUMMARY_EXAMPLES)]
+# The body is a spec or Keras's to_json() config, told apart by parse_model; the schema documents both.
+ModelBody = Annotated[
+    SkipValidation[ModelSpec | KerasModelConfig],
+    Body(
+        openapi_examples=SUMMARY_EXAMPLES,
+        description="A model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers.",
+    ),
+]
 BatchSize = Annotated[
     int | None,
     Query(
@@ -69,7 +78,8 @@ BatchSize = Annotated[
         },
         422: {
             "model": ErrorBody,
-            "description": "The spec is invalid, Keras refused to build the model, or the model is over a size limit.",
+            "description": "The spec is invalid, Keras refused to build the model, the model is over a size limit, "
+            "or a Keras config has what the import does not accept.",
         },
         503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
     },
@@ -86,7 +96,37 @@ async def summarize_model(
 
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
-    summary = await summaries.summarize(body, batch_size=batch_size)
+    summary = await summaries.summarize(parse_model(body), batch_size=batch_size)
     if prefers_text(accept):
         return PlainTextResponse(summary.text)
     return summary
+
+
+@router.post(
+    "/export",
+    summary="Export a model as Keras JSON or Keras 3 Python",
+    responses={
+        200: {
+            "description": "`keras_json`: Keras's own `model.to_json()`, as JSON. `python`: a Keras 3 script that "
+            "builds the same model and prints its summary.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/x-python": {"schema": {"type": "string"}},
+            },
+        },
+        422: {"model": ErrorBody, "description": "As for /v1/models/summary."},
+        503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
+    },
+)
+async def export_model(
+    body: ModelBody,
+    summaries: Summaries,
+    format: Annotated[Literal["keras_json", "python"], Query(description="What to export.")] = "keras_json",
+) -> Response:
+    """Export the model: Keras's own JSON config (built by Keras in a worker, so it loads back with
+    `keras.models.model_from_json`), or a runnable Keras 3 Python snippet (written without Keras; the size
+    limits do not apply to it)."""
+    spec = parse_model(body)
+    if format == "python":
+        return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
+    return Response(await summaries.keras_json(spec), media_type="application/json")
