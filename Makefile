@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format clean
+.PHONY: run test lint format bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,13 +27,17 @@ test: $(VENV)/.installed-test
 
 ## make lint: ruff (lint and format check) and mypy --strict
 lint: $(VENV)/.installed-test
-	$(BIN)/ruff check app tests
-	$(BIN)/ruff format --check app tests
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
 
+## make bench: how fast the analytic engine answers and abusive models are refused (prints, asserts nothing)
+bench: $(VENV)/.installed-test
+	$(BIN)/python -m bench.insight
+
 format: $(VENV)/.installed-test
-	$(BIN)/ruff check --fix app tests
-	$(BIN)/ruff format app tests
+	$(BIN)/ruff check --fix app tests bench
+	$(BIN)/ruff format app tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

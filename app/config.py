@@ -19,7 +19,7 @@ class Limits:
 
     max_layers: int = 100
     max_units: int = 8192
-    max_params: int = 20_000_000
+    max_params: int = 10_000_000
     max_timesteps: int = 4096
     max_memory_bytes: int = 4 * 2**30
 
@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     max_params: int = Field(
         Limits.max_params,
         ge=1,
-        description="Parameters a model may have (80 MB of float32 weights). Keras builds a 20M-parameter LSTM "
-        "in about 5 s on one core: its orthogonal initializer is a QR of a units x 4*units matrix.",
+        description="Parameters a model may have (40 MB of float32 weights). Build time grows faster than the "
+        "count: the largest LSTM this allows (about 1,570 units) takes about 3 s to build, most of it in the "
+        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench` measures it).",
     )
     max_timesteps: int = Field(
         Limits.max_timesteps,

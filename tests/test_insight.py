@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.config import Limits
 from app.spec import TrainingSpec
 from app.summaries import SummaryService
 
@@ -158,20 +159,22 @@ def _rss_kib(pid: int) -> int:
         return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
 
 
+LIMITS = Limits()  # the session client runs with the default limits
+PARAMS_LIMIT = f"over the limit of {LIMITS.max_params:,} (LAYERWISE_MAX_PARAMS)"
 ABUSE = {
     "lstm_200k_units": (
         {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 200_000}]},
         # 4u(i+u+1) = 4 * 200,000 * 200,021
-        ["units=200,000", "limit of 8,192", "160,016,800,000 parameters", "limit of 20,000,000"],
+        ["units=200,000", f"limit of {LIMITS.max_units:,}", "160,016,800,000 parameters", PARAMS_LIMIT],
     ),
     "stack_of_500": (
         {"input_shape": [8], "layers": [{"type": "Dense", "units": 8}] * 500},
-        ["500 layers", "limit of 100"],
+        ["500 layers", f"limit of {LIMITS.max_layers}"],
     ),
     "dense_1e9_params": (
         # Within the units limit: 122,070 inputs * 8,192 units + 8,192 biases = 8,192 * 122,071 parameters.
         {"input_shape": [122_070], "layers": [{"type": "Dense", "units": 8192}]},
-        [f"{8192 * 122_071:,} parameters", "1,000,005,632 parameters", "limit of 20,000,000"],
+        [f"{8192 * 122_071:,} parameters", "1,000,005,632 parameters", PARAMS_LIMIT],
     ),
 }
 

@@ -1,0 +1,1 @@
+"""Benchmarks: speed belongs here, not in the tests (which never assert timings)."""
