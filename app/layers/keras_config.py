@@ -29,7 +29,11 @@ class Value(Expect):
         self.value = value
 
     def matches(self, value: Any) -> bool:
-        # bool is an int in Python: False must not match 0.
+        # bool is an int in Python: False must not match 0; 1 and 1.0 are the same JSON number.
+        if isinstance(value, bool) or isinstance(self.value, bool):
+            return value is self.value
+        if isinstance(value, int | float) and isinstance(self.value, int | float):
+            return value == self.value
         return type(value) is type(self.value) and value == self.value
 
     def __str__(self) -> str:
