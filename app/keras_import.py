@@ -161,6 +161,12 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
         spec["batch_input_shape"] = _input_shape(head, (*config_loc, "layers", 0))
     elif config.get("build_input_shape") is not None:
         spec["batch_input_shape"] = config["build_input_shape"]
+    else:
+        raise _refuse(
+            (*config_loc, "layers", 0),
+            "the model has no input shape: its layers do not start with an InputLayer and its config has no "
+            "build_input_shape; start the model with keras.Input(shape=...) before calling to_json()",
+        )
 
     errors: list[ErrorItem] = []
     for i, obj in enumerate(layers[first:], start=first):

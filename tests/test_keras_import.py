@@ -56,6 +56,7 @@ def test_values_match_as_json_does() -> None:
             {"class_name": "Sequential", "config": {"layers": [lstm()], "build_input_shape": [None, 0, 20]}},
             ["body", "config", "build_input_shape", 1],
         ),
+        ({"class_name": "Sequential", "config": {"layers": [lstm()]}}, ["body", "config", "layers", 0]),
     ],
 )
 def test_refusals_point_into_the_config(body: dict[str, Any], loc: list[Any]) -> None:
