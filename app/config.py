@@ -75,8 +75,27 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Hard limit in seconds for one model build; the worker is killed past it."
     )
     training_time_limit_s: float = Field(
-        60.0, gt=0, description="Hard limit in seconds for one training; the worker is killed past it."
+        60.0, gt=0, description="Seconds a training may run; it then stops at its next batch as timed_out."
     )
+    cancel_grace_s: float = Field(
+        0.5,
+        gt=0,
+        description="Seconds a training asked to stop (cancel, time limit) has to stop at its next batch before "
+        "its worker is killed and replaced.",
+    )
+    progress_interval_s: float = Field(
+        0.25, gt=0, description="Least seconds between two batch progress events of a run."
+    )
+    max_queued_runs: int = Field(
+        8, ge=0, description="Runs that may wait for a training worker; beyond that POST answers 429."
+    )
+    max_wait_s: float = Field(300.0, ge=0, description="Upper bound of POST /v1/trainings?wait=SECONDS.")
+    runs_db: str = Field(
+        "layerwise-runs.sqlite3",
+        description="SQLite file that keeps runs and their events across restarts; ':memory:' keeps nothing.",
+    )
+    runs_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="Finished runs older than this are pruned.")
+    runs_max_count: int = Field(1000, ge=1, description="At most this many finished runs are kept (newest).")
 
 
 @lru_cache

@@ -1,107 +1,428 @@
-"""Training runs: create, run on the training pool, follow progress, keep the result."""
+"""Training runs as resources: queued, run on a worker, followed, cancelled, timed out, kept in a RunStore.
+
+A run moves ``queued -> running -> succeeded | failed | cancelled | timed_out``; ``interrupted`` marks a run
+the server stopped under. :class:`RunRecorder` applies those steps to the store, :class:`LocalExecutor`
+runs trainings on this process's training pool, :class:`TrainingService` is what the routes call.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
+import math
 import uuid
+from collections.abc import AsyncIterator
+from concurrent.futures import CancelledError as FutureCancelledError
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
+
+from pebble import ProcessExpired, ProcessFuture
 
 from app import worker
-from app.errors import LayerwiseError, Loc, NotFoundError, SpecError, WorkerError
-from app.pool import Message, WorkerPool
-from app.schemas import Divergence, RunError, RunStatus, TrainingRun
-from app.spec import TrainingSpec
-from app.summaries import SummaryService, raise_for_failure
+from app.config import Settings
+from app.errors import LayerwiseError, Loc, NotFoundError, SpecError
+from app.pool import ChannelHub, Message, WorkerPool
+from app.schemas import Divergence, Progress, RunError, RunStatus, TrainingRun, TrainingRunPage
+from app.spec import TrainingSpec, split_samples
+from app.store import FINAL_STATUSES, RunEvent, RunStore
+from app.summaries import SummaryService
 
 logger = logging.getLogger(__name__)
+
+
+class QueueFullError(LayerwiseError):
+    """Too many runs are waiting for a training worker (429, with ``Retry-After`` in seconds)."""
+
+    status_code = 429
+    error_type = "queue_full"
+
+
+class ConflictError(LayerwiseError):
+    """The run is in a state that does not allow the request, e.g. cancelling a finished run (409)."""
+
+    status_code = 409
+    error_type = "conflict"
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class TrainingService:
-    """Runs trainings on the training pool and keeps every run (in memory)."""
+class RunRecorder:
+    """Moves one run through its states and records every step in the store, in order.
 
-    def __init__(self, pool: WorkerPool, summaries: SummaryService, time_limit_s: float) -> None:
+    Steps after the run has finished are ignored, so late progress from a worker cannot reopen it.
+    """
+
+    def __init__(self, store: RunStore, run: TrainingRun) -> None:
+        self.store = store
+        self.run = run
+
+    @property
+    def finished(self) -> bool:
+        return self.run.status in FINAL_STATUSES
+
+    async def started(self) -> None:
+        """The worker began the run: ``running``."""
+        if self.run.status != "queued":
+            return
+        self.run.status = "running"
+        self.run.started_at = _now()
+        await self.store.save(self.run)
+        await self.store.append_event(
+            self.run.id, "status", {"status": "running", "started_at": self.run.started_at.isoformat()}
+        )
+
+    async def batch(self, data: dict[str, Any]) -> None:
+        """A batch ended (throttled by the worker): update progress, tell followers, store nothing."""
+        if self.finished:
+            return
+        self.run.progress = Progress(
+            epoch=data["epoch"], epochs=data["epochs"], batch=data["batch"], batches=data["batches"]
+        )
+        await self.store.publish(self.run.id, "batch", data)
+
+    async def epoch(self, data: dict[str, Any]) -> None:
+        """An epoch ended: append its logs to the history and store an ``epoch`` event."""
+        if self.finished or data["epoch"] <= self.run.epochs_completed:
+            return
+        for key, value in data["logs"].items():
+            self.run.history.setdefault(key, []).append(value)
+        self.run.epochs_completed = data["epoch"]
+        self.run.progress = self.run.progress.model_copy(
+            update={"epoch": data["epoch"], "batch": self.run.progress.batches}
+        )
+        await self.store.save(self.run)
+        await self.store.append_event(self.run.id, "epoch", data)
+
+    async def finish(
+        self, status: RunStatus, *, result: dict[str, Any] | None = None, error: RunError | None = None
+    ) -> None:
+        """End the run: its final state, history and error, then the ``end`` event carrying the whole run.
+
+        Epochs whose progress messages have not arrived yet are recorded from the result's history first,
+        so the log always holds one ``epoch`` event per completed epoch before ``end``.
+        """
+        if self.finished:
+            return
+        if result is not None:
+            history: dict[str, list[float | None]] = result["history"]
+            for epoch in range(self.run.epochs_completed + 1, result["epochs_completed"] + 1):
+                logs = {key: values[epoch - 1] for key, values in history.items()}
+                await self.epoch({"epoch": epoch, "epochs": self.run.epochs, "logs": logs})
+            self.run.history = history
+            self.run.epochs_completed = result["epochs_completed"]
+            self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
+        self.run.status = status
+        self.run.error = error
+        self.run.finished_at = _now()
+        if self.run.started_at is not None:
+            self.run.duration_s = round((self.run.finished_at - self.run.started_at).total_seconds(), 4)
+        await self.store.save(self.run)
+        await self.store.append_event(self.run.id, "end", {"run": self.run.model_dump(mode="json")})
+
+
+class Executor(Protocol):
+    """Where trainings run: this process's worker pool, or (later) a distributed queue."""
+
+    async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
+        """Start the (already stored, ``queued``) run in the background."""
+
+    async def cancel(self, run_id: str) -> bool:
+        """Ask the run to stop; False if this executor does not hold it."""
+
+    async def close(self) -> None:
+        """Stop; runs still going are recorded ``interrupted``."""
+
+
+@dataclass(eq=False)
+class _LiveRun:
+    recorder: RunRecorder
+    future: ProcessFuture[Any] | None = None
+    pid: int | None = None
+    stop_reason: str | None = None
+    inbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+
+
+class LocalExecutor:
+    """Runs trainings on this process's training :class:`WorkerPool`.
+
+    Progress arrives over the :class:`ChannelHub` (no polling of workers); a run's messages and its
+    outcome go through one inbox, handled in order by one task per run. Stopping a running run is
+    cooperative first (a ``stop`` message the training's callback reads at its next batch) and forced
+    after ``cancel_grace_s`` (the worker is killed and pebble replaces it).
+    """
+
+    def __init__(self, pool: WorkerPool, hub: ChannelHub, store: RunStore, settings: Settings) -> None:
         self._pool = pool
+        self._hub = hub
+        self._store = store
+        self._settings = settings
+        self._live: dict[str, _LiveRun] = {}
+
+    async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
+        s = self._settings
+        live = _LiveRun(RunRecorder(self._store, run))
+        self._live[run.id] = live
+        loop = asyncio.get_running_loop()
+        live.future = self._pool.submit(
+            worker.training_task,
+            run.id,
+            spec,
+            s.training_time_limit_s,
+            s.progress_interval_s,
+            # The training stops itself at the time limit; past the grace period pebble kills the worker.
+            timeout=s.training_time_limit_s + s.cancel_grace_s,
+        )
+        live.future.add_done_callback(lambda _: loop.call_soon_threadsafe(live.inbox.put_nowait, None))
+        live.task = asyncio.create_task(self._drive(live), name=f"run-{run.id}")
+
+    def on_message(self, message: Message) -> None:
+        """Route a worker's message to its run's inbox (called on the event loop by the hub)."""
+        live = self._live.get(str(message.get("run_id")))
+        if live is not None:
+            live.inbox.put_nowait(message)
+
+    async def _drive(self, live: _LiveRun) -> None:
+        recorder = live.recorder
+        try:
+            while (message := await live.inbox.get()) is not None:
+                kind = message["kind"]
+                data = {k: v for k, v in message.items() if k not in ("kind", "run_id")}
+                if kind == "started":
+                    live.pid = message["pid"]
+                    await recorder.started()
+                elif kind == "batch":
+                    await recorder.batch(data)
+                elif kind == "epoch":
+                    await recorder.epoch(data)
+            await self._finish(live)
+        except Exception:
+            logger.exception("run %s: recording failed", recorder.run.id)
+            await recorder.finish("failed", error=RunError(kind="internal", msg="the server failed to record the run"))
+        finally:
+            self._live.pop(recorder.run.id, None)
+
+    async def _finish(self, live: _LiveRun) -> None:
+        assert live.future is not None
+        recorder, limit = live.recorder, self._settings.training_time_limit_s
+        try:
+            out = live.future.result()
+        except FutureCancelledError:
+            if live.stop_reason == "timed_out":
+                await recorder.finish("timed_out", error=_time_limit_error(limit))
+            else:
+                await recorder.finish("cancelled")
+        except FutureTimeoutError:
+            await recorder.finish("timed_out", error=_time_limit_error(limit))
+        except ProcessExpired as exc:
+            await recorder.finish(
+                "failed",
+                error=RunError(
+                    kind="worker",
+                    msg=f"the training worker process died during the run (exit code {exc.exitcode}, e.g. killed "
+                    "or out of memory); it has been replaced, so the run can be started again",
+                ),
+            )
+        else:
+            if not out["ok"]:
+                error = out["error"]
+                await recorder.finish("failed", error=RunError(kind=error["kind"], msg=error["msg"]))
+                return
+            result = out["result"]
+            reason = result["stop_reason"]
+            if reason == "timed_out":
+                await recorder.finish("timed_out", result=result, error=_time_limit_error(limit))
+            elif reason == "cancelled":
+                await recorder.finish("cancelled", result=result)
+            else:
+                await recorder.finish("succeeded", result=result)
+
+    async def cancel(self, run_id: str) -> bool:
+        live = self._live.get(run_id)
+        if live is None or live.future is None:
+            return False
+        live.stop_reason = "cancelled"
+        if live.pid is None or not self._hub.send(live.pid, {"kind": "stop", "run_id": run_id, "reason": "cancelled"}):
+            # Not started: it never will (if it has just started, pebble kills its worker).
+            live.future.cancel()  # type: ignore[no-untyped-call]
+        else:
+            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
+        return True
+
+    async def close(self) -> None:
+        for live in list(self._live.values()):
+            await live.recorder.finish(
+                "interrupted",
+                error=RunError(kind="interrupted", msg="the server stopped before the run finished; start it again"),
+            )
+            if live.task is not None:
+                live.task.cancel()
+        self._live.clear()
+
+
+def _time_limit_error(limit_s: float) -> RunError:
+    return RunError(
+        kind="time_limit",
+        msg=f"the run reached the time limit of {limit_s:g} s (LAYERWISE_TRAINING_TIME_LIMIT_S) and was stopped; "
+        "train on fewer samples or epochs",
+    )
+
+
+class TrainingService:
+    """What the training routes call: validate and create runs, read, list, follow, wait for and cancel them."""
+
+    def __init__(self, store: RunStore, executor: Executor, summaries: SummaryService, settings: Settings) -> None:
+        self._store = store
+        self._executor = executor
         self._summaries = summaries
-        self._time_limit_s = time_limit_s
-        self._runs: dict[str, TrainingRun] = {}
+        self._settings = settings
+        self._created = 0
 
-    async def run(self, spec: TrainingSpec, loc: Loc = ("body",)) -> TrainingRun:
-        """Validate, train to the end and return the finished run.
+    async def recover(self) -> int:
+        """Mark runs left ``queued`` or ``running`` by a previous server process ``interrupted``; return how many.
 
-        The model is built for its summary first, so a model Keras refuses is a 422 before any training.
+        Only for stores this process owns alone (the embedded SQLite store).
+        """
+        runs = await self._store.unfinished()
+        for run in runs:
+            await RunRecorder(self._store, run).finish(
+                "interrupted",
+                error=RunError(kind="interrupted", msg="the server stopped before the run finished; start it again"),
+            )
+        await self._store.prune(self._settings.runs_max_age_s, self._settings.runs_max_count)
+        return len(runs)
+
+    async def create(self, spec: TrainingSpec, loc: Loc = ("body",)) -> TrainingRun:
+        """Validate the training, build its model for the summary, store it ``queued`` and start it.
 
         Raises:
-            SpecError: (422) the spec is invalid or Keras refused the model.
+            SpecError: (422) the request is invalid or Keras refused the model; nothing was queued.
+            QueueFullError: (429) ``max_queued_runs`` runs are already waiting.
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
         summary = await self._summaries.summarize(normalized.model, (*loc, "model"))
+        counts = await self._store.count_unfinished()
+        if counts.get("queued", 0) >= self._settings.max_queued_runs:
+            retry_after = await self._retry_after(counts.get("queued", 0))
+            raise QueueFullError(
+                f"{counts.get('queued', 0)} training runs are already waiting for a worker (the limit, "
+                f"LAYERWISE_MAX_QUEUED_RUNS, is {self._settings.max_queued_runs}); retry in about {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
         assert normalized.fit.batch_size is not None
+        train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
+        batches = math.ceil(train_samples / normalized.fit.batch_size)
         run = TrainingRun(
             id=uuid.uuid4().hex,
             status="queued",
             created_at=_now(),
             epochs=normalized.fit.epochs,
+            progress=Progress(epochs=normalized.fit.epochs, batches=batches),
             samples=normalized.data.samples,
             batch_size=normalized.fit.batch_size,
             seed=normalized.seed,
             summary=summary,
             request=normalized.model_dump(mode="json", exclude_none=True),
         )
-        self._runs[run.id] = run
-        started = time.monotonic()
-        # The worker stops itself at the time limit; pebble kills it if it has not a few seconds later.
-        future = self._pool.submit(
-            worker.training_task,
-            run.id,
-            normalized.model_dump(),
-            self._time_limit_s,
-            timeout=self._time_limit_s + 5.0,
-        )
-        try:
-            out = await self._pool.result(future, self._time_limit_s + 5.0)
-            raise_for_failure(out, (*loc, "model"))
-            self._finish(run, out["result"])
-        except SpecError:
-            raise
-        except LayerwiseError as exc:
-            status: RunStatus = "timed_out" if exc.error_type == "worker_timeout" else "failed"
-            run.status = status
-            run.error = RunError(kind="worker" if isinstance(exc, WorkerError) else exc.error_type, msg=str(exc))
-            run.finished_at = _now()
-        run.duration_s = round(time.monotonic() - started, 4)
+        await self._store.save(run)
+        await self._store.append_event(run.id, "status", {"status": "queued"})
+        await self._executor.submit(run, normalized.model_dump())
+        self._created += 1
+        if self._created % 50 == 0:
+            await self._store.prune(self._settings.runs_max_age_s, self._settings.runs_max_count)
         return run
 
-    def _finish(self, run: TrainingRun, result: dict[str, Any]) -> None:
-        run.history = result["history"]
-        run.epochs_completed = result["epochs_completed"]
-        run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
-        reason = result["stop_reason"]
-        run.status = "cancelled" if reason == "cancelled" else "timed_out" if reason == "timed_out" else "succeeded"
-        run.finished_at = _now()
+    async def _retry_after(self, queued: int) -> int:
+        """Seconds until a queue slot is likely free: recent runs' mean duration times the queue's depth per
+        worker, at least 1."""
+        recent, _ = await self._store.page(20)
+        durations = [r.duration_s for r in recent if r.duration_s is not None]
+        mean = sum(durations) / len(durations) if durations else self._settings.training_time_limit_s / 4
+        return max(1, math.ceil(mean * max(1, queued) / self._settings.training_workers))
 
-    def get(self, run_id: str) -> TrainingRun:
-        """Return a run by id.
+    async def get(self, run_id: str) -> TrainingRun:
+        """The run with this id.
 
         Raises:
             NotFoundError: (404) no run has this id.
         """
-        run = self._runs.get(run_id)
+        run = await self._store.get(run_id)
         if run is None:
             raise NotFoundError(f"no training run has id {run_id!r}", loc=("path", "run_id"))
         return run
 
-    def on_message(self, message: Message) -> None:
-        """Apply a worker's progress message to its run."""
-        run = self._runs.get(str(message.get("run_id")))
-        if run is None:
-            return
-        if message["kind"] == "started":
-            run.status = "running"
-            run.started_at = _now()
+    async def page(self, limit: int, cursor: str | None) -> TrainingRunPage:
+        """A page of runs, newest first."""
+        runs, next_cursor = await self._store.page(limit, cursor)
+        return TrainingRunPage(items=runs, next_cursor=next_cursor)
+
+    async def events(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        """The run's stored events after ``after``, then live ones, ending with ``end``.
+
+        Raises:
+            NotFoundError: (404) no run has this id (raised before the first event).
+        """
+        await self.get(run_id)
+        return self._store.follow(run_id, after)
+
+    async def wait(self, run_id: str, timeout_s: float) -> TrainingRun:
+        """The run once it has finished, or as it is after ``timeout_s`` seconds.
+
+        Raises:
+            NotFoundError: (404) no run has this id.
+        """
+        run = await self.get(run_id)
+        if run.status in FINAL_STATUSES or timeout_s <= 0:
+            return run
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for event in self._store.follow(run_id):
+                    if event.kind == "end":
+                        return TrainingRun.model_validate(event.data["run"])
+        except TimeoutError:
+            pass
+        return await self.get(run_id)
+
+    def check_wait(self, wait_s: float | None) -> float:
+        """Validate ``?wait=``; return it in seconds (0 for none).
+
+        Raises:
+            SpecError: (422) more than ``max_wait_s``.
+        """
+        if wait_s is None:
+            return 0.0
+        if wait_s > self._settings.max_wait_s:
+            raise SpecError.one(
+                ("query", "wait"),
+                f"wait={wait_s:g} is longer than the longest wait, {self._settings.max_wait_s:g} s "
+                "(LAYERWISE_MAX_WAIT_S); wait less and poll GET /v1/trainings/{id} or follow its events",
+                "less_than_equal",
+            )
+        return wait_s
+
+    async def cancel(self, run_id: str) -> TrainingRun:
+        """Cancel a run: a queued one never starts, a running one stops at its next batch (killed after
+        ``cancel_grace_s``). Returns the run once it has ended (or as it is after a few seconds).
+
+        Raises:
+            NotFoundError: (404) no run has this id.
+            ConflictError: (409) the run has already finished.
+        """
+        run = await self.get(run_id)
+        if run.status in FINAL_STATUSES:
+            raise ConflictError(
+                f"run {run_id} has already finished ({run.status}); only queued or running runs can be cancelled",
+                loc=("path", "run_id"),
+            )
+        if not await self._executor.cancel(run_id):
+            raise ConflictError(f"run {run_id} is not held by this server and cannot be cancelled here")
+        return await self.wait(run_id, self._settings.cancel_grace_s + 5.0)
+
+    async def close(self) -> None:
+        """Record every unfinished run of this process ``interrupted``."""
+        await self._executor.close()

@@ -12,8 +12,9 @@ from app import __version__
 from app.api import health, summary, trainings
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.jobs import TrainingService
+from app.jobs import LocalExecutor, TrainingService
 from app.pool import ChannelHub, Message, WorkerPool
+from app.store import SqliteRunStore
 from app.summaries import SummaryService
 
 logger = logging.getLogger(__name__)
@@ -29,11 +30,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        services: list[TrainingService] = []
+        store = SqliteRunStore(settings.runs_db)
+        await store.open()
+        executors: list[LocalExecutor] = []
 
         def on_message(message: Message) -> None:
-            for service in services:
-                service.on_message(message)
+            for executor in executors:
+                executor.on_message(message)
 
         hub = ChannelHub(on_message)
         hub.start()
@@ -42,18 +45,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary_pool.start()
         training_pool.start()
         summaries = SummaryService(summary_pool, settings.summary_timeout_s, settings.limits)
-        training_service = TrainingService(training_pool, summaries, settings.training_time_limit_s)
-        services.append(training_service)
+        executor = LocalExecutor(training_pool, hub, store, settings)
+        executors.append(executor)
+        trainings = TrainingService(store, executor, summaries, settings)
+        interrupted = await trainings.recover()
+        if interrupted:
+            logger.warning("%d runs left unfinished by the last server process were marked interrupted", interrupted)
         app.state.settings = settings
         app.state.pools = [summary_pool, training_pool]
+        app.state.hub = hub
         app.state.summaries = summaries
-        app.state.trainings = training_service
+        app.state.trainings = trainings
         try:
             yield
         finally:
+            await trainings.close()
             training_pool.close()
             summary_pool.close()
             hub.close()
+            await store.close()
 
     app = FastAPI(
         title="layerwise",

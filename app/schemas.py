@@ -108,6 +108,15 @@ class Divergence(BaseModel):
     batch: int
 
 
+class Progress(BaseModel):
+    """How far a run has come: 1-based epoch and batch within it, and the totals."""
+
+    epoch: int = 0
+    epochs: int
+    batch: int = 0
+    batches: int
+
+
 class TrainingRun(BaseModel):
     """A training run: the request, its state and what it produced."""
 
@@ -117,7 +126,12 @@ class TrainingRun(BaseModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     epochs: int = Field(description="Epochs requested.")
-    epochs_completed: int = 0
+    epochs_completed: int = Field(
+        0,
+        description="Epochs in the history; a stop (cancel, time limit, divergence) mid-epoch records that "
+        "epoch too, over the batches it ran, as Keras's History does.",
+    )
+    progress: Progress
     samples: int
     batch_size: int
     seed: int
@@ -130,9 +144,16 @@ class TrainingRun(BaseModel):
         None, description="Set when the loss became NaN or infinite; training stopped at that batch."
     )
     summary: ModelSummary | None = None
-    duration_s: float | None = Field(None, description="Seconds from start to end of the run.")
+    duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None
     request: dict[str, Any] = Field(description="The normalized training request.")
+
+
+class TrainingRunPage(BaseModel):
+    """A page of runs, newest first."""
+
+    items: list[TrainingRun]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last.")
 
 
 class ErrorItemModel(BaseModel):

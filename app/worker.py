@@ -116,13 +116,14 @@ class _ConnectionChannel:
         return self.reason
 
 
-def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float) -> dict[str, Any]:
+def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float, progress_interval_s: float) -> dict[str, Any]:
     """Train a normalized training spec, reporting progress for ``run_id`` to the server as it goes.
 
     Args:
         run_id: the run this training belongs to; tags every progress message.
         spec: ``TrainingSpec.normalized().model_dump()``.
         time_limit_s: seconds after which the training stops itself at the next batch (``"timed_out"``).
+        progress_interval_s: least seconds between two ``batch`` progress messages.
 
     Returns:
         ``{"ok": True, "result": keras_build.train(...)}`` or a failure as :func:`summary_task` gives.
@@ -134,7 +135,7 @@ def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float) -> dic
     try:
         training = TrainingSpec.model_validate(spec)
         channel = _ConnectionChannel(run_id, time_limit_s)
-        return {"ok": True, "result": keras_build.train(training, channel)}
+        return {"ok": True, "result": keras_build.train(training, channel, progress_interval_s)}
     except keras_build.BuildError as exc:
         return _failure("build", str(exc), index=exc.index)
     except Exception as exc:

@@ -63,7 +63,7 @@ def test_health_summary_and_training_over_http(server: str, seed: dict[str, Any]
         r = http.post("/v1/models/summary", json=seed["seed_example_1_batch"], headers={"Accept": "text/plain"})
         assert "(5, 30)" in r.text and "Total params: 6,151" in r.text
 
-        r = http.post("/v1/trainings", json={"model": seed["seed_example_1"], "fit": {"epochs": 2}})
+        r = http.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"], "fit": {"epochs": 2}})
         assert r.status_code == 201
         run = r.json()
         assert len(run["history"]["loss"]) == 2

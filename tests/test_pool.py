@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import threading
 import time
 from typing import Any
 
@@ -68,30 +67,26 @@ def test_task_over_its_timeout_is_killed_and_the_pool_goes_on() -> None:
     asyncio.run(scenario())
 
 
-def test_training_worker_killed_mid_run_fails_the_run_not_the_server(client: TestClient, seed: dict[str, Any]) -> None:
-    result: dict[str, Any] = {}
-
-    def post() -> None:
-        body = {"model": seed["seed_example_1"], "data": {"samples": 20000}, "fit": {"epochs": 50}}
-        result["response"] = client.post("/v1/trainings", json=body)
-
-    thread = threading.Thread(target=post)
-    thread.start()
-    hub = client.app.state.pools[1]._hub  # type: ignore[attr-defined]
-    deadline = time.monotonic() + 30
-    pids: set[int] = set()
-    while time.monotonic() < deadline and not pids:
-        pids = set(hub.ready.get("training", ()))
+def test_training_worker_killed_mid_run_fails_the_run_and_is_replaced(client: TestClient, seed: dict[str, Any]) -> None:
+    body = {"model": seed["seed_example_1"], "data": {"samples": 20000}, "fit": {"epochs": 50}}
+    run = client.post("/v1/trainings", json=body).json()
+    deadline = time.monotonic() + 60
+    while client.get(f"/v1/trainings/{run['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
         time.sleep(0.05)
-    time.sleep(2.0)  # inside fit by now
-    for pid in pids:
-        os.kill(pid, signal.SIGKILL)
-    thread.join(timeout=60)
-    r = result["response"]
-    assert r.status_code == 201, r.text
-    run = r.json()
+    pool = client.app.state.pools[1]  # type: ignore[attr-defined]
+    (pid,) = client.app.state.hub.ready["training"]  # type: ignore[attr-defined]
+    os.kill(pid, signal.SIGKILL)
+    run = client.get(f"/v1/trainings/{run['id']}").json()
+    while run["status"] == "running":
+        time.sleep(0.05)
+        run = client.get(f"/v1/trainings/{run['id']}").json()
     assert run["status"] == "failed"
-    assert "died" in run["error"]["msg"] and run["error"]["kind"] == "worker"
-    # The pool replaced its worker: the next training succeeds.
-    r = client.post("/v1/trainings", json={"model": seed["seed_example_1"]})
+    assert run["error"]["kind"] == "worker" and "died" in run["error"]["msg"] and "exit code -9" in run["error"]["msg"]
+    # The pool is back at full size with a warm worker, and the next training succeeds.
+    while pool.ready_workers < pool.size:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert pid not in client.app.state.hub.ready["training"]  # type: ignore[attr-defined]
+    r = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
     assert r.status_code == 201 and r.json()["status"] == "succeeded"

@@ -1,4 +1,4 @@
-"""POST/GET /v1/trainings against real worker processes."""
+"""Training results against real worker processes (POST ?wait= answers with the finished run)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 
 def train(client: TestClient, model: dict[str, Any], **kw: Any) -> dict[str, Any]:
-    r = client.post("/v1/trainings", json={"model": model, **kw})
+    r = client.post("/v1/trainings?wait=120", json={"model": model, **kw})
     assert r.status_code == 201, r.text
     assert r.headers["location"] == f"/v1/trainings/{r.json()['id']}"
     body: dict[str, Any] = r.json()

@@ -1,43 +1,115 @@
-"""``/v1/trainings``: train a model for a few epochs on synthetic data and read the run back."""
+"""``/v1/trainings``: training runs as resources. Create (at once, or waiting), read, list, follow, cancel."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response, status
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Response, status
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
-from app.schemas import ErrorBody, TrainingRun
+from app.schemas import ErrorBody, TrainingRun, TrainingRunPage
 from app.spec import TrainingSpec
+from app.store import FINAL_STATUSES
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
+
+RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No run has this id."}}
 
 
 @router.post(
     "",
     response_model=TrainingRun,
-    status_code=status.HTTP_201_CREATED,
-    summary="Train a model on synthetic data",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a training run",
     responses={
-        422: {
-            "model": ErrorBody,
-            "description": "The request is invalid or Keras refused to build the model.",
-        },
-        503: {"model": ErrorBody, "description": "A worker died or timed out before the run could start."},
+        201: {"model": TrainingRun, "description": "With ?wait=: the run finished within the wait."},
+        202: {"description": "The run is queued or running; follow Location."},
+        422: {"model": ErrorBody, "description": "The request is invalid or Keras refused to build the model."},
+        429: {"model": ErrorBody, "description": "Too many runs are waiting; retry after Retry-After seconds."},
+        503: {"model": ErrorBody, "description": "The summary worker died or timed out; nothing was queued."},
     },
 )
-async def create_training(spec: TrainingSpec, trainings: Trainings, response: Response) -> TrainingRun:
-    """Train the model on synthetic data made as the seed makes it (features uniform in [0, 1), labels in
-    {0, 1}) and answer with the finished run and its per-epoch `history`."""
-    run = await trainings.run(spec)
+async def create_training(
+    spec: TrainingSpec,
+    trainings: Trainings,
+    response: Response,
+    wait: Annotated[
+        float | None,
+        Query(ge=0, description="Seconds to hold the request until the run ends (at most LAYERWISE_MAX_WAIT_S)."),
+    ] = None,
+) -> TrainingRun:
+    """Queue a training of the model on synthetic data (features uniform in [0, 1), labels in {0, 1}) and
+    answer at once with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
+    has run out (202)."""
+    wait_s = trainings.check_wait(wait)
+    run = await trainings.create(spec)
+    if wait_s:
+        run = await trainings.wait(run.id, wait_s)
     response.headers["Location"] = f"/v1/trainings/{run.id}"
+    if run.status in FINAL_STATUSES:
+        response.status_code = status.HTTP_201_CREATED
     return run
 
 
+@router.get("", response_model=TrainingRunPage, summary="List training runs, newest first")
+async def list_trainings(
+    trainings: Trainings,
+    limit: Annotated[int, Query(ge=1, le=100, description="Runs per page.")] = 20,
+    cursor: Annotated[str | None, Query(max_length=32, description="next_cursor of the previous page.")] = None,
+) -> TrainingRunPage:
+    """Runs newest first, `limit` per page; pass `next_cursor` back as `cursor` for the next page."""
+    return await trainings.page(limit, cursor)
+
+
+@router.get("/{run_id}", response_model=TrainingRun, summary="Read a training run", responses=RUN_NOT_FOUND)
+async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
+    """The run as it is now: status, progress, history so far."""
+    return await trainings.get(run_id)
+
+
 @router.get(
+    "/{run_id}/events",
+    summary="Follow a training run (server-sent events)",
+    response_class=EventSourceResponse,
+    responses={
+        200: {
+            "description": "text/event-stream: `status` (queued, running), `epoch` (one per epoch, with its "
+            "logs), `batch` (throttled progress, live only), then `end` with the whole run. Each stored event "
+            "has an `id`; reconnecting with `Last-Event-ID` (or `?after=`) resumes after it.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **RUN_NOT_FOUND,
+    },
+)
+async def follow_training(
+    run_id: str,
+    trainings: Trainings,
+    after: Annotated[int | None, Query(ge=0, description="Replay stored events after this id.")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=20)] = None,
+) -> EventSourceResponse:
+    """A browser's EventSource or `curl -N` follows the run to its end; a late client first gets what it
+    missed."""
+    start = after if after is not None else int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    events = await trainings.events(run_id, start)
+
+    async def stream() -> AsyncIterator[ServerSentEvent]:
+        async for event in events:
+            yield ServerSentEvent(
+                data=json.dumps(event.data), event=event.kind, id=str(event.seq) if event.seq else None
+            )
+
+    return EventSourceResponse(stream(), ping=15)
+
+
+@router.delete(
     "/{run_id}",
     response_model=TrainingRun,
-    summary="Read a training run",
-    responses={404: {"model": ErrorBody, "description": "No run has this id."}},
+    summary="Cancel a training run",
+    responses={**RUN_NOT_FOUND, 409: {"model": ErrorBody, "description": "The run has already finished."}},
 )
-async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
-    """Return the run with this id."""
-    return trainings.get(run_id)
+async def cancel_training(run_id: str, trainings: Trainings) -> TrainingRun:
+    """A queued run never starts; a running one stops at its next batch. Answers with the run once ended."""
+    return await trainings.cancel(run_id)

@@ -1,0 +1,230 @@
+"""Where training runs and their events are kept: a small async interface and its SQLite implementation.
+
+The interface is what the rest of the service depends on, so a store shared by several machines (Redis)
+can stand in for SQLite behind the same API. Each run has an ordered log of events (``status``, ``epoch``,
+``end``) that a late client replays; ``batch`` progress events are live only (published, not stored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal, Protocol
+
+import aiosqlite
+from pydantic import BaseModel
+
+from app.schemas import TrainingRun
+
+EventKind = Literal["status", "batch", "epoch", "end"]
+FINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled", "timed_out", "interrupted"})
+
+
+class RunEvent(BaseModel):
+    """One event of a run. ``seq`` orders a run's stored events from 1; live-only events have ``seq`` 0."""
+
+    run_id: str
+    seq: int
+    kind: EventKind
+    data: dict[str, Any]
+
+
+class RunStore(Protocol):
+    """Runs and their event logs. Every method is safe to call from the event loop."""
+
+    async def open(self) -> None:
+        """Prepare the store (create tables, connect)."""
+
+    async def close(self) -> None:
+        """Release the store's resources."""
+
+    async def save(self, run: TrainingRun) -> None:
+        """Insert or replace a run."""
+
+    async def get(self, run_id: str) -> TrainingRun | None:
+        """The run with this id, or None."""
+
+    async def page(self, limit: int, before: str | None = None) -> tuple[list[TrainingRun], str | None]:
+        """Runs newest first, at most ``limit``, starting after the cursor ``before``; and the next cursor."""
+
+    async def count_unfinished(self) -> dict[str, int]:
+        """Number of runs per unfinished status (``queued``, ``running``)."""
+
+    async def unfinished(self) -> list[TrainingRun]:
+        """Every run still ``queued`` or ``running``."""
+
+    async def append_event(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> RunEvent:
+        """Store an event at the end of the run's log, tell followers, and return it with its ``seq``."""
+
+    async def publish(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> None:
+        """Tell followers of a live-only event (not stored; a late client does not see it)."""
+
+    def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        """Stored events with ``seq > after``, then live ones as they come, until the ``end`` event."""
+
+    async def prune(self, max_age_s: float, max_count: int) -> int:
+        """Delete finished runs older than ``max_age_s`` seconds or beyond the newest ``max_count``; return how
+        many were deleted."""
+
+
+class SqliteRunStore:
+    """:class:`RunStore` in one SQLite file (``":memory:"`` for tests), through aiosqlite's thread.
+
+    Runs are stored whole as JSON beside the columns that are queried (status, creation order); events in
+    their own table keyed by (run_id, seq). WAL journaling keeps readers and the writer apart, and every
+    write is one transaction, so a crash leaves either the old or the new state, never a torn one.
+    Followers in this process get events through a queue each.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._append_lock = asyncio.Lock()
+        self._followers: dict[str, list[asyncio.Queue[RunEvent]]] = {}
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        assert self._db is not None, "store not open"
+        return self._db
+
+    async def open(self) -> None:
+        """Connect and create the tables.
+
+        Raises:
+            sqlite3.Error, OSError: the file cannot be opened or written (a read-only or full disk).
+        """
+        self._db = await aiosqlite.connect(self.path)
+        await self.db.execute("PRAGMA journal_mode=WAL")
+        await self.db.execute("PRAGMA synchronous=NORMAL")
+        await self.db.executescript(
+            """
+            CREATE TABLE IF NOT EXISTS runs (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                id TEXT NOT NULL UNIQUE,
+                status TEXT NOT NULL,
+                created_at REAL NOT NULL,
+                run TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+            CREATE TABLE IF NOT EXISTS events (
+                run_id TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                kind TEXT NOT NULL,
+                data TEXT NOT NULL,
+                PRIMARY KEY (run_id, seq)
+            ) WITHOUT ROWID;
+            """
+        )
+        await self.db.commit()
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._db.close()
+            self._db = None
+
+    async def save(self, run: TrainingRun) -> None:
+        await self.db.execute(
+            "INSERT INTO runs (id, status, created_at, run) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, run = excluded.run",
+            (run.id, run.status, run.created_at.timestamp(), run.model_dump_json()),
+        )
+        await self.db.commit()
+
+    async def get(self, run_id: str) -> TrainingRun | None:
+        async with self.db.execute("SELECT run FROM runs WHERE id = ?", (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else TrainingRun.model_validate_json(row[0])
+
+    async def page(self, limit: int, before: str | None = None) -> tuple[list[TrainingRun], str | None]:
+        start = int(before) if before and before.isdigit() else 2**63 - 1
+        async with self.db.execute(
+            "SELECT seq, run FROM runs WHERE seq < ? ORDER BY seq DESC LIMIT ?", (start, limit + 1)
+        ) as cursor:
+            rows = list(await cursor.fetchall())
+        runs = [TrainingRun.model_validate_json(run) for _, run in rows[:limit]]
+        return runs, (str(rows[limit - 1][0]) if len(rows) > limit else None)
+
+    async def count_unfinished(self) -> dict[str, int]:
+        async with self.db.execute(
+            "SELECT status, COUNT(*) FROM runs WHERE status IN ('queued', 'running') GROUP BY status"
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return {status: count for status, count in rows}
+
+    async def unfinished(self) -> list[TrainingRun]:
+        async with self.db.execute("SELECT run FROM runs WHERE status IN ('queued', 'running')") as cursor:
+            rows = await cursor.fetchall()
+        return [TrainingRun.model_validate_json(run) for (run,) in rows]
+
+    async def append_event(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> RunEvent:
+        async with self._append_lock:  # seq = last + 1 must not interleave between two writers
+            async with self.db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE run_id = ?", (run_id,)
+            ) as cursor:
+                row = await cursor.fetchone()
+            assert row is not None
+            event = RunEvent(run_id=run_id, seq=int(row[0]), kind=kind, data=data)
+            await self.db.execute(
+                "INSERT INTO events (run_id, seq, kind, data) VALUES (?, ?, ?, ?)",
+                (run_id, event.seq, kind, json.dumps(data)),
+            )
+            await self.db.commit()
+        self._tell(event)
+        return event
+
+    async def publish(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> None:
+        self._tell(RunEvent(run_id=run_id, seq=0, kind=kind, data=data))
+
+    def _tell(self, event: RunEvent) -> None:
+        for queue in self._followers.get(event.run_id, ()):
+            queue.put_nowait(event)
+
+    async def _stored(self, run_id: str, after: int) -> list[RunEvent]:
+        async with self.db.execute(
+            "SELECT seq, kind, data FROM events WHERE run_id = ? AND seq > ? ORDER BY seq", (run_id, after)
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return [RunEvent(run_id=run_id, seq=seq, kind=kind, data=json.loads(data)) for seq, kind, data in rows]
+
+    async def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
+        # Subscribe before reading the log, so an event appended meanwhile is in the queue (and maybe in the
+        # log too: seq tells the duplicates apart). The queue keeps stored and live events in their order.
+        queue: asyncio.Queue[RunEvent] = asyncio.Queue()
+        self._followers.setdefault(run_id, []).append(queue)
+        try:
+            for event in await self._stored(run_id, after):
+                yield event
+                after = event.seq
+                if event.kind == "end":
+                    return
+            while True:
+                event = await queue.get()
+                if event.seq and event.seq <= after:
+                    continue
+                yield event
+                after = event.seq or after
+                if event.kind == "end":
+                    return
+        finally:
+            followers = self._followers[run_id]
+            followers.remove(queue)
+            if not followers:
+                del self._followers[run_id]
+
+    async def prune(self, max_age_s: float, max_count: int) -> int:
+        cutoff = time.time() - max_age_s
+        finished = "status NOT IN ('queued', 'running')"
+        async with self.db.execute(
+            f"SELECT id FROM runs WHERE {finished} AND (created_at < ? OR seq NOT IN "
+            "(SELECT seq FROM runs ORDER BY seq DESC LIMIT ?))",
+            (cutoff, max_count),
+        ) as cursor:
+            ids = [run_id for (run_id,) in await cursor.fetchall()]
+        if ids:
+            marks = ",".join("?" * len(ids))
+            await self.db.execute(f"DELETE FROM events WHERE run_id IN ({marks})", ids)
+            await self.db.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
+            await self.db.commit()
+        return len(ids)

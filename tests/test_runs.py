@@ -1,0 +1,196 @@
+"""Training runs as resources, against real workers: events, wait, cancel, time limit, queue bound, listing."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.config import Settings
+from tests.conftest import sse_events
+
+LONG = {"data": {"samples": 10000}, "fit": {"epochs": 200}}
+
+
+def start(client: TestClient, model: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    r = client.post("/v1/trainings", json={"model": model, **kw})
+    assert r.status_code == 202, r.text
+    assert r.headers["location"] == f"/v1/trainings/{r.json()['id']}"
+    run: dict[str, Any] = r.json()
+    return run
+
+
+def until_status(client: TestClient, run_id: str, statuses: set[str], timeout_s: float = 60) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run: dict[str, Any] = client.get(f"/v1/trainings/{run_id}").json()
+        if run["status"] in statuses:
+            return run
+        assert time.monotonic() < deadline, f"run still {run['status']}"
+        time.sleep(0.05)
+
+
+def events_of(client: TestClient, run_id: str, **params: Any) -> list[dict[str, Any]]:
+    with client.stream("GET", f"/v1/trainings/{run_id}/events", params=params) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("text/event-stream")
+        return list(sse_events(r.iter_lines()))
+
+
+def test_post_answers_202_queued_at_once(client: TestClient, seed: dict[str, Any]) -> None:
+    run = start(client, seed["seed_example_1"], fit={"epochs": 2})
+    assert run["status"] in ("queued", "running")
+    assert run["progress"] == {"epoch": 0, "epochs": 2, "batch": 0, "batches": 4}
+    assert run["summary"]["total_params"] == 6151
+    until_status(client, run["id"], {"succeeded"})
+
+
+def test_events_arrive_in_order_one_per_epoch_then_the_end(client: TestClient, seed: dict[str, Any]) -> None:
+    run = start(client, seed["seed_example_2"], data={"samples": 2000}, fit={"epochs": 4, "validation_split": 0.25})
+    events = events_of(client, run["id"])
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "status" and events[0]["data"] == {"status": "queued"}
+    assert kinds[-1] == "end"
+    stored = [e for e in events if e["event"] != "batch"]
+    assert [e["event"] for e in stored] == ["status", "status", "epoch", "epoch", "epoch", "epoch", "end"]
+    assert stored[1]["data"]["status"] == "running"
+    assert [e["data"]["epoch"] for e in stored if e["event"] == "epoch"] == [1, 2, 3, 4]
+    assert [int(e["id"]) for e in stored] == list(range(1, 8))
+    final = events[-1]["data"]["run"]
+    assert final["status"] == "succeeded"
+    # The epoch events carry the same numbers as the final history.
+    epoch_losses = [e["data"]["logs"]["loss"] for e in stored if e["event"] == "epoch"]
+    assert epoch_losses == final["history"]["loss"]
+    assert [e["data"]["logs"]["val_loss"] for e in stored if e["event"] == "epoch"] == final["history"]["val_loss"]
+    # Batch events are throttled progress within an epoch.
+    for e in events:
+        if e["event"] == "batch":
+            assert 1 <= e["data"]["batch"] <= e["data"]["batches"] == 47 and "id" not in e
+    # A late client replays what it missed; Last-Event-ID resumes after an id.
+    assert [e["event"] for e in events_of(client, run["id"])] == [e["event"] for e in stored]
+    with client.stream("GET", f"/v1/trainings/{run['id']}/events", headers={"Last-Event-ID": "5"}) as r:
+        assert [e["id"] for e in sse_events(r.iter_lines())] == ["6", "7"]
+
+
+def test_wait_answers_201_with_the_finished_run(client: TestClient, seed: dict[str, Any]) -> None:
+    r = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"], "fit": {"epochs": 2}})
+    assert r.status_code == 201
+    run = r.json()
+    assert run["status"] == "succeeded" and len(run["history"]["loss"]) == 2
+    assert run["progress"] == {"epoch": 2, "epochs": 2, "batch": 4, "batches": 4}
+    assert run["started_at"] <= run["finished_at"] and run["duration_s"] > 0
+
+
+def test_wait_that_runs_out_answers_202(client: TestClient, seed: dict[str, Any]) -> None:
+    r = client.post("/v1/trainings?wait=0.5", json={"model": seed["seed_example_1"], **LONG})
+    assert r.status_code == 202
+    assert r.json()["status"] in ("queued", "running")
+    assert client.delete(f"/v1/trainings/{r.json()['id']}").json()["status"] == "cancelled"
+
+
+def test_wait_over_the_limit_is_422(client: TestClient, seed: dict[str, Any]) -> None:
+    r = client.post("/v1/trainings?wait=100000", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "wait"]
+
+
+def test_cancel_a_running_run_within_one_second_and_train_again(client: TestClient, seed: dict[str, Any]) -> None:
+    run = start(client, seed["seed_example_1"], **LONG)
+    running = until_status(client, run["id"], {"running"})
+    time.sleep(0.5)  # inside fit
+    began = time.monotonic()
+    r = client.delete(f"/v1/trainings/{run['id']}")
+    elapsed = time.monotonic() - began
+    assert r.status_code == 200
+    cancelled = r.json()
+    assert cancelled["status"] == "cancelled" and cancelled["error"] is None
+    assert elapsed < 1.0, f"cancel took {elapsed:.2f} s"
+    assert cancelled["epochs_completed"] < 200 and running["started_at"] == cancelled["started_at"]
+    # The worker stopped at a batch and stays warm: the next training succeeds at once.
+    r = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 201 and r.json()["status"] == "succeeded"
+    events = events_of(client, run["id"])
+    assert events[-1]["event"] == "end" and events[-1]["data"]["run"]["status"] == "cancelled"
+
+
+def test_cancel_a_queued_run_never_starts_it(client: TestClient, seed: dict[str, Any]) -> None:
+    first = start(client, seed["seed_example_1"], **LONG)
+    second = start(client, seed["seed_example_1"])
+    until_status(client, first["id"], {"running"})
+    assert client.get(f"/v1/trainings/{second['id']}").json()["status"] == "queued"
+    cancelled = client.delete(f"/v1/trainings/{second['id']}").json()
+    assert cancelled["status"] == "cancelled" and cancelled["started_at"] is None
+    client.delete(f"/v1/trainings/{first['id']}")
+    assert [e["event"] for e in events_of(client, second["id"])] == ["status", "end"]
+
+
+def test_cancel_a_finished_run_is_409(client: TestClient, seed: dict[str, Any]) -> None:
+    run = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}).json()
+    r = client.delete(f"/v1/trainings/{run['id']}")
+    assert r.status_code == 409
+    assert "already finished (succeeded)" in r.json()["detail"][0]["msg"]
+
+
+def test_a_stuck_worker_is_killed_after_the_grace_period(
+    client: TestClient, seed: dict[str, Any], settings: Settings
+) -> None:
+    # One batch of 10,000 samples of a wide LSTM takes seconds: the stop request is read too late.
+    model = {"input_shape": [50, 20], "layers": [{"type": "LSTM", "units": 256}, {"type": "Dense", "units": 1}]}
+    run = start(client, model, data={"samples": 10000}, fit={"epochs": 5, "batch_size": 10000})
+    until_status(client, run["id"], {"running"})
+    time.sleep(0.3)
+    began = time.monotonic()
+    cancelled = client.delete(f"/v1/trainings/{run['id']}").json()
+    assert cancelled["status"] == "cancelled"
+    assert time.monotonic() - began < settings.cancel_grace_s + 1.0
+    pool = client.app.state.pools[1]  # type: ignore[attr-defined]
+    deadline = time.monotonic() + 60
+    while pool.ready_workers < pool.size:  # replaced
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_a_run_over_its_time_limit_ends_timed_out(client: TestClient, seed: dict[str, Any], settings: Settings) -> None:
+    settings.training_time_limit_s = 2.0
+    run = start(client, seed["seed_example_1"], **LONG)
+    ended = until_status(client, run["id"], {"timed_out", "succeeded", "failed"}, timeout_s=30)
+    assert ended["status"] == "timed_out"
+    assert ended["error"]["kind"] == "time_limit" and "2 s" in ended["error"]["msg"]
+    assert 1.5 < ended["duration_s"] < 2.0 + settings.cancel_grace_s + 1.0
+    assert ended["epochs_completed"] >= 1 and len(ended["history"]["loss"]) == ended["epochs_completed"]
+
+
+def test_queue_overflow_is_429_with_retry_after(client: TestClient, seed: dict[str, Any], settings: Settings) -> None:
+    settings.max_queued_runs = 1
+    running = start(client, seed["seed_example_1"], **LONG)
+    until_status(client, running["id"], {"running"})
+    queued = start(client, seed["seed_example_1"])
+    r = client.post("/v1/trainings", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 429
+    assert int(r.headers["retry-after"]) >= 1
+    assert r.json()["detail"][0]["type"] == "queue_full"
+    # Summaries are not stuck behind trainings.
+    began = time.monotonic()
+    assert client.post("/v1/models/summary", json=seed["seed_example_2"]).status_code == 200
+    assert time.monotonic() - began < 5
+    for run in (queued, running):
+        client.delete(f"/v1/trainings/{run['id']}")
+
+
+def test_listing_is_newest_first_and_paginated(client: TestClient, seed: dict[str, Any]) -> None:
+    ids = [client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}).json()["id"] for _ in range(3)]
+    page = client.get("/v1/trainings", params={"limit": 2}).json()
+    assert [run["id"] for run in page["items"]] == ids[::-1][:2]
+    assert page["next_cursor"]
+    rest = client.get("/v1/trainings", params={"limit": 2, "cursor": page["next_cursor"]}).json()
+    assert rest["items"][0]["id"] == ids[0]
+
+
+@pytest.mark.parametrize("path", ["/v1/trainings/nope", "/v1/trainings/nope/events"])
+def test_unknown_run_is_404(client: TestClient, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert r.json()["detail"][0]["loc"] == ["path", "run_id"]
+    assert client.delete("/v1/trainings/nope").status_code == 404
