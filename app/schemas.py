@@ -20,16 +20,22 @@ class LayerSummary(BaseModel):
     params: int = Field(description="Parameters of this layer (scalars), as Keras's 'Param #'.")
     trainable_params: int
     non_trainable_params: int
-    mult_adds: int = Field(
+    # The figures below are null only in summaries recorded before they existed (training runs are stored).
+    mult_adds: int | None = Field(
+        None,
         description="Multiply-accumulate operations of this layer's forward pass for one sample, counted as "
         "torchinfo counts them (torchinfo/layer_info.py, calculate_macs): every weight, bias elements included, "
         "once per use. Dense: positions * params (positions = product of the axes between batch and features, "
         "1 for 2-D input); LSTM, GRU, SimpleRNN: timesteps * params, e.g. LSTM T*4u(i+u+1); Bidirectional: "
         "twice its RNN; TimeDistributed: timesteps * its Dense's; Flatten, Dropout: 0. Activations and other "
-        "elementwise work are not counted."
+        "elementwise work are not counted.",
     )
-    mult_adds_batch: int = Field(description="mult_adds for the summary's batch_size samples: mult_adds * batch_size.")
-    activation_bytes: int = Field(description="Bytes of this layer's output for one sample, as float32 (4 bytes each).")
+    mult_adds_batch: int | None = Field(
+        None, description="mult_adds for the summary's batch_size samples: mult_adds * batch_size."
+    )
+    activation_bytes: int | None = Field(
+        None, description="Bytes of this layer's output for one sample, as float32 (4 bytes each)."
+    )
 
 
 class TrainingMemory(BaseModel):
@@ -76,18 +82,26 @@ class ModelSummary(BaseModel):
     weights_bytes: int = Field(description="Bytes the weights take as float32: total_params * 4.")
     keras_version: str
     text: str = Field(description="Keras's own summary table, as model.summary() prints it.")
-    batch_size: int = Field(
+    # The figures below are null (warnings empty) only in summaries recorded before they existed: training runs
+    # are stored, and a run recorded by an earlier version must still load.
+    batch_size: int | None = Field(
+        None,
         description="The batch the *_batch figures and training_memory are for: the training's batch_size, else "
-        "the batch_size asked for, else the model's fixed batch, else 32 (Keras's default in fit)."
+        "the batch_size asked for, else the model's fixed batch, else 32 (Keras's default in fit).",
     )
-    mult_adds: int = Field(description="Mult-adds of one sample's forward pass: the sum of the layers' mult_adds.")
-    mult_adds_batch: int = Field(description="mult_adds * batch_size.")
-    activation_bytes: int = Field(description="Bytes of all layers' outputs for one sample (float32).")
-    input_bytes: int = Field(description="Bytes of one input sample (float32).")
-    training_memory: TrainingMemory = Field(description="Estimated memory of a training step at batch_size.")
+    mult_adds: int | None = Field(
+        None, description="Mult-adds of one sample's forward pass: the sum of the layers' mult_adds."
+    )
+    mult_adds_batch: int | None = Field(None, description="mult_adds * batch_size.")
+    activation_bytes: int | None = Field(None, description="Bytes of all layers' outputs for one sample (float32).")
+    input_bytes: int | None = Field(None, description="Bytes of one input sample (float32).")
+    training_memory: TrainingMemory | None = Field(
+        None, description="Estimated memory of a training step at batch_size."
+    )
     warnings: list[ModelWarning] = Field(
+        default_factory=list,
         description="What builds but likely surprises (e.g. a Dense on a sequence acts per timestep), each "
-        "with the layer and the fix. Empty when nothing was found."
+        "with the layer and the fix. Empty when nothing was found.",
     )
 
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Limits
+from app.schemas import ModelSummary
 from app.spec import TrainingSpec
 from app.summaries import SummaryService
 
@@ -225,3 +226,20 @@ def test_summary_for_a_training_uses_its_batch_optimizer_and_warnings(client: Te
         ("fixed_batch_size", ["body", "model", "batch_input_shape"]),
         ("loss_activation", ["body", "model", "layers", 1]),
     ]
+
+
+def test_a_summary_recorded_before_these_figures_still_loads() -> None:
+    # Training runs are stored with their summary; a run recorded by an earlier version must load, not 500.
+    row = {"index": 0, "name": "dense", "type": "Dense", "output_shape": [None, 1], "params": 4}
+    old = {
+        "name": "sequential",
+        "layers": [{**row, "trainable_params": 4, "non_trainable_params": 0}],
+        "total_params": 4,
+        "trainable_params": 4,
+        "non_trainable_params": 0,
+        "weights_bytes": 16,
+        "keras_version": "3.15.1",
+        "text": "...",
+    }
+    summary = ModelSummary.model_validate(old)
+    assert summary.mult_adds is None and summary.training_memory is None and summary.warnings == []
