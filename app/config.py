@@ -41,7 +41,7 @@ class Settings(BaseSettings):
         ge=1,
         description="Parameters a model may have (40 MB of float32 weights). Build time grows faster than the "
         "count: the largest LSTM this allows (about 1,570 units) takes about 3 s to build, most of it in the "
-        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench` measures it).",
+        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench-insight` measures it).",
     )
     max_timesteps: int = Field(
         Limits.max_timesteps,
@@ -82,6 +82,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Seconds a training asked to stop (cancel, time limit) has to stop at its next batch before "
         "its worker is killed and replaced.",
+    )
+    eager_max_steps: int = Field(
+        40,
+        ge=0,
+        description="Trainings of at most this many steps (batches x epochs) and no validation run eagerly, "
+        "skipping graph tracing; 0 always traces. The default is measured by bench/eager_threshold.py.",
     )
     progress_interval_s: float = Field(
         0.25, gt=0, description="Least seconds between two batch progress events of a run."

@@ -115,6 +115,7 @@ class RunRecorder:
             self.run.history = history
             self.run.epochs_completed = result["epochs_completed"]
             self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
+            self.run.execution = result["execution"]
         self.run.status = status
         self.run.error = error
         self.run.finished_at = _now()
@@ -174,6 +175,7 @@ class LocalExecutor:
             spec,
             s.training_time_limit_s,
             s.progress_interval_s,
+            s.eager_max_steps,
             # The training stops itself at the time limit; past the grace period pebble kills the worker.
             timeout=s.training_time_limit_s + s.cancel_grace_s,
         )

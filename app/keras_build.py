@@ -243,16 +243,37 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
         )
 
 
-def train(spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25) -> dict[str, Any]:
+def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
+    """``"eager"`` for a run of at most ``eager_max_steps`` training steps (batches x epochs) and no
+    validation, else ``"graph"``, Keras's default.
+
+    Graph mode traces (and XLA-compiles) the train step once per model, which dominates tiny trainings;
+    eager mode skips that but is slower per step. Both give the identical training loss; evaluation in eager
+    mode can differ from graph mode in the last bits of ``val_loss``, so runs that validate stay in graph mode
+    and their history is exactly what ``model.fit`` gives by default.
+    """
+    train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
+    steps = math.ceil(train_samples / (spec.fit.batch_size or 32)) * spec.fit.epochs
+    return "eager" if spec.fit.validation_split == 0 and steps <= eager_max_steps else "graph"
+
+
+def train(
+    spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25, eager_max_steps: int = 0
+) -> dict[str, Any]:
     """Build, compile and fit the model of a normalized training spec on synthetic data.
 
     Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
-    spec gives the same history.
+    spec gives the same history, in either execution mode (see :func:`execution_mode`).
+
+    Args:
+        batch_every_s: least seconds between two ``batch`` progress events.
+        eager_max_steps: runs of at most this many steps (and no validation) run eagerly; 0 never.
 
     Returns:
         ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
         "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
-        "fit_s": float}``. Non-finite values in the history are ``None`` (JSON has no NaN).
+        "execution": "eager" | "graph", "fit_s": float}``. Non-finite values in the history are ``None``
+        (JSON has no NaN).
 
     Raises:
         BuildError: see :func:`build_model`.
@@ -262,12 +283,15 @@ def train(spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25) 
     model = build_model(spec.model)
     description = _describe(model)
     optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
-    optimizer = (
-        optimizer_cls()
-        if spec.compile.learning_rate is None
-        else optimizer_cls(learning_rate=spec.compile.learning_rate)
+    rate = spec.compile.learning_rate
+    optimizer = optimizer_cls() if rate is None else optimizer_cls(learning_rate=rate)
+    execution = execution_mode(spec, eager_max_steps)
+    model.compile(
+        loss=spec.compile.loss,
+        optimizer=optimizer,
+        metrics=list(spec.compile.metrics) or None,
+        run_eagerly=execution == "eager",
     )
-    model.compile(loss=spec.compile.loss, optimizer=optimizer, metrics=list(spec.compile.metrics) or None)
 
     output_shape = description["layers"][-1]["output_shape"]
     x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed)
@@ -293,5 +317,6 @@ def train(spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25) 
         "epochs_completed": len(history.epoch),
         "diverged": callback.diverged_at,
         "stop_reason": callback.stop_reason,
+        "execution": execution,
         "fit_s": fit_s,
     }

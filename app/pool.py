@@ -174,8 +174,13 @@ class WorkerPool:
         self._pool.schedule(worker.ping)  # pebble starts its processes on the first schedule
 
     @property
+    def ready_pids(self) -> list[int]:
+        """Process ids of the workers that have imported Keras and connected back."""
+        return sorted(self._hub.ready.get(self.name, ()))
+
+    @property
     def ready_workers(self) -> int:
-        """Workers that have imported Keras and connected back."""
+        """How many workers have imported Keras and connected back."""
         return len(self._hub.ready.get(self.name, ()))
 
     def _live_pool(self) -> ProcessPool:

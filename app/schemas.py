@@ -157,6 +157,11 @@ class TrainingRun(BaseModel):
     diverged: Divergence | None = Field(
         None, description="Set when the loss became NaN or infinite; training stopped at that batch."
     )
+    execution: Literal["eager", "graph"] | None = Field(
+        None,
+        description="How Keras ran the steps: graph (traced, Keras's default) or eager, chosen per run from its "
+        "number of steps (LAYERWISE_EAGER_MAX_STEPS); the loss history is the same either way.",
+    )
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None

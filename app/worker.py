@@ -116,7 +116,9 @@ class _ConnectionChannel:
         return self.reason
 
 
-def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float, progress_interval_s: float) -> dict[str, Any]:
+def training_task(
+    run_id: str, spec: dict[str, Any], time_limit_s: float, progress_interval_s: float, eager_max_steps: int
+) -> dict[str, Any]:
     """Train a normalized training spec, reporting progress for ``run_id`` to the server as it goes.
 
     Args:
@@ -124,6 +126,7 @@ def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float, progre
         spec: ``TrainingSpec.normalized().model_dump()``.
         time_limit_s: seconds after which the training stops itself at the next batch (``"timed_out"``).
         progress_interval_s: least seconds between two ``batch`` progress messages.
+        eager_max_steps: runs of at most this many steps (and no validation) run eagerly.
 
     Returns:
         ``{"ok": True, "result": keras_build.train(...)}`` or a failure as :func:`summary_task` gives.
@@ -135,7 +138,7 @@ def training_task(run_id: str, spec: dict[str, Any], time_limit_s: float, progre
     try:
         training = TrainingSpec.model_validate(spec)
         channel = _ConnectionChannel(run_id, time_limit_s)
-        return {"ok": True, "result": keras_build.train(training, channel, progress_interval_s)}
+        return {"ok": True, "result": keras_build.train(training, channel, progress_interval_s, eager_max_steps)}
     except keras_build.BuildError as exc:
         return _failure("build", str(exc), index=exc.index)
     except Exception as exc:

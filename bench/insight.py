@@ -1,6 +1,6 @@
 """How fast the analytic engine answers, and how fast abusive models are refused, against real workers.
 
-    make bench        # or: .venv/bin/python -m bench.insight
+    make bench-insight        # or: .venv/bin/python bench/insight.py
 
 Prints, for each case, the median and the worst of ``ROUNDS`` requests through the real app (``TestClient``
 with its lifespan, so real summary and training workers), the summary worker's resident memory before and
@@ -41,7 +41,7 @@ def ms(seconds: list[float]) -> str:
 
 
 def refusals() -> None:
-    with TestClient(create_app(Settings())) as client:
+    with TestClient(create_app(Settings(runs_db=":memory:"))) as client:
         deadline = time.monotonic() + 180
         while client.get("/readyz").status_code != 200:
             assert time.monotonic() < deadline, "workers not ready"

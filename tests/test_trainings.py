@@ -137,3 +137,20 @@ def test_model_keras_refuses_is_422_at_the_layer(client: TestClient) -> None:
 def test_invalid_training_fields_are_422(client: TestClient, body: dict[str, Any]) -> None:
     r = client.post("/v1/trainings", json=body)
     assert r.status_code == 422, r.text
+
+
+def test_small_runs_go_eager_with_the_same_history_as_graph(
+    client: TestClient, seed: dict[str, Any], settings: Any
+) -> None:
+    body = {"model": seed["seed_example_2"], "fit": {"epochs": 2}, "seed": 3}
+    eager = client.post("/v1/trainings?wait=60", json=body).json()
+    assert eager["execution"] == "eager"  # 4 batches x 2 epochs
+    settings.eager_max_steps = 0
+    graph = client.post("/v1/trainings?wait=60", json=body).json()
+    assert graph["execution"] == "graph"
+    assert eager["history"] == graph["history"]
+
+
+def test_runs_that_validate_stay_in_graph_mode(client: TestClient, seed: dict[str, Any]) -> None:
+    body = {"model": seed["seed_example_1"], "fit": {"epochs": 1, "validation_split": 0.2}}
+    assert client.post("/v1/trainings?wait=60", json=body).json()["execution"] == "graph"

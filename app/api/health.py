@@ -23,9 +23,10 @@ async def healthz() -> dict[str, str]:
 )
 async def readyz(request: Request) -> JSONResponse:
     """200 when every worker pool has at least one worker that imported Keras and built a model, else 503.
-    The body gives each pool's ready and configured workers."""
+    The body gives each pool's ready and configured workers, and the ready workers' process ids."""
     pools: dict[str, Any] = {
-        pool.name: {"ready": pool.ready_workers, "size": pool.size} for pool in request.app.state.pools
+        pool.name: {"ready": pool.ready_workers, "size": pool.size, "pids": pool.ready_pids}
+        for pool in request.app.state.pools
     }
     ready = all(p["ready"] > 0 for p in pools.values())
     return JSONResponse({"status": "ready" if ready else "starting", "pools": pools}, status_code=200 if ready else 503)

@@ -1,1 +1,0 @@
-"""Benchmarks: speed belongs here, not in the tests (which never assert timings)."""
