@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench bench-insight clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,10 @@ lint: $(VENV)/.installed-test
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench.py $(if $(QUICK),--quick)
+
+## make bench-insight: how fast the analytic engine answers and abusive models are refused (asserts nothing)
+bench-insight: $(VENV)/.installed-test
+	$(BIN)/python bench/insight.py
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix app tests bench

@@ -5,10 +5,23 @@ Each field maps to an environment variable with the ``LAYERWISE_`` prefix, e.g. 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How large a model the service builds, checked by the analytic engine (:mod:`app.engine`) before any
+    worker is involved. Each is a :class:`Settings` field too, where it is documented; these are the defaults."""
+
+    max_layers: int = 100
+    max_units: int = 8192
+    max_params: int = 10_000_000
+    max_timesteps: int = 4096
+    max_memory_bytes: int = 4 * 2**30
 
 
 class Settings(BaseSettings):
@@ -19,6 +32,40 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port uvicorn listens on.")
     log_level: str = Field("info", description="uvicorn / logging level.")
+
+    # Model size limits, checked by the analytic engine before any worker builds anything (app/engine.py).
+    max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")
+    max_units: int = Field(Limits.max_units, ge=1, description="`units` of any one layer (also inside a wrapper).")
+    max_params: int = Field(
+        Limits.max_params,
+        ge=1,
+        description="Parameters a model may have (40 MB of float32 weights). Build time grows faster than the "
+        "count: the largest LSTM this allows (about 1,570 units) takes about 3 s to build, most of it in the "
+        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench-insight` measures it).",
+    )
+    max_timesteps: int = Field(
+        Limits.max_timesteps,
+        ge=1,
+        description="Length of the time axis a recurrent or TimeDistributed layer steps over.",
+    )
+    max_memory_bytes: int = Field(
+        Limits.max_memory_bytes,
+        ge=1,
+        description="Estimated training memory in bytes (weights, gradients, optimizer slots, activations, "
+        "input batch) at the batch it is estimated for: the model's fixed batch or 1 for a summary, the "
+        "batch_size for a training.",
+    )
+
+    @property
+    def limits(self) -> Limits:
+        """The model size limits, for :class:`app.summaries.SummaryService`."""
+        return Limits(
+            max_layers=self.max_layers,
+            max_units=self.max_units,
+            max_params=self.max_params,
+            max_timesteps=self.max_timesteps,
+            max_memory_bytes=self.max_memory_bytes,
+        )
 
     summary_workers: int = Field(1, ge=1, le=32, description="Worker processes that build models for summaries.")
     training_workers: int = Field(

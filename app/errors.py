@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,12 @@ def _strip(errors: Sequence[Any]) -> list[ErrorItem]:
     # pydantic's errors echo the offending input and a docs URL; a 10 MB body must not come back in the
     # answer, so keep only what the shared error shape promises.
     return [ErrorItem(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", "value_error"))) for e in errors]
+
+
+def validation_items(exc: ValidationError, loc: Sequence[str | int]) -> list[ErrorItem]:
+    """A pydantic ``ValidationError`` from validating part of a request by hand, as the items FastAPI would
+    give for it (``loc`` prefixed, no input echo)."""
+    return [ErrorItem((*loc, *item["loc"]), item["msg"], item["type"]) for item in _strip(exc.errors())]
 
 
 async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:

@@ -18,6 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up 
 import keras
 import numpy as np
 
+from app.engine import failure_message
 from app.spec import KerasLayer, ModelSpec, TrainingSpec, split_samples
 
 KERAS_VERSION: str = keras.__version__
@@ -55,51 +56,36 @@ class RunChannel(Protocol):
         """Return why the run must stop now (``"cancelled"``, ``"timed_out"``), or ``None`` to go on."""
 
 
-def _fmt_shape(shape: tuple[int | None, ...] | list[int | None]) -> str:
-    return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+# What Keras says when it refuses an input's rank: its InputSpec check ("expected ndim=3, found ndim=2";
+# keras/src/layers/input_spec.py) and TimeDistributed's own ("with at least 3 dimensions, received: (None, 30)";
+# keras/src/layers/rnn/time_distributed.py).
+_INPUT_SPEC = re.compile(r"expected (ndim=\d+|min_ndim=\d+|axis [^,]+), found (ndim=\d+|[^.]+)")
+_AT_LEAST = re.compile(r"with at least (\d+) dimensions, received: \(([^)]*)\)")
 
 
-def _hint(spec: ModelSpec, index: int) -> str:
-    """How to fix the most common stacking mistakes, from the spec alone."""
-    layer = spec.layers[index]
-    prev = spec.layers[index - 1] if index else None
-    if getattr(layer, "return_sequences", None) is not None:  # a recurrent layer
-        if prev is not None and prev.type == "Flatten":
-            return (
-                f" {layer.type} needs 3-D input (batch, timesteps, features); Flatten (layer {index - 1}) "
-                f"removed the time axis: drop it, or put it after the {layer.type}"
-            )
-        if prev is not None and getattr(prev, "return_sequences", None) is False:
-            return (
-                f" {layer.type} needs 3-D input (batch, timesteps, features), but layer {index - 1} "
-                f"({prev.name}) returns only its last output: set return_sequences=true on it"
-            )
-        return f" {layer.type} needs 3-D input (batch, timesteps, features)"
-    return ""
+def _what_keras_said(exc: Exception) -> str:
+    raw = " ".join(str(exc).split())
+    raw = re.sub(r"\x1b\[[0-9;]*m", "", raw)  # Keras colours some messages for terminals
+    if m := _INPUT_SPEC.search(raw):
+        return f"Keras expected {m.group(1)}, found {m.group(2)}"
+    if m := _AT_LEAST.search(raw):
+        return f"Keras expected min_ndim={m.group(1)}, found ndim={len(m.group(2).rstrip(',').split(','))}"
+    return f"Keras said: {raw}"
 
 
 def _build_error(spec: ModelSpec, layers: list[keras.layers.Layer], exc: Exception) -> BuildError:
     # A layer gets an inbound node only once a call on it succeeded, so the first layer without one is the
-    # layer Keras refused; what it received is the previous layer's output.
+    # layer Keras refused; what each layer received is the previous layer's output.
     index = next((i for i, layer in enumerate(layers) if not layer._inbound_nodes), len(layers) - 1)
-    received = tuple(layers[index - 1].output.shape) if index else tuple(spec.batch_shape)
-    raw = " ".join(str(exc).split())
-    raw = re.sub(r"\x1b\[[0-9;]*m", "", raw)  # Keras colours some messages for terminals
-    m = re.search(r"expected (ndim=\d+|min_ndim=\d+|axis [^,]+), found (ndim=\d+|[^.]+)", raw)
-    what = f"Keras expected {m.group(1)}, found {m.group(2)}" if m else f"Keras said: {raw}"
-    layer = spec.layers[index]
-    source = f"the output of layer {index - 1} ({spec.layers[index - 1].name})" if index else "the model's input"
-    message = (
-        f"layer {index} ({layer.name}, {layer.type}) cannot take {source}, of shape {_fmt_shape(received)}: "
-        f"{what}.{_hint(spec, index)}"
-    )
-    return BuildError(index, message)
+    shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers[:index])]
+    return BuildError(index, failure_message(spec, index, shapes, _what_keras_said(exc)))
 
 
 def make_layer(layer: KerasLayer) -> keras.layers.Layer:
-    """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments."""
+    """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments; a wrapped layer first."""
     cls = getattr(keras.layers, layer.type)
-    return cls(**layer.keras_config())
+    config = {k: make_layer(v) if isinstance(v, KerasLayer) else v for k, v in layer.keras_config().items()}
+    return cls(**config)
 
 
 def build_model(spec: ModelSpec) -> keras.Sequential:
@@ -111,7 +97,8 @@ def build_model(spec: ModelSpec) -> keras.Sequential:
         BuildError: Keras refused a layer (e.g. "expected ndim=3, found ndim=2" for an LSTM after Flatten).
     """
     layers = [make_layer(layer) for layer in spec.layers]
-    inputs = keras.Input(batch_shape=tuple(spec.batch_shape))
+    # Named, so that Keras's session-wide name counter does not make to_json() differ between builds.
+    inputs = keras.Input(batch_shape=tuple(spec.batch_shape), name=spec.input_layer_name)
     try:
         model = keras.Sequential([inputs, *layers], name=spec.name)
     except (ValueError, TypeError) as exc:
@@ -146,6 +133,15 @@ def summarize(spec: ModelSpec) -> dict[str, Any]:
     """
     model = build_model(spec)
     return _describe(model)
+
+
+def to_json(spec: ModelSpec) -> str:
+    """Keras's own JSON config of the model (``model.to_json()``), for export.
+
+    Raises:
+        BuildError: see :func:`build_model`.
+    """
+    return str(build_model(spec).to_json())
 
 
 def _describe(model: keras.Model) -> dict[str, Any]:

@@ -15,34 +15,14 @@ caches key on.
 from __future__ import annotations
 
 import math
-import re
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import Field
 
 from app.errors import ErrorItem, Loc, SpecError
+from app.layers import LAYER_TYPES, AnyLayer, KerasLayer, Layer, keras_auto_name
+from app.layers.base import Activation, BatchInputShape, InputShape, Name, StrictModel
 
-# Keras's activation names (keras.activations), the ones a sequence model plausibly uses.
-Activation = Literal[
-    "linear",
-    "relu",
-    "relu6",
-    "leaky_relu",
-    "elu",
-    "selu",
-    "gelu",
-    "silu",
-    "swish",
-    "mish",
-    "sigmoid",
-    "hard_sigmoid",
-    "tanh",
-    "softmax",
-    "log_softmax",
-    "softplus",
-    "softsign",
-    "exponential",
-]
 Loss = Literal[
     "mse",
     "mae",
@@ -56,106 +36,23 @@ Loss = Literal[
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam"]
 Metric = Literal["mae", "mse", "mape", "accuracy", "binary_accuracy", "categorical_accuracy"]
 
-# Names as TensorFlow's name scopes accept them (Keras itself only forbids "/"): letters, digits, "_", ".", "-".
-Name = Annotated[
-    str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
-    Field(
-        description="Keras layer/model name: 1-64 of letters, digits, '_', '.', '-', starting with a letter "
-        "or digit. Optional; Keras-style names (lstm, lstm_1, ...) are given to unnamed layers."
-    ),
+__all__ = [
+    "LAYER_TYPES",
+    "Activation",
+    "AnyLayer",
+    "CompileSpec",
+    "DataSpec",
+    "FitSpec",
+    "KerasLayer",
+    "Layer",
+    "Loss",
+    "Metric",
+    "ModelSpec",
+    "Optimizer",
+    "TrainingSpec",
+    "keras_auto_name",
+    "split_samples",
 ]
-# Upper bounds here only keep numbers sane (int32); the service's resource limits are settings.
-Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Units = Annotated[int, Field(ge=1, le=2**31 - 1, description="Dimensionality of the output space.")]
-Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of the units to drop, in [0, 1).")]
-InputShape = Annotated[
-    list[Dim],
-    Field(min_length=1, max_length=8, description="Shape of one sample, without the batch dimension."),
-]
-BatchInputShape = Annotated[
-    list[Dim | None],
-    Field(
-        min_length=2,
-        max_length=9,
-        description="Batch size first (an integer fixes it, null leaves it open), then one sample's shape.",
-    ),
-]
-
-
-class StrictModel(BaseModel):
-    """Base of every request model: unknown fields rejected, no type coercion, no NaN or infinity."""
-
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class KerasLayer(StrictModel):
-    """Fields every layer type shares. Subclasses add Keras's own arguments of that layer.
-
-    ``input_shape`` / ``batch_input_shape`` are accepted on the first layer, as Keras 2 code writes them;
-    :meth:`ModelSpec.normalized` moves them to the model.
-    """
-
-    # Fields that describe the model's input rather than the layer; never passed to the Keras constructor.
-    INPUT_FIELDS: ClassVar[frozenset[str]] = frozenset({"type", "input_shape", "batch_input_shape"})
-
-    type: str
-    name: Name | None = None
-    input_shape: InputShape | None = Field(
-        None, description="Keras 2 style, first layer only: the model's input shape (no batch dimension)."
-    )
-    batch_input_shape: BatchInputShape | None = Field(
-        None, description="Keras 2 style, first layer only: the model's input shape with the batch first."
-    )
-
-    def keras_config(self) -> dict[str, Any]:
-        """Keyword arguments for ``keras.layers.<type>(**kwargs)``: every Keras argument, defaults included."""
-        return self.model_dump(exclude=set(self.INPUT_FIELDS))
-
-
-class LSTM(KerasLayer):
-    """``keras.layers.LSTM``. Input ``(batch, timesteps, features)``; output ``(batch, units)``, or
-    ``(batch, timesteps, units)`` with ``return_sequences``."""
-
-    type: Literal["LSTM"]
-    units: Units
-    activation: Activation | None = "tanh"
-    recurrent_activation: Activation | None = "sigmoid"
-    use_bias: bool = True
-    return_sequences: bool = False
-    stateful: bool = False
-    dropout: Rate = 0.0
-    recurrent_dropout: Rate = 0.0
-    unit_forget_bias: bool = True
-
-
-class Dense(KerasLayer):
-    """``keras.layers.Dense``. Acts on the last axis: ``(batch, ..., d)`` -> ``(batch, ..., units)``."""
-
-    type: Literal["Dense"]
-    units: Units
-    activation: Activation | None = None
-    use_bias: bool = True
-
-
-class Flatten(KerasLayer):
-    """``keras.layers.Flatten``: ``(batch, d1, d2, ...)`` -> ``(batch, d1*d2*...)``."""
-
-    type: Literal["Flatten"]
-
-
-AnyLayer = LSTM | Dense | Flatten
-Layer = Annotated[AnyLayer, Field(discriminator="type")]
-
-
-def keras_auto_name(class_name: str) -> str:
-    """Keras's default name stem for a layer class: ``to_snake_case`` of keras/src/utils/naming.py.
-
-    ``"LSTM" -> "lstm"``, ``"SimpleRNN" -> "simple_rnn"``, ``"TimeDistributed" -> "time_distributed"``.
-    """
-    name = re.sub(r"\W+", "", class_name)
-    name = re.sub("(.)([A-Z][a-z]+)", r"\1_\2", name)
-    return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
 class ModelSpec(StrictModel):
@@ -177,20 +74,33 @@ class ModelSpec(StrictModel):
         assert self.batch_input_shape is not None, "call normalized() first"
         return list(self.batch_input_shape)
 
+    @property
+    def input_layer_name(self) -> str:
+        """The name of the model's ``InputLayer``: Keras's first auto name, ``input_layer``, unless a layer
+        took it (Keras would then refuse the duplicate; this takes the next free one)."""
+        taken = {layer.name for layer in self.layers}
+        name, n = "input_layer", 0
+        while name in taken:
+            n += 1
+            name = f"input_layer_{n}"
+        return name
+
     def normalized(self, loc: Loc = ("body",)) -> ModelSpec:
         """Check what spans fields and return the canonical spec.
 
         The canonical spec has the input as a top-level ``batch_input_shape`` (batch ``None`` when the input
         was given as ``input_shape``), no input fields on layers, a ``name`` on the model and on every layer
-        (Keras's own naming for those left out: ``lstm``, ``lstm_1``, ``dense``...). Two specs that Keras
-        would build identically have equal canonical forms.
+        (Keras's own naming for those left out: ``lstm``, ``lstm_1``, ``dense``...; a wrapped layer is named
+        before its wrapper, as Keras constructs it first). Two specs that Keras would build identically have
+        equal canonical forms.
 
         Args:
             loc: where this spec sits in the request body, prefixed to every error's ``loc``.
 
         Raises:
             SpecError: (422) no input shape or more than one; an input shape on a layer other than the
-                first; duplicate layer names; ``stateful=True`` without a fixed batch size.
+                first, or inside a wrapper; duplicate layer names; ``stateful=True`` (also inside a
+                Bidirectional) without a fixed batch size.
         """
         errors: list[ErrorItem] = []
         given: list[tuple[Loc, list[int | None]]] = []
@@ -215,6 +125,17 @@ class ModelSpec(StrictModel):
                     )
                 else:
                     given.append((where, [None, *value] if field == "input_shape" else list(value)))
+            for inner_loc, inner in _inner_layers(layer, (*loc, "layers", i)):
+                for field in ("input_shape", "batch_input_shape"):
+                    if getattr(inner, field) is not None:
+                        errors.append(
+                            ErrorItem(
+                                (*inner_loc, field),
+                                f"the {inner.type} inside layer {i} ({layer.type}) has {field}; give the model's "
+                                f"input shape on the {layer.type} (if it is the first layer) or at the top level",
+                                "input_shape_not_first",
+                            )
+                        )
         if not given:
             errors.append(
                 ErrorItem(
@@ -255,10 +176,12 @@ class ModelSpec(StrictModel):
 
         if batch_shape is not None and batch_shape[0] is None:
             for i, layer in enumerate(self.layers):
-                if getattr(layer, "stateful", False):
+                nested = _inner_layers(layer, (*loc, "layers", i), itself=True)
+                stateful = [where for where, x in nested if getattr(x, "stateful", False)]
+                if stateful:
                     errors.append(
                         ErrorItem(
-                            (*loc, "layers", i, "stateful"),
+                            (*stateful[0], "stateful"),
                             f"layer {i} ({layer.type}) is stateful, which needs a fixed batch size; give "
                             f"batch_input_shape (e.g. {[5, *batch_shape[1:]]}) instead of input_shape",
                             "stateful_needs_batch",
@@ -268,10 +191,14 @@ class ModelSpec(StrictModel):
             raise SpecError(errors)
         assert batch_shape is not None
 
-        taken = set(seen)
+        # Keras names a wrapped layer before its wrapper (it is constructed first: Bidirectional(LSTM(...))).
+        taken = set(seen) | {x.name for layer in self.layers for _, x in _inner_layers(layer, ()) if x.name}
         counters: dict[str, int] = {}
-        layers: list[AnyLayer] = []
-        for layer in self.layers:
+
+        def named(layer: KerasLayer) -> KerasLayer:
+            update: dict[str, object] = {"input_shape": None, "batch_input_shape": None}
+            for field in layer.WRAPPED_FIELDS:
+                update[field] = named(getattr(layer, field))
             name = layer.name
             if name is None:
                 # Keras counts per stem from 0 ("dense", "dense_1", ...); skip names the user took.
@@ -283,7 +210,10 @@ class ModelSpec(StrictModel):
                     if name not in taken:
                         break
                 taken.add(name)
-            layers.append(layer.model_copy(update={"name": name, "input_shape": None, "batch_input_shape": None}))
+            update["name"] = name
+            return layer.model_copy(update=update)
+
+        layers = [named(layer) for layer in self.layers]
         return ModelSpec.model_construct(
             name=self.name or "sequential",
             input_shape=None,
@@ -355,7 +285,7 @@ class TrainingSpec(StrictModel):
                 "samples or a validation_split nearer 0.5",
                 "validation_split_empty",
             )
-        stateful = [i for i, layer in enumerate(model.layers) if getattr(layer, "stateful", False)]
+        stateful = [i for i, layer in enumerate(model.layers) if layer.is_stateful]
         if stateful and fixed is not None:
             where = f"layer {stateful[0]} ({model.layers[stateful[0]].name}) is stateful with a fixed batch of {fixed}"
             if batch_size != fixed:
@@ -380,6 +310,14 @@ class TrainingSpec(StrictModel):
                         "stateful_samples",
                     )
         return self.model_copy(update={"model": model, "fit": self.fit.model_copy(update={"batch_size": batch_size})})
+
+
+def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:
+    """The layers a wrapper holds, each with its ``loc``, depth first; with ``itself``, the layer first."""
+    found: list[tuple[Loc, KerasLayer]] = [(loc, layer)] if itself else []
+    for field in layer.WRAPPED_FIELDS:
+        found.extend(_inner_layers(getattr(layer, field), (*loc, field), True))
+    return found
 
 
 def split_samples(samples: int, validation_split: float) -> tuple[int, int]:

@@ -74,6 +74,26 @@ def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
         return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
+def keras_json_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build a normalized model spec and return Keras's own JSON config of it (``model.to_json()``).
+
+    Args:
+        spec: ``ModelSpec.normalized().model_dump()``.
+
+    Returns:
+        ``{"ok": True, "keras_json": str}``, or a failure as :func:`summary_task` gives.
+    """
+    from app import keras_build
+    from app.spec import ModelSpec
+
+    try:
+        return {"ok": True, "keras_json": keras_build.to_json(ModelSpec.model_validate(spec))}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
 class _ConnectionChannel:
     """A run's :class:`app.keras_build.RunChannel` over this worker's connection to the server."""
 

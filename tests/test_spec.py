@@ -186,3 +186,44 @@ def test_validation_split_that_leaves_nothing_is_refused() -> None:
 def test_non_finite_numbers_are_refused(value: float) -> None:
     with pytest.raises(ValidationError):
         TrainingSpec.model_validate(training(spec(), compile={"learning_rate": value}))
+
+
+def test_wrapped_layers_are_named_before_their_wrapper_as_keras_constructs_them() -> None:
+    m = ModelSpec.model_validate(
+        spec(
+            layers=[
+                {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 2, "return_sequences": True}},
+                {"type": "LSTM", "units": 2, "return_sequences": True},
+                {"type": "TimeDistributed", "layer": {"type": "Dense", "units": 1, "name": "head"}},
+            ]
+        )
+    ).normalized()
+    names = [(layer.name, layer.inner_layers()[0].name if layer.inner_layers() else None) for layer in m.layers]
+    assert names == [("bidirectional", "lstm"), ("lstm_1", None), ("time_distributed", "head")]
+
+
+def test_stateful_inside_a_wrapper_needs_a_fixed_batch() -> None:
+    body = spec(layers=[{"type": "Bidirectional", "layer": {"type": "GRU", "units": 2, "stateful": True}}])
+    with pytest.raises(SpecError) as info:
+        ModelSpec.model_validate(body).normalized()
+    assert locs(info.value) == [["body", "layers", 0, "layer", "stateful"]]
+
+
+def test_input_shape_inside_a_wrapper_is_refused() -> None:
+    body = {"layers": [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 2, "input_shape": [10, 20]}}]}
+    with pytest.raises(SpecError) as info:
+        ModelSpec.model_validate(body).normalized()
+    assert ["body", "layers", 0, "layer", "input_shape"] in locs(info.value)
+
+
+def test_input_layer_name_steps_aside_for_a_layer_that_took_it() -> None:
+    assert ModelSpec.model_validate(spec()).normalized().input_layer_name == "input_layer"
+    named = spec(layers=[{"type": "LSTM", "units": 2, "name": "input_layer"}])
+    assert ModelSpec.model_validate(named).normalized().input_layer_name == "input_layer_1"
+
+
+def test_wrappers_accept_only_their_layer_types() -> None:
+    with pytest.raises(ValidationError):
+        ModelSpec.model_validate(spec(layers=[{"type": "Bidirectional", "layer": {"type": "Dense", "units": 2}}]))
+    with pytest.raises(ValidationError):
+        ModelSpec.model_validate(spec(layers=[{"type": "TimeDistributed", "layer": {"type": "LSTM", "units": 2}}]))

@@ -1,14 +1,17 @@
-"""``POST /v1/models/summary``: a model's layers, output shapes and parameter counts, as Keras computes them."""
+"""``/v1/models``: a model's summary (layers, output shapes and parameter counts, as Keras computes them, with
+Mult-Adds, memory and warnings), and its export as Keras JSON or Python."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Body, Header
+from fastapi import APIRouter, Body, Header, Query
 from fastapi.openapi.models import Example
 from fastapi.responses import PlainTextResponse, Response
+from pydantic import SkipValidation
 
 from app.api.deps import Summaries
+from app.keras_import import KerasModelConfig, parse_model
 from app.schemas import ErrorBody, ModelSummary
 from app.seed_examples import SEED_DESCRIPTIONS, SEED_MODELS
 from app.spec import ModelSpec
@@ -46,6 +49,24 @@ def prefers_text(accept: str | None) -> bool:
     return quality("text/plain") > quality("application/json")
 
 
+# The body is a spec or Keras's to_json() config, told apart by parse_model; the schema documents both.
+ModelBody = Annotated[
+    SkipValidation[ModelSpec | KerasModelConfig],
+    Body(
+        openapi_examples=SUMMARY_EXAMPLES,
+        description="A model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers.",
+    ),
+]
+BatchSize = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31 - 1,
+        description="The batch for mult_adds_batch and training_memory; default the model's fixed batch, else 32.",
+    ),
+]
+
+
 @router.post(
     "/summary",
     response_model=ModelSummary,
@@ -55,18 +76,57 @@ def prefers_text(accept: str | None) -> bool:
             "description": "The summary as JSON, or with `Accept: text/plain` Keras's own table alone.",
             "content": {"text/plain": {"schema": {"type": "string"}}},
         },
-        422: {"model": ErrorBody, "description": "The spec is invalid or Keras refused to build the model."},
+        422: {
+            "model": ErrorBody,
+            "description": "The spec is invalid, Keras refused to build the model, the model is over a size limit, "
+            "or a Keras config has what the import does not accept.",
+        },
         503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
     },
 )
 async def summarize_model(
-    spec: Annotated[ModelSpec, Body(openapi_examples=SUMMARY_EXAMPLES)],
+    body: ModelBody,
     summaries: Summaries,
+    batch_size: BatchSize = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> ModelSummary | Response:
     """Build the model with Keras in a worker process and answer with each layer's `output_shape` and
-    `params`, the totals and Keras's own summary table (`text`)."""
-    summary = await summaries.summarize(spec)
+    `params`, the totals and Keras's own summary table (`text`); with each layer's and the model's Mult-Adds and
+    activation bytes, an estimate of training memory, and warnings about what likely surprises.
+
+    The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
+    422 before any worker is involved."""
+    summary = await summaries.summarize(parse_model(body), batch_size=batch_size)
     if prefers_text(accept):
         return PlainTextResponse(summary.text)
     return summary
+
+
+@router.post(
+    "/export",
+    summary="Export a model as Keras JSON or Keras 3 Python",
+    responses={
+        200: {
+            "description": "`keras_json`: Keras's own `model.to_json()`, as JSON. `python`: a Keras 3 script that "
+            "builds the same model and prints its summary.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "text/x-python": {"schema": {"type": "string"}},
+            },
+        },
+        422: {"model": ErrorBody, "description": "As for /v1/models/summary."},
+        503: {"model": ErrorBody, "description": "The worker building the model died or timed out."},
+    },
+)
+async def export_model(
+    body: ModelBody,
+    summaries: Summaries,
+    format: Annotated[Literal["keras_json", "python"], Query(description="What to export.")] = "keras_json",
+) -> Response:
+    """Export the model: Keras's own JSON config (built by Keras in a worker, so it loads back with
+    `keras.models.model_from_json`), or a runnable Keras 3 Python snippet (written without Keras; the size
+    limits do not apply to it)."""
+    spec = parse_model(body)
+    if format == "python":
+        return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
+    return Response(await summaries.keras_json(spec), media_type="application/json")

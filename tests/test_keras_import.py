@@ -1,0 +1,65 @@
+"""The import of Keras configs alone (no Keras, no workers): what older Keras 3 versions wrote is accepted,
+anything that could not be reproduced is refused, and the locs point into the config."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.errors import SpecError
+from app.keras_import import parse_model
+from app.layers.keras_config import ORTHOGONAL, Value
+
+
+def sequential(*layers: dict[str, Any]) -> dict[str, Any]:
+    head = {"class_name": "InputLayer", "config": {"batch_shape": [None, 10, 20], "dtype": "float32"}}
+    return {"class_name": "Sequential", "config": {"name": "m", "layers": [head, *layers]}}
+
+
+def lstm(**config: Any) -> dict[str, Any]:
+    return {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm", "units": 3, **config}}
+
+
+def test_a_minimal_config_imports_with_keras_defaults() -> None:
+    spec = parse_model(sequential(lstm())).normalized()
+    assert spec.batch_shape == [None, 10, 20] and spec.name == "m"
+    assert spec.layers[0].model_dump(exclude_none=True)["units"] == 3
+
+
+def test_older_keras_3_spellings_are_accepted() -> None:
+    # dtype as a string, initializer configs without the keys later versions added, gain as a JSON integer.
+    glorot = {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": None}}
+    orthogonal = {"class_name": "Orthogonal", "config": {"gain": 1, "seed": None}}
+    spec = parse_model(sequential(lstm(dtype="float32", kernel_initializer=glorot, recurrent_initializer=orthogonal)))
+    assert spec.layers[0].type == "LSTM"
+
+
+def test_values_match_as_json_does() -> None:
+    assert Value(False).matches(False) and not Value(False).matches(0)
+    assert Value(1.0).matches(1) and not Value(None).matches("null")
+    assert not ORTHOGONAL.matches({"class_name": "Orthogonal", "config": {"gain": 2.0}})
+    assert not ORTHOGONAL.matches({"class_name": "Orthogonal", "registered_name": "mine>Orthogonal"})
+
+
+@pytest.mark.parametrize(
+    ("body", "loc"),
+    [
+        ({"class_name": "Functional", "config": {}}, ["body", "class_name"]),
+        ({**sequential(lstm()), "extra": 1}, ["body", "extra"]),
+        (sequential(lstm(units=0)), ["body", "config", "layers", 1, "config", "units"]),
+        (sequential(lstm(return_state=True)), ["body", "config", "layers", 1, "config", "return_state"]),
+        (sequential(lstm(bogus=True)), ["body", "config", "layers", 1, "config", "bogus"]),
+        (sequential({"class_name": "Conv1D", "config": {}}), ["body", "config", "layers", 1, "class_name"]),
+        (sequential({**lstm(), "module": "my.layers"}), ["body", "config", "layers", 1, "module"]),
+        (
+            {"class_name": "Sequential", "config": {"layers": [lstm()], "build_input_shape": [None, 0, 20]}},
+            ["body", "config", "build_input_shape", 1],
+        ),
+        ({"class_name": "Sequential", "config": {"layers": [lstm()]}}, ["body", "config", "layers", 0]),
+    ],
+)
+def test_refusals_point_into_the_config(body: dict[str, Any], loc: list[Any]) -> None:
+    with pytest.raises(SpecError) as info:
+        parse_model(body)
+    assert loc in [item["loc"] for item in info.value.items]
