@@ -303,13 +303,15 @@ class TrainingService:
         """Validate the training, build its model for the summary, store it ``queued`` and start it.
 
         Raises:
-            SpecError: (422) the request is invalid or Keras refused the model; nothing was queued.
+            SpecError: (422) the request is invalid, over a limit, or Keras refused the model; nothing was
+                queued.
             QueueFullError: (429) ``max_queued_runs`` runs are already waiting.
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
+        self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker involved
         await self._check_queue()  # before the summary build: a full queue costs no work
-        summary = await self._summaries.summarize(normalized.model, (*loc, "model"))
+        summary = await self._summaries.summarize_training(normalized, loc)
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
         batches = math.ceil(train_samples / normalized.fit.batch_size)

@@ -108,7 +108,13 @@ def model_warnings(spec: ModelSpec, figures: ModelFigures, loc: Loc = ("body",))
 
 
 def batch_warnings(
-    spec: ModelSpec, batch_size: int, samples: int | None = None, loc: Loc = ("body",)
+    spec: ModelSpec,
+    batch_size: int,
+    samples: int | None = None,
+    loc: Loc = ("body",),
+    *,
+    batch_loc: Loc | None = None,
+    samples_loc: Loc | None = None,
 ) -> list[ModelWarning]:
     """A fixed batch that a training batch size or sample count does not match.
 
@@ -122,6 +128,8 @@ def batch_warnings(
         batch_size: the batch a training would use.
         samples: the number of samples per epoch (training part), when known.
         loc: where the model sits in the request.
+        batch_loc, samples_loc: where the batch size and the sample count were given (a training request's
+            ``fit.batch_size`` and ``data.samples``); by default the model's ``batch_input_shape``.
     """
     fixed = spec.batch_shape[0]
     if fixed is None:
@@ -135,7 +143,7 @@ def batch_warnings(
         warnings.append(
             _warning(
                 "fixed_batch_size",
-                (*loc, "batch_input_shape"),
+                batch_loc or (*loc, "batch_input_shape"),
                 None,
                 f"the model's input fixes the batch at {fixed}, but the batch size is {batch_size}: {consequence}",
                 f"use batch_size={fixed}, or give input_shape (an open batch) instead of batch_input_shape",
@@ -145,7 +153,7 @@ def batch_warnings(
         warnings.append(
             _warning(
                 "partial_last_batch",
-                (*loc, "batch_input_shape"),
+                samples_loc or (*loc, "batch_input_shape"),
                 None,
                 f"the model's input fixes the batch at {fixed}, but {samples} samples leave a last batch of "
                 f"{samples % fixed}: {consequence}",
@@ -175,7 +183,14 @@ def training_warnings(training: TrainingSpec, loc: Loc = ("body",)) -> list[Mode
     batch_size = training.fit.batch_size or model.batch_shape[0] or 32
     train, _ = split_samples(training.data.samples, training.fit.validation_split)
     warnings = model_warnings(model, figures, model_loc)
-    warnings += batch_warnings(model, batch_size, train, model_loc)
+    warnings += batch_warnings(
+        model,
+        batch_size,
+        train,
+        model_loc,
+        batch_loc=(*loc, "fit", "batch_size"),
+        samples_loc=(*loc, "data", "samples"),
+    )
     out = figures.layers[-1].output_shape
     last = len(model.layers) - 1
     if len(out) > 2:

@@ -223,7 +223,7 @@ def test_summary_for_a_training_uses_its_batch_optimizer_and_warnings(client: Te
     assert body.batch_size == 10 and body.mult_adds_batch == 61_231 * 10
     assert body.training_memory.optimizer == "sgd" and body.training_memory.optimizer_bytes == 0
     assert [(w.type, w.loc) for w in body.warnings] == [
-        ("fixed_batch_size", ["body", "model", "batch_input_shape"]),
+        ("fixed_batch_size", ["body", "fit", "batch_size"]),
         ("loss_activation", ["body", "model", "layers", 1]),
     ]
 

@@ -154,3 +154,24 @@ def test_small_runs_go_eager_with_the_same_history_as_graph(
 def test_runs_that_validate_stay_in_graph_mode(client: TestClient, seed: dict[str, Any]) -> None:
     body = {"model": seed["seed_example_1"], "fit": {"epochs": 1, "validation_split": 0.2}}
     assert client.post("/v1/trainings?wait=60", json=body).json()["execution"] == "graph"
+
+
+def test_the_run_summary_carries_training_warnings(client: TestClient, seed: dict[str, Any]) -> None:
+    # A fixed batch of 5 trained with batch_size 32: Keras 3 accepts it, but the model's batch says otherwise.
+    run = train(client, seed["seed_example_1_batch"], data={"samples": 64}, fit={"batch_size": 32})
+    assert run["status"] == "succeeded"
+    warning = next(w for w in run["summary"]["warnings"] if w["type"] == "fixed_batch_size")
+    assert warning["loc"] == ["body", "fit", "batch_size"] and warning["layer"] is None
+    assert "fixes the batch at 5, but the batch size is 32" in warning["msg"]
+    assert run["summary"]["batch_size"] == 32
+
+
+def test_a_training_over_the_limits_is_422_before_queueing(client: TestClient) -> None:
+    model = {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 200000}]}
+    r = client.post("/v1/trainings", json={"model": model})
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["type"] == "limit_exceeded"
+    assert (
+        client.get("/v1/trainings", params={"limit": 1}).json()["items"][0]["request"]["model"]["layers"][0]["units"]
+        != 200000
+    )
