@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-insight clean
+.PHONY: run test lint format bench bench-insight vendor clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed-run
 	$(BIN)/python -m app
 
-## make test: the test suite, against real worker processes and a real server on loopback
-test: $(VENV)/.installed-test
+# The browser tests drive Debian's Chromium: Playwright's own browser download is not reachable everywhere.
+CHROMIUM ?= /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
+
+## make test: the test suite, against real worker processes and a real server on loopback (and in Chromium)
+test: $(VENV)/.installed-test $(CHROMIUM)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## make lint: ruff (lint and format check) and mypy --strict
@@ -38,6 +43,10 @@ bench: $(VENV)/.installed-test
 ## make bench-insight: how fast the analytic engine answers and abusive models are refused (asserts nothing)
 bench-insight: $(VENV)/.installed-test
 	$(BIN)/python bench/insight.py
+
+## make vendor: refresh the playground's Chart.js from the npm registry (version in scripts/vendor-chartjs.sh)
+vendor:
+	scripts/vendor-chartjs.sh
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff check --fix app tests bench

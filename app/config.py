@@ -5,11 +5,13 @@ Each field maps to an environment variable with the ``LAYERWISE_`` prefix, e.g. 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,31 @@ class Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="Address uvicorn binds to.")
     port: int = Field(8000, ge=1, le=65535, description="Port uvicorn listens on.")
     log_level: str = Field("info", description="uvicorn / logging level.")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins of other front-ends a browser may call the API from (CORS), e.g. "
+        "'http://localhost:5173,https://app.example.org' or a JSON list; '*' allows any. Empty (the default): "
+        "only the playground layerwise serves itself, which is same-origin and needs no CORS.",
+    )
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        # From the environment: a JSON list, or comma-separated (NoDecode keeps pydantic-settings from insisting
+        # on JSON). A browser's Origin header has no path and no trailing slash, so neither may an allowed one.
+        if isinstance(value, str):
+            text = value.strip()
+            value = json.loads(text) if text.startswith("[") else [part for part in text.split(",") if part.strip()]
+        if isinstance(value, list):
+            origins = [str(v).strip().rstrip("/") for v in value]
+            for origin in origins:
+                if origin != "*" and ("://" not in origin or "/" in origin.split("://", 1)[1]):
+                    raise ValueError(
+                        f"CORS origin {origin!r} is not an origin: give scheme://host[:port] with no path, "
+                        "e.g. http://localhost:5173, or '*'"
+                    )
+            return origins
+        return value
 
     # Model size limits, checked by the analytic engine before any worker builds anything (app/engine.py).
     max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")

@@ -16,6 +16,7 @@ from app.jobs import LocalExecutor, TrainingService
 from app.pool import ChannelHub, Message, WorkerPool
 from app.store import SqliteRunStore
 from app.summaries import SummaryService
+from app.web import install_web
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_web(app, settings)
     app.include_router(summary.router)
     app.include_router(trainings.router)
     app.include_router(health.router)
