@@ -63,8 +63,9 @@ Name = Annotated[
 ]
 # Upper bounds here only keep numbers sane (int32); the service's resource limits are settings.
 Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
-Units = Annotated[int, Field(ge=1, le=2**31 - 1, description="Dimensionality of the output space.")]
-Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of the units to drop, in [0, 1).")]
+# The examples are what a front-end starts a new layer's required field with (the playground does).
+Units = Annotated[int, Field(ge=1, le=2**31 - 1, description="Dimensionality of the output space.", examples=[32])]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of the units to drop, in [0, 1).", examples=[0.2])]
 InputShape = Annotated[
     list[Dim],
     Field(min_length=1, max_length=8, description="Shape of one sample, without the batch dimension."),

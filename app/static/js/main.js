@@ -1,0 +1,247 @@
+// The playground: wires the model editor, the live summary and the training panel to the API.
+//
+// Flow: the editor changes the spec -> (debounced) POST /v1/models/summary -> the table, or the 422's items next
+// to the layers they name. Train -> POST /v1/trainings -> follow /events -> the chart. Nothing here is private
+// to the page: every call is in api.js and is the documented API.
+
+import {
+  ApiError,
+  curlCommand,
+  exportModel,
+  apiUrl,
+  summarize,
+  summaryRequest,
+  trainingRequest,
+} from "./api.js";
+import { byId, debounce, h, loadLocal, saveLocal } from "./dom.js";
+import { ModelEditor } from "./editor.js";
+import { isDefault, loadSchema } from "./schema.js";
+import { SummaryView } from "./summary.js";
+import { TrainingPanel } from "./training.js";
+
+const SPEC_KEY = "layerwise.spec";
+const SETTINGS_KEY = "layerwise.training";
+const DEBOUNCE_MS = 300;
+
+async function main() {
+  let schema;
+  try {
+    schema = await loadSchema();
+  } catch (error) {
+    pageProblem(`The page could not read the service's OpenAPI document (${error.message}); reload to try again.`);
+    return;
+  }
+
+  const summaryView = new SummaryView();
+  let inflight = null;
+  let sequence = 0;
+
+  const refresh = debounce(async () => {
+    inflight?.abort();
+    const controller = new AbortController();
+    inflight = controller;
+    const mine = ++sequence;
+    const spec = editor.spec;
+    summaryView.pending();
+    try {
+      const summary = await summarize(spec, { batchSize: training.settings().batch_size, signal: controller.signal });
+      if (mine !== sequence) return;
+      summaryView.show({ ...summary, warnings: summary.warnings.map(relative) });
+      editor.showResults(summary);
+      editor.showProblems(summary.warnings.map((w) => ({ ...relative(w), severity: "warning" })));
+    } catch (error) {
+      if (error.name === "AbortError" || mine !== sequence) return;
+      if (!(error instanceof ApiError)) throw error;
+      const items = error.detail.map((item) => ({ ...relative(item), severity: "error" }));
+      editor.showResults(null);
+      editor.showProblems(items);
+      summaryView.fail(spec, items, headline(error));
+    }
+  }, DEBOUNCE_MS);
+
+  const editor = new ModelEditor(schema, (spec, from) => {
+    saveLocal(SPEC_KEY, spec);
+    if (from === "load") refresh.flush();
+    else refresh();
+  });
+
+  const training = new TrainingPanel(schema, {
+    spec: () => editor.spec,
+    problems: (items) => editor.showProblems(items),
+    loadRun: (run) => {
+      editor.load(compactSpec(run.request.model, schema));
+      training.setSettings(run.request);
+      training.show(run);
+    },
+    settingsChanged: () => {
+      saveLocal(SETTINGS_KEY, training.settings());
+      refresh(); // the batch size is the summary's ?batch_size= (memory and Mult-Adds per batch)
+    },
+  });
+  const savedSettings = loadLocal(SETTINGS_KEY, null);
+  if (savedSettings) {
+    for (const [name, value] of Object.entries(savedSettings)) {
+      const input = document.getElementById(`t-${name}`);
+      if (input && value !== undefined && value !== null) input.value = String(value);
+    }
+  }
+
+  // The seed's examples: the summary body's OpenAPI examples.
+  byId("examples").replaceChildren(
+    ...schema.examples.map((example) =>
+      h(
+        "button",
+        { type: "button", class: "example", dataset: { example: example.key }, onclick: () => editor.load(example.value) },
+        h("span", { class: "example-key" }, example.key),
+        h("span", { class: "example-summary" }, example.summary),
+      ),
+    ),
+  );
+
+  setupCodeDialog();
+  const specName = () => (typeof editor.spec.name === "string" && editor.spec.name) || "model";
+  byId("export-python").addEventListener("click", () =>
+    exportTo("python", `Keras 3 Python: ${specName()}.py`, `${specName()}.py`, "text/x-python"),
+  );
+  byId("export-json").addEventListener("click", () =>
+    exportTo("keras_json", `Keras JSON: ${specName()}.json`, `${specName()}.json`, "application/json"),
+  );
+  const exportTo = async (format, title, filename, type) => {
+    try {
+      const text = await exportModel(editor.spec, format);
+      openCode({
+        title,
+        note:
+          format === "python"
+            ? "A Keras 3 script that builds this model and prints its summary (POST /v1/models/export?format=python)."
+            : "Keras's own model.to_json(): keras.models.model_from_json() loads it (POST /v1/models/export?format=keras_json).",
+        text: format === "keras_json" ? JSON.stringify(JSON.parse(text), null, 2) : text,
+        filename,
+        type,
+      });
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      openCode({ title, note: "The service could not export this model:", text: error.message, filename: null });
+    }
+  };
+  byId("curl-summary").addEventListener("click", () => {
+    const request = summaryRequest(editor.spec, training.settings().batch_size);
+    openCode({
+      title: "curl: this summary",
+      note: "The request the page sends for the summary. Add -H 'Accept: text/plain' for Keras's table alone.",
+      text: curlCommand(request),
+      filename: "summary.sh",
+      type: "text/x-shellscript",
+    });
+  });
+  byId("curl-training").addEventListener("click", () => {
+    const request = trainingRequest(training.request());
+    openCode({
+      title: "curl: this training",
+      note:
+        "The request Train sends. It answers 202 with the run; follow it with " +
+        `curl -N ${apiUrl("v1/trainings/")}RUN_ID/events, or add ?wait=60 to the URL to wait for the end.`,
+      text: curlCommand(request),
+      filename: "training.sh",
+      type: "text/x-shellscript",
+    });
+  });
+
+  const saved = loadLocal(SPEC_KEY, null);
+  editor.load(saved && typeof saved === "object" ? saved : schema.examples[0]?.value ?? { layers: [] });
+}
+
+/** An item whose loc starts at the request body: the same loc relative to the model. */
+function relative(item) {
+  return { ...item, loc: item.loc[0] === "body" ? item.loc.slice(1) : item.loc };
+}
+
+function headline(error) {
+  const n = error.detail.length;
+  const problems = `${n} problem${n === 1 ? "" : "s"}`;
+  if (error.status === 0) return "The server did not answer.";
+  if (error.status >= 500) return `The service could not build the model (${error.status}): ${error.message}`;
+  if (error.detail.some((item) => item.type === "limit_exceeded")) return `Over a size limit: ${problems}.`;
+  if (error.detail.some((item) => item.type === "keras_build_error")) return `Keras cannot build this model: ${problems}.`;
+  return `Not a valid model yet: ${problems}.`;
+}
+
+/** A run's normalized model, written as a person would: defaults left out, an open batch as input_shape. */
+function compactSpec(model, schema) {
+  const compactLayer = (layer) => {
+    const type = schema.layerTypes.get(layer.type);
+    if (!type) return layer;
+    const out = { type: layer.type };
+    if (layer.name) out.name = layer.name;
+    for (const field of type.fields) {
+      const value = layer[field.name];
+      if (value === undefined || isDefault(field, value)) continue;
+      out[field.name] = field.kind === "layer" && value ? compactLayer(value) : value;
+    }
+    return out;
+  };
+  const spec = {};
+  if (model.name) spec.name = model.name;
+  const shape = model.batch_input_shape;
+  if (Array.isArray(shape) && shape[0] === null) spec.input_shape = shape.slice(1);
+  else if (shape) spec.batch_input_shape = shape;
+  else if (model.input_shape) spec.input_shape = model.input_shape;
+  spec.layers = model.layers.map(compactLayer);
+  return spec;
+}
+
+// -- the code dialog: exports and curl commands -----------------------------------------------------------------
+
+let current = null;
+
+function setupCodeDialog() {
+  const dialog = byId("code-dialog");
+  const text = byId("code-text");
+  const feedback = byId("code-feedback");
+  byId("code-copy").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(text.value);
+      feedback.textContent = "Copied to the clipboard.";
+    } catch {
+      // No clipboard (a page served over plain HTTP to another host, or permission refused): select it instead.
+      text.focus();
+      text.select();
+      feedback.textContent = "Selected: press Ctrl+C (⌘C) to copy.";
+    }
+  });
+  byId("code-download").addEventListener("click", () => {
+    if (!current?.filename) return;
+    const url = URL.createObjectURL(new Blob([text.value], { type: current.type }));
+    const link = h("a", { href: url, download: current.filename });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 1000);
+  });
+  dialog.addEventListener("close", () => {
+    current = null;
+  });
+}
+
+function openCode({ title, note, text, filename, type }) {
+  current = { filename, type };
+  byId("code-title").textContent = title;
+  byId("code-note").textContent = note;
+  byId("code-text").value = text;
+  byId("code-feedback").textContent = "";
+  byId("code-download").hidden = !filename;
+  byId("code-dialog").showModal();
+  byId("code-copy").focus();
+}
+
+function pageProblem(message) {
+  const node = byId("page-problem");
+  node.textContent = message;
+  node.hidden = false;
+}
+
+window.addEventListener("unhandledrejection", (event) => {
+  pageProblem(`Something went wrong in the page: ${event.reason?.message ?? event.reason}`);
+});
+
+main();
