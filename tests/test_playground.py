@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
 
 from tests.test_e2e import free_port
@@ -136,6 +137,12 @@ def shot(page: Page, name: str, full_page: bool = True) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=full_page)
 
 
+def assert_accessible(page: Page) -> None:
+    """No violation of axe-core's rules (WCAG 2 A and AA, and best practices) on the page as it is now."""
+    violations = Axe().run(page).response["violations"]
+    assert [(v["id"], v["help"], [n["target"] for n in v["nodes"]]) for v in violations] == []
+
+
 def pick_example(page: Page, key: str) -> None:
     page.click(f"[data-example='{key}']")
     expect(page.locator("#summary-status")).to_contain_text(f"{key}:")
@@ -169,6 +176,7 @@ def test_seed_examples_show_keras_shapes(page: Page) -> None:
     expect(page.locator("#total-params")).to_have_text("6,421")
     expect(page.locator("#l0-result")).to_have_text("→ (None, 10, 30) · 6,120 params")
     shot(page, "01-seed-example-2")
+    assert_accessible(page)
 
     pick_example(page, "seed_example_1_batch")
     assert table(page) == [("lstm_layer", "(5, 30)", "6,120"), ("dense_layer", "(5, 1)", "31")]
@@ -260,6 +268,7 @@ def test_an_error_shows_on_the_layer_it_names(page: Page, console: Console) -> N
     row_after_layer_1 = page.locator("#summary-rows tr[data-index='1'] + tr.problem-row")
     expect(row_after_layer_1).to_contain_text("cannot take the output of layer 0")
     shot(page, "03-error-on-layer-1")
+    assert_accessible(page)
 
     page.check("#l0-return_sequences")
     expect(page.locator("#summary-status")).to_contain_text("seed_example_1:")
@@ -295,6 +304,7 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
     page.wait_for_timeout(400)  # the chart's last animation
     shot(page, "04-after-training", full_page=False)
     shot(page, "04-after-training-full")
+    assert_accessible(page)
 
     # The run belongs to this browser: after a reload it is listed, and shows its chart again.
     page.reload()
@@ -309,6 +319,7 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
     page.wait_for_timeout(300)
     assert page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
     shot(page, "05-narrow")
+    assert_accessible(page)
 
 
 def test_stop_cancels_a_long_run(page: Page) -> None:
@@ -333,6 +344,7 @@ def test_exports_and_copy_as_curl(page: Page, server: str) -> None:
     code = page.input_value("#code-text")
     assert 'keras.layers.LSTM(units=30, return_sequences=True, name="lstm_layer")' in code
     shot(page, "07-export-python", full_page=False)
+    assert_accessible(page)
     page.keyboard.press("Escape")
     expect(page.locator("#code-dialog")).to_be_hidden()
     expect(page.locator("#export-python")).to_be_focused()

@@ -298,7 +298,7 @@ export class TrainingPanel {
     const reduceMotion = matchMedia("(prefers-reduced-motion: reduce)").matches;
     const line = (label, stroke, dash) => ({
       label, data: [], borderColor: stroke, backgroundColor: stroke, borderDash: dash, pointRadius: 3,
-      borderWidth: 2, tension: 0, spanGaps: false,
+      borderWidth: 2, tension: 0, spanGaps: false, clip: false, // the first and last points whole, not halved
     });
     return new Chart(byId("loss-chart"), {
       type: "line",
