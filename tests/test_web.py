@@ -53,7 +53,7 @@ def test_a_built_wheel_carries_the_page(tmp_path: Path) -> None:
     pytest.importorskip("setuptools")
     root = Path(__file__).resolve().parent.parent
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), "."],
         cwd=root,
         check=True,
     )
