@@ -277,8 +277,9 @@ def test_an_error_shows_on_the_layer_it_names(page: Page, console: Console) -> N
 
 
 def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> None:
-    pick_example(page, "seed_example_1")
-    page.fill("#t-epochs", "4")
+    # Its screenshot 04-after-training is the README's docs/playground.png.
+    pick_example(page, "seed_example_2")
+    page.fill("#t-epochs", "8")
     page.fill("#t-samples", "200")
     page.fill("#t-validation_split", "0.2")
     # Record every value the chart's point count takes, as the DOM changes.
@@ -291,12 +292,12 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
         }"""
     )
     page.click("#train")
-    expect(page.locator("#run-status")).to_contain_text("Succeeded: 4 of 4 epochs", timeout=90_000)
+    expect(page.locator("#run-status")).to_contain_text("Succeeded: 8 of 8 epochs", timeout=90_000)
     seen = page.evaluate("window.seenPoints")
-    assert [n for i, n in enumerate(seen) if i == 0 or n != seen[i - 1]] == [0, 1, 2, 3, 4]
+    assert [n for i, n in enumerate(seen) if i == 0 or n != seen[i - 1]] == list(range(9))
     counts = page.evaluate("Chart.getChart('loss-chart').data.datasets.map(d => d.data.length)")
-    assert counts == [4, 4]  # loss and val_loss
-    expect(page.locator("#history-rows tr")).to_have_count(4)
+    assert counts == [8, 8]  # loss and val_loss
+    expect(page.locator("#history-rows tr")).to_have_count(8)
     expect(page.locator("#runs li")).to_have_count(1)
     expect(page.locator("#runs .badge")).to_have_text("succeeded")
     expect(page.locator("#train")).to_be_enabled()
@@ -311,7 +312,7 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
     expect(page.locator("#runs li")).to_have_count(1)
     expect(page.locator("#chart-figure")).to_have_attribute("data-points", "0")
     page.click("#runs .run-show")
-    expect(page.locator("#chart-figure")).to_have_attribute("data-points", "4")
+    expect(page.locator("#chart-figure")).to_have_attribute("data-points", "8")
     expect(page.locator("#run-status")).to_contain_text("Succeeded")
 
     # Readable on a narrow screen: one column, nothing wider than the viewport but the table's own scroller.

@@ -319,7 +319,9 @@ export class TrainingPanel {
 
   resetChart(epochs) {
     for (const dataset of this.chart.data.datasets) dataset.data = [];
-    this.chart.options.scales.x.max = Math.max(2, epochs);
+    const x = this.chart.options.scales.x;
+    x.max = Math.max(2, epochs);
+    x.ticks.stepSize = epochs <= 20 ? 1 : undefined; // every epoch labelled while they fit
     this.chart.update("none");
     byId("history-rows").replaceChildren();
     this.updateChartLabel();
