@@ -309,7 +309,7 @@ export class TrainingPanel {
         parsing: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          x: { type: "linear", min: 1, max: 10, title: { display: true, text: "epoch" }, ticks: { precision: 0 } },
+          x: { type: "linear", min: 1, max: 10, title: { display: true, text: "epoch" }, ticks: { precision: 0, stepSize: 1 } },
           y: { title: { display: true, text: "loss" }, beginAtZero: false },
         },
         plugins: { legend: { position: "top", align: "end", labels: { boxHeight: 2 } } },
