@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     training_workers: int = Field(
         1, ge=1, le=32, description="Worker processes that run trainings (separate, so summaries never wait)."
     )
+    summary_cache_size: int = Field(
+        1024,
+        ge=0,
+        description="Summaries (and Keras JSON exports) kept by canonical spec and Keras version, least recently "
+        "used out first; 0 turns the cache off.",
+    )
     summary_timeout_s: float = Field(
         30.0, gt=0, description="Hard limit in seconds for one model build; the worker is killed past it."
     )
