@@ -56,6 +56,22 @@ class Settings(BaseSettings):
         "batch_size for a training.",
     )
 
+    # Training limits, checked before a run is queued (app/jobs.py).
+    max_samples: int = Field(1_000_000, ge=1, description="`data.samples` of a training.")
+    max_epochs: int = Field(10_000, ge=1, description="`fit.epochs` of a training.")
+    max_sample_epochs: int = Field(
+        20_000_000,
+        ge=1,
+        description="Work of a training: samples x epochs. The seed's LSTM model runs about 15,000 sample-epochs "
+        "a second here, so the default is far past the time limit: it refuses the absurd at once.",
+    )
+    max_data_bytes: int = Field(
+        1 * 2**30,
+        ge=1,
+        description="Bytes of the synthetic data a training makes in its worker: samples x (input + label "
+        "values) x 4 (float32).",
+    )
+
     @property
     def limits(self) -> Limits:
         """The model size limits, for :class:`app.summaries.SummaryService`."""
