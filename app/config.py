@@ -39,9 +39,10 @@ class Settings(BaseSettings):
     max_params: int = Field(
         Limits.max_params,
         ge=1,
-        description="Parameters a model may have (40 MB of float32 weights). Build time grows faster than the "
-        "count: the largest LSTM this allows (about 1,570 units) takes about 3 s to build, most of it in the "
-        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench-insight` measures it).",
+        description="Parameters a model may have (40 MB of float32 weights). Initialising grows faster than the "
+        "count: for a training, the largest LSTM this allows (about 1,570 units) takes about 3 s in the orthogonal "
+        "initializer of its units x 4*units recurrent kernel (a QR decomposition; `make bench-insight` measures "
+        "it). Summaries build with zero weights and skip that.",
     )
     max_timesteps: int = Field(
         Limits.max_timesteps,
