@@ -66,9 +66,10 @@ class Settings(BaseSettings):
     max_params: int = Field(
         Limits.max_params,
         ge=1,
-        description="Parameters a model may have (40 MB of float32 weights). Build time grows faster than the "
-        "count: the largest LSTM this allows (about 1,570 units) takes about 3 s to build, most of it in the "
-        "orthogonal initializer of its units x 4*units recurrent kernel (`make bench-insight` measures it).",
+        description="Parameters a model may have (40 MB of float32 weights). Initialising grows faster than the "
+        "count: for a training, the largest LSTM this allows (about 1,570 units) takes about 3 s in the orthogonal "
+        "initializer of its units x 4*units recurrent kernel (a QR decomposition; `make bench-insight` measures "
+        "it). Summaries build with zero weights and skip that.",
     )
     max_timesteps: int = Field(
         Limits.max_timesteps,
@@ -81,6 +82,22 @@ class Settings(BaseSettings):
         description="Estimated training memory in bytes (weights, gradients, optimizer slots, activations, "
         "input batch) at the batch it is estimated for: the model's fixed batch or 1 for a summary, the "
         "batch_size for a training.",
+    )
+
+    # Training limits, checked before a run is queued (app/jobs.py).
+    max_samples: int = Field(1_000_000, ge=1, description="`data.samples` of a training.")
+    max_epochs: int = Field(10_000, ge=1, description="`fit.epochs` of a training.")
+    max_sample_epochs: int = Field(
+        20_000_000,
+        ge=1,
+        description="Work of a training: samples x epochs. The seed's LSTM model runs about 15,000 sample-epochs "
+        "a second here, so the default is far past the time limit: it refuses the absurd at once.",
+    )
+    max_data_bytes: int = Field(
+        1 * 2**30,
+        ge=1,
+        description="Bytes of the synthetic data a training makes in its worker: samples x (input + label "
+        "values) x 4 (float32).",
     )
 
     @property
@@ -97,6 +114,12 @@ class Settings(BaseSettings):
     summary_workers: int = Field(1, ge=1, le=32, description="Worker processes that build models for summaries.")
     training_workers: int = Field(
         1, ge=1, le=32, description="Worker processes that run trainings (separate, so summaries never wait)."
+    )
+    summary_cache_size: int = Field(
+        1024,
+        ge=0,
+        description="Summaries (and Keras JSON exports) kept by canonical spec and Keras version, least recently "
+        "used out first; 0 turns the cache off.",
     )
     summary_timeout_s: float = Field(
         30.0, gt=0, description="Hard limit in seconds for one model build; the worker is killed past it."

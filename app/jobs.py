@@ -11,7 +11,7 @@ import asyncio
 import logging
 import math
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from dataclasses import dataclass, field
@@ -22,7 +22,7 @@ from pebble import ProcessExpired, ProcessFuture
 
 from app import worker
 from app.config import Settings
-from app.errors import LayerwiseError, Loc, NotFoundError, SpecError
+from app.errors import ErrorItem, LayerwiseError, Loc, NotFoundError, SpecError
 from app.pool import ChannelHub, Message, WorkerPool
 from app.schemas import Divergence, Progress, RunError, RunStatus, TrainingRun, TrainingRunPage
 from app.spec import TrainingSpec, split_samples
@@ -266,6 +266,53 @@ class LocalExecutor:
         self._live.clear()
 
 
+def check_training_limits(
+    training: TrainingSpec, output_shape: Sequence[int | None], settings: Settings, loc: Loc
+) -> None:
+    """The limits on what a training does: samples, epochs, their product (the work), and the bytes of the
+    synthetic data its worker allocates (features and labels, float32).
+
+    Args:
+        training: a normalized training request.
+        output_shape: the model's output shape (batch first), which the labels take.
+
+    Raises:
+        SpecError: (422, ``limit_exceeded``) one item per limit passed, giving the figure, the limit and its
+            setting.
+    """
+    samples, epochs = training.data.samples, training.fit.epochs
+    errors: list[ErrorItem] = []
+
+    def over(where: Loc, what: str, limit: int, setting: str, fix: str) -> None:
+        errors.append(ErrorItem(where, f"{what}, over the limit of {limit:,} ({setting}); {fix}", "limit_exceeded"))
+
+    if samples > settings.max_samples:
+        where = (*loc, "data", "samples")
+        over(where, f"samples={samples:,}", settings.max_samples, "LAYERWISE_MAX_SAMPLES", "use fewer")
+    if epochs > settings.max_epochs:
+        over((*loc, "fit", "epochs"), f"epochs={epochs:,}", settings.max_epochs, "LAYERWISE_MAX_EPOCHS", "use fewer")
+    if samples * epochs > settings.max_sample_epochs:
+        over(
+            (*loc, "fit", "epochs"),
+            f"samples x epochs = {samples:,} x {epochs:,} = {samples * epochs:,} sample-epochs",
+            settings.max_sample_epochs,
+            "LAYERWISE_MAX_SAMPLE_EPOCHS",
+            "train on fewer samples or for fewer epochs",
+        )
+    values = math.prod(d for d in training.model.batch_shape[1:] if d) + math.prod(d for d in output_shape[1:] if d)
+    data_bytes = samples * values * 4
+    if data_bytes > settings.max_data_bytes:
+        over(
+            (*loc, "data", "samples"),
+            f"{samples:,} samples of {values:,} float32 values each (features and labels) take {data_bytes:,} bytes",
+            settings.max_data_bytes,
+            "LAYERWISE_MAX_DATA_BYTES",
+            "use fewer samples or a smaller input shape",
+        )
+    if errors:
+        raise SpecError(errors)
+
+
 def _time_limit_error(limit_s: float) -> RunError:
     return RunError(
         kind="time_limit",
@@ -309,7 +356,8 @@ class TrainingService:
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
-        self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker involved
+        checked = self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker
+        check_training_limits(normalized, checked.figures.layers[-1].output_shape, self._settings, loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         summary = await self._summaries.summarize_training(normalized, loc)
         assert normalized.fit.batch_size is not None

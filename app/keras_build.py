@@ -5,6 +5,8 @@ It runs inside worker processes (:mod:`app.worker`); the server process never im
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 import os
 import re
@@ -81,22 +83,39 @@ def _build_error(spec: ModelSpec, layers: list[keras.layers.Layer], exc: Excepti
     return BuildError(index, failure_message(spec, index, shapes, _what_keras_said(exc)))
 
 
-def make_layer(layer: KerasLayer) -> keras.layers.Layer:
-    """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments; a wrapped layer first."""
+@functools.cache
+def _initializer_arguments(cls: type) -> tuple[str, ...]:
+    """The ``*_initializer`` arguments of a Keras layer class's constructor."""
+    return tuple(name for name in inspect.signature(cls).parameters if name.endswith("_initializer"))
+
+
+def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer:
+    """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments; a wrapped layer first.
+
+    With ``initialize=False`` every weight starts at zeros instead of its Keras initializer (see
+    :func:`build_model`).
+    """
     cls = getattr(keras.layers, layer.type)
-    config = {k: make_layer(v) if isinstance(v, KerasLayer) else v for k, v in layer.keras_config().items()}
+    config = {k: make_layer(v, initialize) if isinstance(v, KerasLayer) else v for k, v in layer.keras_config().items()}
+    if not initialize:
+        config.update(dict.fromkeys(_initializer_arguments(cls), "zeros"))
     return cls(**config)
 
 
-def build_model(spec: ModelSpec) -> keras.Sequential:
+def build_model(spec: ModelSpec, initialize: bool = True) -> keras.Sequential:
     """Build the Keras 3 model for a normalized spec.
 
     Keras 2's ``batch_input_shape`` becomes ``keras.Input(batch_shape=...)``, the Keras 3 way.
 
+    Args:
+        initialize: give the weights their Keras initializers. Summaries pass False and get zeros: shapes and
+            counts do not depend on initial values, and the orthogonal initializer of a recurrent kernel is a
+            QR decomposition, O(units^3): a 1,024-unit LSTM builds in ~12 ms instead of ~700 ms.
+
     Raises:
         BuildError: Keras refused a layer (e.g. "expected ndim=3, found ndim=2" for an LSTM after Flatten).
     """
-    layers = [make_layer(layer) for layer in spec.layers]
+    layers = [make_layer(layer, initialize) for layer in spec.layers]
     # Named, so that Keras's session-wide name counter does not make to_json() differ between builds.
     inputs = keras.Input(batch_shape=tuple(spec.batch_shape), name=spec.input_layer_name)
     try:
@@ -120,7 +139,7 @@ def summary_text(model: keras.Model) -> str:
 
 
 def summarize(spec: ModelSpec) -> dict[str, Any]:
-    """Build the model and describe it as Keras does.
+    """Build the model (weights left at zeros: see :func:`build_model`) and describe it as Keras does.
 
     Returns:
         ``{"name", "layers": [{"index", "name", "type", "output_shape", "params", "trainable_params",
@@ -131,7 +150,7 @@ def summarize(spec: ModelSpec) -> dict[str, Any]:
     Raises:
         BuildError: see :func:`build_model`.
     """
-    model = build_model(spec)
+    model = build_model(spec, initialize=False)
     return _describe(model)
 
 

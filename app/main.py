@@ -45,7 +45,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         training_pool = WorkerPool("training", settings.training_workers, hub)
         summary_pool.start()
         training_pool.start()
-        summaries = SummaryService(summary_pool, settings.summary_timeout_s, settings.limits)
+        summaries = SummaryService(
+            summary_pool, settings.summary_timeout_s, settings.limits, cache_size=settings.summary_cache_size
+        )
         executor = LocalExecutor(training_pool, hub, store, settings)
         executors.append(executor)
         trainings = TrainingService(store, executor, summaries, settings)

@@ -4,10 +4,12 @@ worker build it with Keras, answer with Keras's figures plus the engine's Mult-A
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app import worker
+from app.cache import ResultCache
 from app.config import Limits
 from app.engine import ModelFigures, analyze, check_layer_count, check_limits
 from app.errors import LayerwiseError, Loc, SpecError
@@ -51,10 +53,13 @@ class CheckedModel:
 class SummaryService:
     """Answers summary and export requests: the analytic engine first, then the summary worker pool."""
 
-    def __init__(self, pool: WorkerPool, timeout_s: float, limits: Limits | None = None) -> None:
+    def __init__(
+        self, pool: WorkerPool, timeout_s: float, limits: Limits | None = None, cache_size: int = 1024
+    ) -> None:
         self._pool = pool
         self._timeout_s = timeout_s
         self.limits = limits or Limits()
+        self.cache = ResultCache(cache_size)
 
     def check(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> CheckedModel:
         """Normalize the spec and check it without any worker: the analytic engine, then the limits.
@@ -121,8 +126,15 @@ class SummaryService:
         warnings = training_warnings(training.model_copy(update={"model": checked.spec}), loc)
         return await self._summarize(checked, (*loc, "model"), warnings)
 
+    async def _in_worker(self, kind: str, task: Callable[[dict[str, Any]], dict[str, Any]], spec: ModelSpec) -> Any:
+        """``task(spec)`` on the summary pool, through the cache (keyed by the canonical spec)."""
+        key = ResultCache.key(kind, spec.model_dump_json())
+        return await self.cache.get_or_compute(
+            key, lambda: self._pool.call(task, spec.model_dump(), timeout=self._timeout_s)
+        )
+
     async def _summarize(self, checked: CheckedModel, loc: Loc, warnings: list[ModelWarning]) -> ModelSummary:
-        out = await self._pool.call(worker.summary_task, checked.spec.model_dump(), timeout=self._timeout_s)
+        out = await self._in_worker("summary", worker.summary_task, checked.spec)
         raise_for_failure(out, loc)
         return _summary(out["summary"], checked, warnings)
 
@@ -133,7 +145,7 @@ class SummaryService:
             SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
         """
         checked = self.check(spec, loc)
-        out = await self._pool.call(worker.keras_json_task, checked.spec.model_dump(), timeout=self._timeout_s)
+        out = await self._in_worker("keras_json", worker.keras_json_task, checked.spec)
         raise_for_failure(out, loc)
         return str(out["keras_json"])
 

@@ -156,9 +156,10 @@ def test_a_run_over_its_time_limit_ends_timed_out(client: TestClient, seed: dict
     settings.training_time_limit_s = 2.0
     run = start(client, seed["seed_example_1"], **LONG)
     ended = until_status(client, run["id"], {"timed_out", "succeeded", "failed"}, timeout_s=30)
-    assert ended["status"] == "timed_out"
+    assert ended["status"] == "timed_out", ended
     assert ended["error"]["kind"] == "time_limit" and "2 s" in ended["error"]["msg"]
-    assert 1.5 < ended["duration_s"] < 2.0 + settings.cancel_grace_s + 1.0
+    # Ends at the limit, or at most a grace period later (killed); a loaded machine's scheduling on top.
+    assert 1.5 < ended["duration_s"] < 2.0 + settings.cancel_grace_s + 2.0, ended
     # Stopped at a batch, the history holds the epochs it ran; on a machine so loaded that the first step
     # (tracing) outlasts limit + grace, the worker was killed instead and the history is empty.
     assert len(ended["history"].get("loss", [])) == ended["epochs_completed"]

@@ -175,3 +175,31 @@ def test_a_training_over_the_limits_is_422_before_queueing(client: TestClient) -
         client.get("/v1/trainings", params={"limit": 1}).json()["items"][0]["request"]["model"]["layers"][0]["units"]
         != 200000
     )
+
+
+@pytest.mark.parametrize(
+    ("kw", "loc", "needle"),
+    [
+        ({"data": {"samples": 10**9}}, ["body", "data", "samples"], "LAYERWISE_MAX_SAMPLES"),
+        ({"fit": {"epochs": 10**6}}, ["body", "fit", "epochs"], "LAYERWISE_MAX_EPOCHS"),
+        ({"data": {"samples": 100_000}, "fit": {"epochs": 1000}}, ["body", "fit", "epochs"], "100,000 x 1,000"),
+    ],
+)
+def test_absurd_trainings_are_refused_before_queueing(
+    client: TestClient, seed: dict[str, Any], kw: dict[str, Any], loc: list[Any], needle: str
+) -> None:
+    r = client.post("/v1/trainings", json={"model": seed["seed_example_1"], **kw})
+    assert r.status_code == 422, r.text
+    items = r.json()["detail"]
+    assert any(item["loc"] == loc and needle in item["msg"] for item in items), items
+    assert all(item["type"] == "limit_exceeded" for item in items)
+
+
+def test_data_too_large_for_memory_is_refused(client: TestClient) -> None:
+    # 500,000 samples of 4096 x 1 features: 8 GB of float32 features before any training.
+    model = {"input_shape": [4096, 1], "layers": [{"type": "Flatten"}, {"type": "Dense", "units": 1}]}
+    r = client.post("/v1/trainings", json={"model": model, "data": {"samples": 500_000}})
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "data", "samples"] and "LAYERWISE_MAX_DATA_BYTES" in item["msg"]
+    assert "4,097 float32 values" in item["msg"]
