@@ -149,6 +149,20 @@ class SummaryService:
         raise_for_failure(out, loc)
         return str(out["keras_json"])
 
+    def spec(self, spec: ModelSpec, loc: Loc = ("body",)) -> dict[str, Any]:
+        """The normalized spec as a request body, arguments at Keras's default left out (as JSON data), the
+        input as ``input_shape`` when the batch is open.
+
+        Raises:
+            SpecError: (422) the spec is invalid, or Keras would refuse a layer.
+        """
+        normalized = spec.normalized(loc)
+        analyze(normalized, loc)
+        body = normalized.model_dump(mode="json", exclude_defaults=True)
+        batch, *sample = body["batch_input_shape"]
+        shape = {"input_shape": sample} if batch is None else {"batch_input_shape": [batch, *sample]}
+        return {"name": body["name"], **shape, "layers": body["layers"]}
+
     def python(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
         """A Keras 3 script that builds the model (:func:`app.export.python_snippet`). No limits apply: nothing
         is built here, and the script may well be meant for a larger machine.

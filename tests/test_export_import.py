@@ -111,6 +111,24 @@ def test_keras_to_json_round_trips(client: TestClient) -> None:
     assert export(client, config, "keras_json").json() == config
 
 
+def test_a_keras_config_exports_as_the_spec_that_describes_it(client: TestClient) -> None:
+    model = keras.Sequential(
+        [keras.Input(batch_shape=(5, 10, 20)), L.LSTM(30, return_sequences=True, name="lstm_layer"), L.Flatten()],
+        name="from_keras",
+    )
+    spec = export(client, json.loads(model.to_json()), "spec").json()
+    assert spec == {
+        "name": "from_keras",
+        "batch_input_shape": [5, 10, 20],
+        "layers": [
+            {"type": "LSTM", "name": "lstm_layer", "units": 30, "return_sequences": True},
+            {"type": "Flatten", "name": model.layers[1].name},
+        ],
+    }
+    # The spec is a request body that builds the same model.
+    assert keras_part(client.post("/v1/models/summary", json=spec).json()) == keras_part(keras_build._describe(model))
+
+
 def test_seed_model_written_in_keras_imports_with_its_figures(client: TestClient) -> None:
     model = keras.Sequential(
         [keras.Input(shape=(10, 20)), L.LSTM(30, return_sequences=True, name="lstm_layer"), L.Flatten(), L.Dense(1)],

@@ -242,6 +242,29 @@ def test_form_and_json_stay_in_sync_and_work_from_the_keyboard(page: Page, conso
     expect(page.locator("#summary-status")).to_contain_text("seed_example_2:")
 
 
+def test_a_keras_config_pasted_as_json_becomes_layers(page: Page) -> None:
+    pick_example(page, "seed_example_1")
+    page.click("#tab-json")
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "pasted",
+            "layers": [
+                {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 7, 3]}},
+                {"module": "keras.layers", "class_name": "GRU", "config": {"name": "gru_9", "units": 4}},
+            ],
+        },
+    }
+    page.fill("#spec-json", json.dumps(config))
+    expect(page.locator("#summary-status")).to_contain_text("pasted:")
+    # GRU with reset_after (Keras 3's default): 3 * units * (input + units + 2).
+    expect(page.locator("#summary-rows tr[data-index='0'] .c-params")).to_have_text(f"{3 * 4 * (3 + 4 + 2):,}")
+    spec = spec_json(page)
+    assert spec["layers"] == [{"type": "GRU", "name": "gru_9", "units": 4}]
+    assert spec["input_shape"] == [7, 3] and "batch_input_shape" not in spec
+
+
 def test_an_error_shows_on_the_layer_it_names(page: Page, console: Console) -> None:
     console.allow(422)
     pick_example(page, "seed_example_1")

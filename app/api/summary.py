@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Body, Header, Query
 from fastapi.openapi.models import Example
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import SkipValidation
 
 from app.api.deps import Summaries
@@ -104,11 +104,12 @@ async def summarize_model(
 
 @router.post(
     "/export",
-    summary="Export a model as Keras JSON or Keras 3 Python",
+    summary="Export a model as Keras JSON, Keras 3 Python, or a layerwise spec",
     responses={
         200: {
             "description": "`keras_json`: Keras's own `model.to_json()`, as JSON. `python`: a Keras 3 script that "
-            "builds the same model and prints its summary.",
+            "builds the same model and prints its summary. `spec`: the model as this service's request body "
+            "(arguments at Keras's default left out): send a Keras config, get the spec to edit.",
             "content": {
                 "application/json": {"schema": {"type": "object"}},
                 "text/x-python": {"schema": {"type": "string"}},
@@ -121,12 +122,15 @@ async def summarize_model(
 async def export_model(
     body: ModelBody,
     summaries: Summaries,
-    format: Annotated[Literal["keras_json", "python"], Query(description="What to export.")] = "keras_json",
+    format: Annotated[Literal["keras_json", "python", "spec"], Query(description="What to export.")] = "keras_json",
 ) -> Response:
     """Export the model: Keras's own JSON config (built by Keras in a worker, so it loads back with
-    `keras.models.model_from_json`), or a runnable Keras 3 Python snippet (written without Keras; the size
-    limits do not apply to it)."""
+    `keras.models.model_from_json`), a runnable Keras 3 Python snippet (written without Keras; the size
+    limits do not apply to it), or the layerwise spec (which turns an imported Keras config into the
+    request body that describes it)."""
     spec = parse_model(body)
     if format == "python":
         return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
+    if format == "spec":
+        return JSONResponse(summaries.spec(spec))
     return Response(await summaries.keras_json(spec), media_type="application/json")

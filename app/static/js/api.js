@@ -86,7 +86,7 @@ export async function summarize(spec, { batchSize, signal } = {}) {
   return response.json();
 }
 
-/** POST /v1/models/export?format=python|keras_json: a Keras 3 script, or Keras's own model.to_json(). */
+/** POST /v1/models/export?format=python|keras_json|spec: a Keras 3 script, Keras's own model.to_json(), or the spec. */
 export async function exportModel(spec, format) {
   const response = await call("POST", apiUrl("v1/models/export", { format }), { body: spec, accept: "*/*" });
   return response.text();

@@ -52,9 +52,15 @@ export class ModelEditor {
    * @param {ReturnType<import("./schema.js").readSchema>} schema
    * @param {(spec: object, from: string) => void} onChange called after every change, with where it came from
    */
-  constructor(schema, onChange) {
+  /**
+   * @param schema the layer types and arguments read from /openapi.json
+   * @param onChange called with (spec, from) after every change
+   * @param importKeras turns a Keras model config (model.to_json()) into a spec: (config) => Promise<spec>
+   */
+  constructor(schema, onChange, importKeras = null) {
     this.schema = schema;
     this.onChange = onChange;
+    this.importKeras = importKeras;
     this.spec = { layers: [] };
     this.list = byId("layer-list");
     this.json = byId("spec-json");
@@ -126,11 +132,31 @@ export class ModelEditor {
       this.json.setAttribute("aria-invalid", "true");
       return;
     }
+    if (typeof spec.class_name === "string" && this.importKeras) {
+      this.importFromKeras(spec);
+      return;
+    }
     this.jsonProblem.textContent = "";
     this.json.removeAttribute("aria-invalid");
     this.spec = spec;
     this.render();
     this.changed("json");
+  }
+
+  /** A Keras config pasted into the JSON view becomes the spec that describes it (the service translates it). */
+  async importFromKeras(config) {
+    this.jsonProblem.textContent = `A Keras ${config.class_name} config: turning it into layers…`;
+    try {
+      const spec = await this.importKeras(config);
+      this.jsonProblem.textContent = "";
+      this.json.removeAttribute("aria-invalid");
+      this.spec = spec;
+      this.render();
+      this.changed("import");
+    } catch (error) {
+      this.jsonProblem.textContent = `This Keras config cannot be imported: ${error.message}`;
+      this.json.setAttribute("aria-invalid", "true");
+    }
   }
 
   // -- input shape ---------------------------------------------------------------------------------------------

@@ -59,11 +59,15 @@ async function main() {
     }
   }, DEBOUNCE_MS);
 
-  const editor = new ModelEditor(schema, (spec, from) => {
-    saveLocal(SPEC_KEY, spec);
-    if (from === "load") refresh.flush();
-    else refresh();
-  });
+  const editor = new ModelEditor(
+    schema,
+    (spec, from) => {
+      saveLocal(SPEC_KEY, spec);
+      if (from === "load" || from === "import") refresh.flush();
+      else refresh();
+    },
+    async (config) => JSON.parse(await exportModel(config, "spec")),
+  );
 
   const training = new TrainingPanel(schema, {
     spec: () => editor.spec,
