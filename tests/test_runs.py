@@ -197,3 +197,11 @@ def test_unknown_run_is_404(client: TestClient, path: str) -> None:
     assert r.status_code == 404
     assert r.json()["detail"][0]["loc"] == ["path", "run_id"]
     assert client.delete("/v1/trainings/nope").status_code == 404
+
+
+def test_location_keeps_the_root_path_of_a_proxied_deployment(client: TestClient, seed: dict[str, Any]) -> None:
+    # The same running app seen through a proxy's prefix (no `with`: its lifespan already runs).
+    proxied = TestClient(client.app, root_path="/layerwise")
+    r = proxied.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 201
+    assert r.headers["location"] == f"/layerwise/v1/trainings/{r.json()['id']}"

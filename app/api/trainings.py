@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
@@ -35,6 +35,7 @@ RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "des
 async def create_training(
     spec: TrainingSpec,
     trainings: Trainings,
+    request: Request,
     response: Response,
     wait: Annotated[
         float | None,
@@ -48,7 +49,8 @@ async def create_training(
     run = await trainings.create(spec)
     if wait_s:
         run = await trainings.wait(run.id, wait_s)
-    response.headers["Location"] = f"/v1/trainings/{run.id}"
+    # Behind a proxy that serves the API under a prefix (uvicorn --root-path), the prefix belongs in it.
+    response.headers["Location"] = f"{request.scope.get('root_path', '')}/v1/trainings/{run.id}"
     if run.status in FINAL_STATUSES:
         response.status_code = status.HTTP_201_CREATED
     return run
