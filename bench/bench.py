@@ -50,7 +50,7 @@ def distinct_spec(i: int) -> dict[str, Any]:
     """The seed's second model on ``20 + i`` input features: a spec the service has not seen, of about the
     seed's cost (the kernel grows by 120 weights per feature; the recurrent kernel and its orthogonal
     initialisation, O(units^3), stay the seed's)."""
-    spec = json.loads(json.dumps(SEED_2))
+    spec: dict[str, Any] = json.loads(json.dumps(SEED_2))
     spec["input_shape"] = [10, 20 + i]
     return spec
 

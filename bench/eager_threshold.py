@@ -40,15 +40,15 @@ def fit_seconds(steps: int, eager: bool, seed: int) -> float:
 
 
 def main() -> None:
-    for eager in (False, True):  # warm both paths
-        fit_seconds(2, eager, 0)
+    for mode in (False, True):  # warm both paths
+        fit_seconds(2, mode, 0)
     print(f"{'steps':>6}{'graph s':>10}{'eager s':>10}")
     best = 0
     for steps in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128):
         graph = statistics.median(fit_seconds(steps, False, s) for s in range(5))
-        eager = statistics.median(fit_seconds(steps, True, s) for s in range(5))
-        print(f"{steps:>6}{graph:>10.3f}{eager:>10.3f}")
-        if eager < graph:
+        eager_s = statistics.median(fit_seconds(steps, True, s) for s in range(5))
+        print(f"{steps:>6}{graph:>10.3f}{eager_s:>10.3f}")
+        if eager_s < graph:
             best = steps
     print(f"eager is faster up to {best} steps on this machine")
 

@@ -221,6 +221,7 @@ def test_summary_for_a_training_uses_its_batch_optimizer_and_warnings(client: Te
     ).normalized()
     body = client.portal.call(service.summarize_training, training)  # type: ignore[union-attr]
     assert body.batch_size == 10 and body.mult_adds_batch == 61_231 * 10
+    assert body.training_memory is not None
     assert body.training_memory.optimizer == "sgd" and body.training_memory.optimizer_bytes == 0
     assert [(w.type, w.loc) for w in body.warnings] == [
         ("fixed_batch_size", ["body", "fit", "batch_size"]),

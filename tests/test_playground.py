@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, expect, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Error, Page, ViewportSize, expect, sync_playwright
 
 from tests.test_e2e import free_port
 
@@ -36,8 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
-WIDE = {"width": 1280, "height": 800}
-NARROW = {"width": 400, "height": 800}
+WIDE: ViewportSize = {"width": 1280, "height": 800}
+NARROW: ViewportSize = {"width": 400, "height": 800}
 # A status the page provokes on purpose (a 422 for an invalid model) is logged by Chromium itself as
 # "Failed to load resource"; that is the network log, not an error of the page. Tests allow it by status.
 RESOURCE_ERROR = re.compile(r"Failed to load resource: the server responded with a status of (\d+)")
