@@ -31,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 import threading
 import time
 from collections.abc import Coroutine
@@ -57,15 +58,18 @@ T = TypeVar("T")
 
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for ``settings.broker_url``: JSON messages, no result backend (runs are in the run
-    store), one training reserved per child at a time, acknowledged when received (a run whose worker died
-    ends ``failed``; it is not run again)."""
+    store), and a worker holds only the trainings it is running: with late acknowledgement and a prefetch of
+    one, a busy worker takes no further message, so a queued training goes to the next idle worker instead of
+    waiting behind a busy one (Celery docs, "Prefetch limits"). A message delivered again (its worker died)
+    finds its run claimed and is skipped: a run is never trained twice; the worker's death is recorded."""
     app = Celery("layerwise", broker=settings.broker_url, set_as_current=False)
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
         task_default_queue=settings.celery_queue,
-        task_acks_late=False,
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         # A child imports TensorFlow before it says it is up; Celery's default of 4 s is too short for that.
         worker_proc_alive_timeout=180.0,
@@ -319,8 +323,9 @@ def main() -> None:
             f"--concurrency={settings.training_workers}",
             f"--queues={settings.celery_queue}",
             f"--loglevel={settings.log_level.upper()}",
-            # Several workers on one host (compose --scale, host network) need names of their own.
-            f"--hostname=layerwise-{os.getpid()}@%h",
+            # Workers need names of their own: in containers every worker is pid 1, and on the host network
+            # every container has the host's name, so a random part tells them apart.
+            f"--hostname=layerwise-{secrets.token_hex(4)}@%h",
             "--without-gossip",
         ]
     )

@@ -23,6 +23,7 @@ https://redis.readthedocs.io/en/stable/examples/asyncio_examples.html
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -91,16 +92,25 @@ class RedisRunStore:
     def _key(self, *parts: str) -> str:
         return ":".join((self.prefix, *parts))
 
-    async def open(self) -> None:
-        """Connect and check that Redis answers.
+    async def open(self, wait_s: float = 30.0) -> None:
+        """Connect and check that Redis answers, trying again for up to ``wait_s`` seconds (a Redis started
+        beside this process, as compose does, may take a moment).
 
         Raises:
-            redis.exceptions.ConnectionError: Redis cannot be reached at ``url``.
+            redis.exceptions.ConnectionError: Redis cannot be reached at ``url`` within ``wait_s`` seconds.
         """
         self._redis = aioredis.Redis.from_url(
             self.url, decode_responses=True, socket_timeout=self.block_ms / 1000 + 10, health_check_interval=30
         )
-        await self._redis.ping()
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                await self._redis.ping()
+                return
+            except aioredis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.5)
 
     async def close(self) -> None:
         if self._redis is not None:
