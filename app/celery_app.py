@@ -110,14 +110,29 @@ class _ChildRuntime:
             logger.warning("training run %s is not in the run store (pruned?); skipped", run_id)
             return "skipped"
         recorder = RunRecorder(self.store, run)
+        lease_s = self.settings.run_lease_s
+        self.call(self.store.renew_lease(run_id, lease_s))  # before the run shows as running
+        # Renewed by the store's own thread, so a long batch (no callback for a while) does not look like death.
+        lease = asyncio.run_coroutine_threadsafe(self._keep_lease(run_id, lease_s), self.loop)
         inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         drive = asyncio.run_coroutine_threadsafe(self._drive(recorder, inbox, time_limit_s), self.loop)
-        channel = _RedisChannel(self, run_id, inbox, time_limit_s, self.settings.stop_poll_interval_s)
-        channel.emit("started", {"pid": os.getpid()})
-        out = worker.run_training(run_id, spec, channel, progress_interval_s)
-        channel.emit("outcome", out)
-        drive.result(timeout=60)
+        try:
+            channel = _RedisChannel(self, run_id, inbox, time_limit_s, self.settings.stop_poll_interval_s)
+            channel.emit("started", {"pid": os.getpid()})
+            out = worker.run_training(run_id, spec, channel, progress_interval_s)
+            channel.emit("outcome", out)
+            drive.result(timeout=60)
+        finally:
+            lease.cancel()
         return recorder.run.status
+
+    async def _keep_lease(self, run_id: str, lease_s: float) -> None:
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                await self.store.renew_lease(run_id, lease_s)
+            except (OSError, RedisError) as exc:  # a blip: the next renewal tries again
+                logger.warning("training run %s: cannot renew its lease: %s", run_id, exc)
 
     @staticmethod
     async def _drive(

@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 from asgi_correlation_id import correlation_id
+from redis.exceptions import RedisError
 
 from app.celery_app import TRAIN_TASK, make_celery
 from app.config import Settings
@@ -33,10 +34,12 @@ class CeleryExecutor:
     """
 
     def __init__(self, store: RedisRunStore, settings: Settings) -> None:
+        """Create it on the event loop: it starts a task that ends runs whose worker is gone."""
         self._store = store
         self._settings = settings
         self._celery = make_celery(settings)
         self._pending: set[asyncio.Task[None]] = set()
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_lost_runs(), name="reap-lost-runs")
 
     async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
         """Queue the run's task (its Celery task id is the run id).
@@ -92,6 +95,26 @@ class CeleryExecutor:
             )
             await asyncio.to_thread(self._celery.control.revoke, run_id, terminate=True, signal="SIGKILL")
 
+    async def _reap_lost_runs(self) -> None:
+        """Every third of ``run_lease_s``: end ``failed`` each running run whose worker stopped renewing its
+        lease (killed whole, machine gone, cut off from Redis). Every replica looks; one ends each run."""
+        lease_s = self._settings.run_lease_s
+        while True:
+            await asyncio.sleep(lease_s / 3)
+            try:
+                for run_id in await self._store.lost_runs():
+                    run = await self._store.get(run_id)
+                    if run is None or run.status != "running" or not await self._store.claim_lost(run_id):
+                        continue
+                    logger.warning("run %s: its worker has not renewed its lease for %g s; ending it", run_id, lease_s)
+                    msg = (
+                        f"the Celery worker running the training stopped answering (no sign of life for {lease_s:g} "
+                        "s, LAYERWISE_RUN_LEASE_S: killed, or cut off from Redis); start the run again"
+                    )
+                    await RunRecorder(self._store, run).finish("failed", error=RunError(kind="worker", msg=msg))
+            except (OSError, RedisError) as exc:
+                logger.warning("cannot look for lost runs: %s", exc)
+
     async def training_slots(self) -> tuple[int, int]:
         """(children of every Celery worker that announced itself, runs ``running`` in the store)."""
         slots = await self._store.worker_slots()
@@ -100,6 +123,7 @@ class CeleryExecutor:
 
     async def close(self) -> None:
         """Stop waiting on cancels; runs go on on the workers (another replica answers for them)."""
+        self._reaper.cancel()
         for task in list(self._pending):
             task.cancel()
         self._celery.close()

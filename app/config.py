@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     stop_poll_interval_s: float = Field(
         0.1, gt=0, description="Celery mode: least seconds between two reads of a run's stop flag by its worker."
     )
+    run_lease_s: float = Field(
+        15.0,
+        gt=0,
+        description="Celery mode: a worker renews a lease on the run it trains every third of this; a running "
+        "run whose lease has expired (its worker was killed whole, or cut off from Redis) is recorded failed.",
+    )
     worker_heartbeat_s: float = Field(
         10.0, gt=0, description="Celery mode: seconds between two announcements of a worker's size in Redis."
     )

@@ -12,11 +12,18 @@ Keys, under a prefix (``LAYERWISE_REDIS_KEY_PREFIX``, default ``layerwise``):
 - ``{p}:run:{id}:seq``        the last stored event's ``seq``
 - ``{p}:run:{id}:claim``      who took the queued run first: a worker that starts it or a cancel that ends it
 - ``{p}:run:{id}:stop``       why a running run must stop (``cancelled``), read by its worker
+- ``{p}:run:{id}:lease``      present while the worker running the run is alive (it renews it)
+- ``{p}:run:{id}:ended``      set with the run's ``end`` event
+- ``{p}:run:{id}:reaped``     an API replica took the run whose lease expired, to end it
 
 Every multi-key write is one Lua script, so replicas and workers never see half a save or two events with
-the same ``seq``. Stored events carry ``seq`` 1, 2, ...; live-only ``batch`` events go into the same stream
-with ``seq`` 0, so a follower reading the stream live (``XREAD BLOCK``) gets them in order with the rest, and
-a late one replaying it (``XRANGE``) skips them, as :class:`app.store.SqliteRunStore` does.
+the same ``seq``. Several processes may try to end one run (its worker, the worker's main process when the
+child died, a cancel, a replica that found its lease expired): the first end wins, and the store refuses to
+change a finished run or to add events after its ``end``.
+
+Stored events carry ``seq`` 1, 2, ...; live-only ``batch`` events go into the same stream with ``seq`` 0,
+so a follower reading the stream live (``XREAD BLOCK``) gets them in order with the rest, and a late one
+replaying it (``XRANGE``) skips them, as :class:`app.store.SqliteRunStore` does.
 Redis Streams: https://redis.io/docs/latest/develop/data-types/streams/ ; redis-py's asyncio client:
 https://redis.readthedocs.io/en/stable/examples/asyncio_examples.html
 """
@@ -25,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from collections.abc import AsyncIterator
 from typing import Any, cast
@@ -35,11 +43,13 @@ from app.schemas import TrainingRun
 from app.store import FINAL_STATUSES, EventKind, RunEvent
 
 UNFINISHED = ("queued", "running")
-RUN_KEYS: tuple[tuple[str, ...], ...] = ((), ("events",), ("seq",), ("claim",), ("stop",))  # under {p}:run:{id}
+RUN_KEYS = ("", ":events", ":seq", ":claim", ":stop", ":lease", ":ended", ":reaped")  # after {p}:run:{id}
 
 # KEYS: run, runs, runs:created, runs:status, runs:queued, runs:running, runs:order
 # ARGV: id, json, status, created_at (epoch s)
 _SAVE = """
+local old = redis.call('HGET', KEYS[4], ARGV[1])
+if old and old ~= 'queued' and old ~= 'running' then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
   redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[7]), ARGV[1])
@@ -53,11 +63,16 @@ if ARGV[3] == 'running' then redis.call('SADD', KEYS[6], ARGV[1]) end
 return 1
 """
 
-# KEYS: events stream, seq counter, runs:ended; ARGV: kind, data json, end status ('' unless kind is end)
+# KEYS: events stream, seq counter, runs:ended, run's ended flag
+# ARGV: kind, data json, end status ('' unless kind is end). Returns the event's seq, 0 if refused.
 _APPEND = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[2])
 redis.call('XADD', KEYS[1], '*', 'seq', seq, 'kind', ARGV[1], 'data', ARGV[2])
-if ARGV[3] ~= '' then redis.call('HINCRBY', KEYS[3], ARGV[3], 1) end
+if ARGV[3] ~= '' then
+  redis.call('HINCRBY', KEYS[3], ARGV[3], 1)
+  redis.call('SET', KEYS[4], ARGV[3])
+end
 return seq
 """
 
@@ -178,10 +193,11 @@ class RedisRunStore:
         end_status = str(data["run"]["status"]) if kind == "end" else ""
         seq: int = await self.redis.eval(
             _APPEND,
-            3,
+            4,
             self._key("run", run_id, "events"),
             self._key("run", run_id, "seq"),
             self._key("runs", "ended"),
+            self._key("run", run_id, "ended"),
             kind,
             json.dumps(data),
             end_status,
@@ -238,7 +254,7 @@ class RedisRunStore:
         if ids:
             async with self.redis.pipeline(transaction=True) as pipe:
                 for i in ids:
-                    pipe.delete(*(self._key("run", i, *part) for part in RUN_KEYS))
+                    pipe.delete(*(self._key("run", i) + suffix for suffix in RUN_KEYS))
                 pipe.zrem(self._key("runs"), *ids)
                 pipe.zrem(self._key("runs", "created"), *ids)
                 pipe.hdel(self._key("runs", "status"), *ids)
@@ -261,6 +277,25 @@ class RedisRunStore:
         """Why the run was asked to stop, or None."""
         reason = cast(str | None, await self.redis.get(self._key("run", run_id, "stop")))
         return reason
+
+    async def renew_lease(self, run_id: str, ttl_s: float) -> None:
+        """Say that the worker running ``run_id`` is alive, for ``ttl_s`` more seconds."""
+        await self.redis.set(self._key("run", run_id, "lease"), os.getpid(), px=max(1, int(ttl_s * 1000)))
+
+    async def lost_runs(self) -> list[str]:
+        """Ids of ``running`` runs whose worker has let its lease expire."""
+        ids = sorted(cast(set[str], await self.redis.smembers(self._key("runs", "running"))))
+        if not ids:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in ids:
+                pipe.exists(self._key("run", i, "lease"))
+            alive = await pipe.execute()
+        return [i for i, live in zip(ids, alive, strict=True) if not live]
+
+    async def claim_lost(self, run_id: str) -> bool:
+        """Take the lost run ``run_id`` to end it; False if another replica took it first."""
+        return bool(await self.redis.set(self._key("run", run_id, "reaped"), os.getpid(), nx=True))
 
     async def announce_worker(self, name: str, slots: int, ttl_s: float) -> None:
         """Record that Celery worker ``name`` runs ``slots`` trainings at once, for ``ttl_s`` seconds."""

@@ -147,6 +147,7 @@ def start_celery_worker(settings: Settings, log: Path) -> CeleryWorker:
         "LAYERWISE_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "LAYERWISE_CELERY_QUEUE": settings.celery_queue,
         "LAYERWISE_TRAINING_WORKERS": "1",
+        "LAYERWISE_RUN_LEASE_S": str(settings.run_lease_s),
         "LAYERWISE_LOG_JSON": "true",
     }
     with open(log, "wb") as out:

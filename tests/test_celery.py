@@ -11,13 +11,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
 from app.main import create_app
-from tests.conftest import CeleryWorker, sse_events, wait_ready
+from tests.conftest import (
+    CeleryWorker,
+    celery_settings,
+    sse_events,
+    start_celery_worker,
+    stop_celery_worker,
+    wait_ready,
+)
 from tests.test_runs import LONG, start, until_status
 
 
@@ -85,6 +93,29 @@ def test_a_worker_child_killed_mid_run_leaves_the_run_failed(
     # Celery started another child: the next training runs.
     again = celery_client.post("/v1/trainings?wait=120", json={"model": seed["seed_example_1"]})
     assert again.status_code == 201 and again.json()["status"] == "succeeded"
+
+
+def test_a_worker_killed_whole_mid_run_leaves_the_run_failed(
+    redis_url: str, tmp_path: Path, seed: dict[str, Any]
+) -> None:
+    # A worker of its own (it is killed), with a short lease; the API notices the lease has run out.
+    settings = celery_settings(redis_url, run_lease_s=1.5)
+    worker = start_celery_worker(settings, tmp_path / "worker.log")
+    try:
+        with TestClient(create_app(settings)) as client:
+            wait_ready(client)
+            run = start(client, seed["seed_example_1"], **LONG)
+            until_status(client, run["id"], {"running"}, timeout_s=120)
+            children = worker.children()
+            worker.proc.kill()  # SIGKILL: no warm shutdown, no signal handler, nothing recorded by the worker
+            for child in children:
+                os.kill(child, signal.SIGKILL)
+            began = time.monotonic()
+            failed = until_status(client, run["id"], {"failed", "succeeded"}, timeout_s=30)
+            assert failed["status"] == "failed" and "stopped answering" in failed["error"]["msg"]
+            assert time.monotonic() - began < 3 * settings.run_lease_s
+    finally:
+        stop_celery_worker(worker)
 
 
 def test_metrics_count_the_shared_runs_and_the_workers(

@@ -119,3 +119,30 @@ def test_prune_deletes_old_finished_runs_only(run_on_store: Callable[[Scenario],
         assert [r.id for r in (await store.page(10))[0]] == [queued.id]
 
     run_on_store(scenario)
+
+
+def test_redis_keeps_the_first_end_of_a_run(redis_url: str) -> None:
+    """Several processes may end one run in the Celery mode (its worker, the worker's main process, a cancel,
+    a replica reaping a lost run): the first end stands, later saves and events of that run are refused."""
+
+    async def scenario() -> None:
+        store = RedisRunStore(redis_url, prefix=f"store-{uuid.uuid4().hex[:8]}")
+        await store.open()
+        try:
+            run = _run("running")
+            await store.save(run)
+            first = run.model_copy(update={"status": "cancelled"})
+            await store.save(first)
+            await store.append_event(run.id, "end", {"run": first.model_dump(mode="json")})
+            late = run.model_copy(update={"status": "succeeded"})
+            await store.save(late)
+            assert (await store.append_event(run.id, "epoch", {"epoch": 1})).seq == 0
+            assert (await store.append_event(run.id, "end", {"run": late.model_dump(mode="json")})).seq == 0
+            stored = await store.get(run.id)
+            assert stored is not None and stored.status == "cancelled"
+            assert [(e.kind, e.data["run"]["status"]) async for e in store.follow(run.id)] == [("end", "cancelled")]
+            assert await store.ended_totals() == {"cancelled": 1}
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
