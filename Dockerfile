@@ -12,11 +12,11 @@ FROM python:3.11-slim-bookworm AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1 VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /src
-COPY pyproject.toml README.md ./
-# An empty `app` package stands in so that pip can resolve the project's dependencies; the project itself
-# is uninstalled again. TensorFlow's C++ headers (~290 MB) serve only to compile custom ops: removed.
+COPY pyproject.toml ./
+# An empty `app` package (and README) stand in so that pip can resolve the project's dependencies; the
+# project itself is uninstalled again. TensorFlow's C++ headers (~290 MB) serve only to compile custom ops.
 RUN python -m venv $VIRTUAL_ENV \
-    && mkdir app && touch app/__init__.py \
+    && mkdir app && touch app/__init__.py README.md \
     && pip install . \
     && pip uninstall --yes layerwise pip \
     && rm -rf app build *.egg-info $VIRTUAL_ENV/lib/python3.11/site-packages/tensorflow/include

@@ -156,3 +156,9 @@ def test_the_worker_refuses_to_start_without_a_broker() -> None:
         [sys.executable, "-c", "from app.celery_app import main; main()"], env=env, capture_output=True, text=True
     )
     assert proc.returncode != 0 and "LAYERWISE_BROKER_URL" in proc.stderr
+
+
+def test_the_api_process_imports_neither_keras_nor_tensorflow(celery_client: TestClient) -> None:
+    # Keras lives in worker processes only (TensorFlow is not fork-safe and costs the API ~0.5 GB).
+    assert celery_client.get("/readyz").status_code == 200
+    assert not {"keras", "tensorflow"} & set(sys.modules)
