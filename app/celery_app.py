@@ -79,8 +79,8 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-settings = get_settings()
-celery_app = make_celery(settings)
+worker_settings = get_settings()  # this worker process's own settings (its environment)
+celery_app = make_celery(worker_settings)
 
 
 class _ChildRuntime:
@@ -188,7 +188,7 @@ _runtime: _ChildRuntime | None = None
 def _child_runtime() -> _ChildRuntime:
     global _runtime
     if _runtime is None:
-        _runtime = _ChildRuntime(settings)
+        _runtime = _ChildRuntime(worker_settings)
     return _runtime
 
 
@@ -219,7 +219,7 @@ def train(
 
 
 async def _record_end(run_id: str, status: RunStatus, error: RunError | None) -> None:
-    store = RedisRunStore(settings.broker_url or "", settings.redis_key_prefix)
+    store = RedisRunStore(worker_settings.broker_url or "", worker_settings.redis_key_prefix)
     await store.open()
     try:
         run = await store.get(run_id)
@@ -271,7 +271,7 @@ def _on_failure(sender: Any = None, exception: BaseException | None = None, kwar
 
 def _setup_logging(**_: Any) -> None:
     """Log as the API does (plain or JSON lines, with request ids) instead of Celery's own format."""
-    logs.configure_logging(settings.log_level, settings.log_json)
+    logs.configure_logging(worker_settings.log_level, worker_settings.log_json)
 
 
 def _warm_child(**_: Any) -> None:
@@ -292,10 +292,10 @@ class _Announce(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def _announce(self, parent: Any) -> None:
         async def announce() -> None:
-            store = RedisRunStore(settings.broker_url or "", settings.redis_key_prefix)
+            store = RedisRunStore(worker_settings.broker_url or "", worker_settings.redis_key_prefix)
             await store.open()
             try:
-                await store.announce_worker(parent.hostname, parent.concurrency, 3 * settings.worker_heartbeat_s)
+                await store.announce_worker(parent.hostname, parent.concurrency, 3 * worker_settings.worker_heartbeat_s)
             finally:
                 await store.close()
 
@@ -306,7 +306,9 @@ class _Announce(bootsteps.StartStopStep):  # type: ignore[misc]
 
     def start(self, parent: Any) -> None:
         self._announce(parent)
-        self.tref = parent.timer.call_repeatedly(settings.worker_heartbeat_s, self._announce, (parent,), priority=10)
+        self.tref = parent.timer.call_repeatedly(
+            worker_settings.worker_heartbeat_s, self._announce, (parent,), priority=10
+        )
 
     def stop(self, parent: Any) -> None:
         if self.tref is not None:
@@ -329,15 +331,15 @@ def main() -> None:
     Raises:
         SystemExit: ``LAYERWISE_BROKER_URL`` is not set.
     """
-    if not settings.broker_url:
+    if not worker_settings.broker_url:
         raise SystemExit("layerwise-worker needs LAYERWISE_BROKER_URL, e.g. redis://127.0.0.1:6379/0")
     celery_app.worker_main(
         [
             "worker",
             "--pool=prefork",
-            f"--concurrency={settings.training_workers}",
-            f"--queues={settings.celery_queue}",
-            f"--loglevel={settings.log_level.upper()}",
+            f"--concurrency={worker_settings.training_workers}",
+            f"--queues={worker_settings.celery_queue}",
+            f"--loglevel={worker_settings.log_level.upper()}",
             # Workers need names of their own: in containers every worker is pid 1, and on the host network
             # every container has the host's name, so a random part tells them apart.
             f"--hostname=layerwise-{secrets.token_hex(4)}@%h",
