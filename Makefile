@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-insight vendor clean
+.PHONY: run test lint format bench bench-insight vendor clean redis-server container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,9 +26,20 @@ CHROMIUM ?= /usr/bin/chromium
 $(CHROMIUM):
 	apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium
 
-## make test: the test suite, against real worker processes and a real server on loopback (and in Chromium)
-test: $(VENV)/.installed-test $(CHROMIUM)
+## make test: the test suite, against real worker processes and a real server on loopback, in Chromium for the
+## playground; the Celery mode's tests start Debian's redis-server (installed here if missing) and a Celery worker
+test: $(VENV)/.installed-test $(CHROMIUM) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+redis-server:
+	@command -v redis-server >/dev/null || { \
+	  echo "installing Debian's redis-server for the Celery tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; }
+
+## make container-test: build the image and prove it and the compose scale profile work (needs root: it starts
+## a Docker engine with ../shared/tools/container-engine if none answers; stops what it started)
+container-test:
+	bash scripts/container-test.sh
 
 ## make lint: ruff (lint and format check) and mypy --strict
 lint: $(VENV)/.installed-test

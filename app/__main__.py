@@ -5,10 +5,11 @@ from __future__ import annotations
 import uvicorn
 
 from app.config import get_settings
+from app.logs import log_config
 
 
 def main() -> None:
-    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT`` and ``LAYERWISE_LOG_LEVEL``."""
+    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL`` and ``LAYERWISE_LOG_JSON``."""
     settings = get_settings()
     uvicorn.run(
         "app.main:create_app",
@@ -16,6 +17,7 @@ def main() -> None:
         host=settings.host,
         port=settings.port,
         log_level=settings.log_level,
+        log_config=log_config(settings.log_level, settings.log_json),
     )
 
 

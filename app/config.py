@@ -153,6 +153,34 @@ class Settings(BaseSettings):
     runs_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="Finished runs older than this are pruned.")
     runs_max_count: int = Field(1000, ge=1, description="At most this many finished runs are kept (newest).")
 
+    # Scale-out and operations (issue 7). Without broker_url nothing here changes the embedded default.
+    broker_url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0). When set, trainings run on Celery workers over this "
+        "Redis and runs are kept there (runs_db is unused), so any API replica answers for any run; "
+        "unset, trainings run on this process's own workers and runs are kept in runs_db.",
+    )
+    redis_key_prefix: str = Field(
+        "layerwise", min_length=1, description="Prefix of every Redis key the run store writes."
+    )
+    celery_queue: str = Field("layerwise.trainings", min_length=1, description="Celery queue trainings go to.")
+    stop_poll_interval_s: float = Field(
+        0.1, gt=0, description="Celery mode: least seconds between two reads of a run's stop flag by its worker."
+    )
+    run_lease_s: float = Field(
+        15.0,
+        gt=0,
+        description="Celery mode: a worker renews a lease on the run it trains every third of this; a running "
+        "run whose lease has expired (its worker was killed whole, or cut off from Redis) is recorded failed.",
+    )
+    worker_heartbeat_s: float = Field(
+        10.0, gt=0, description="Celery mode: seconds between two announcements of a worker's size in Redis."
+    )
+    log_json: bool = Field(False, description="Log JSON lines (one object per line) instead of plain text.")
+    request_id_header: str = Field(
+        "X-Request-ID", description="Header that carries a request's id in (optional) and out (always)."
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

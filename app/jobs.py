@@ -125,8 +125,53 @@ class RunRecorder:
         await self.store.append_event(self.run.id, "end", {"run": self.run.model_dump(mode="json")})
 
 
+async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> None:
+    """Apply one progress message of a training (``started``, ``batch``, ``epoch``) to its run."""
+    if kind == "started":
+        await recorder.started()
+    elif kind == "batch":
+        await recorder.batch(data)
+    elif kind == "epoch":
+        await recorder.epoch(data)
+
+
+async def record_outcome(recorder: RunRecorder, out: dict[str, Any], limit_s: float) -> None:
+    """End the run from what :func:`app.worker.run_training` returned: ``failed`` with the worker's error, or
+    ``timed_out`` / ``cancelled`` / ``succeeded`` by the training's ``stop_reason``, with its result.
+
+    Args:
+        out: ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {"kind", "msg", ...}}``.
+        limit_s: the run's time limit in seconds, quoted in a ``timed_out`` run's error.
+    """
+    if not out["ok"]:
+        error = out["error"]
+        await recorder.finish("failed", error=RunError(kind=error["kind"], msg=error["msg"]))
+        return
+    result = out["result"]
+    reason = result["stop_reason"]
+    if reason == "timed_out":
+        await recorder.finish("timed_out", result=result, error=time_limit_error(limit_s))
+    elif reason == "cancelled":
+        await recorder.finish("cancelled", result=result)
+    else:
+        await recorder.finish("succeeded", result=result)
+
+
+def worker_died_error(exitcode: int | str | None) -> RunError:
+    """The error of a run whose worker process died under it (killed, out of memory...)."""
+    return RunError(
+        kind="worker",
+        msg=f"the training worker process died during the run (exit code {exitcode}, e.g. killed or out of "
+        "memory); it has been replaced, so the run can be started again",
+    )
+
+
+INTERRUPTED = RunError(kind="interrupted", msg="the server stopped before the run finished; start it again")
+
+
 class Executor(Protocol):
-    """Where trainings run: this process's worker pool, or (later) a distributed queue."""
+    """Where trainings run: this process's worker pool (:class:`LocalExecutor`), or Celery workers
+    (:class:`app.celery_executor.CeleryExecutor`)."""
 
     async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
         """Start the (already stored, ``queued``) run in the background."""
@@ -134,8 +179,11 @@ class Executor(Protocol):
     async def cancel(self, run_id: str) -> bool:
         """Ask the run to stop; False if this executor does not hold it."""
 
+    async def training_slots(self) -> tuple[int, int]:
+        """(trainings that can run at once, trainings running now) on the workers this executor uses."""
+
     async def close(self) -> None:
-        """Stop; runs still going are recorded ``interrupted``."""
+        """Stop; runs this process was running are recorded ``interrupted``."""
 
 
 @dataclass(eq=False)
@@ -193,14 +241,9 @@ class LocalExecutor:
         try:
             while (message := await live.inbox.get()) is not None:
                 kind = message["kind"]
-                data = {k: v for k, v in message.items() if k not in ("kind", "run_id")}
                 if kind == "started":
                     live.pid = message["pid"]
-                    await recorder.started()
-                elif kind == "batch":
-                    await recorder.batch(data)
-                elif kind == "epoch":
-                    await recorder.epoch(data)
+                await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
             await self._finish(live)
         except Exception:
             logger.exception("run %s: recording failed", recorder.run.id)
@@ -215,33 +258,15 @@ class LocalExecutor:
             out = live.future.result()
         except FutureCancelledError:
             if live.stop_reason == "timed_out":
-                await recorder.finish("timed_out", error=_time_limit_error(limit))
+                await recorder.finish("timed_out", error=time_limit_error(limit))
             else:
                 await recorder.finish("cancelled")
         except FutureTimeoutError:
-            await recorder.finish("timed_out", error=_time_limit_error(limit))
+            await recorder.finish("timed_out", error=time_limit_error(limit))
         except ProcessExpired as exc:
-            await recorder.finish(
-                "failed",
-                error=RunError(
-                    kind="worker",
-                    msg=f"the training worker process died during the run (exit code {exc.exitcode}, e.g. killed "
-                    "or out of memory); it has been replaced, so the run can be started again",
-                ),
-            )
+            await recorder.finish("failed", error=worker_died_error(exc.exitcode))
         else:
-            if not out["ok"]:
-                error = out["error"]
-                await recorder.finish("failed", error=RunError(kind=error["kind"], msg=error["msg"]))
-                return
-            result = out["result"]
-            reason = result["stop_reason"]
-            if reason == "timed_out":
-                await recorder.finish("timed_out", result=result, error=_time_limit_error(limit))
-            elif reason == "cancelled":
-                await recorder.finish("cancelled", result=result)
-            else:
-                await recorder.finish("succeeded", result=result)
+            await record_outcome(recorder, out, limit)
 
     async def cancel(self, run_id: str) -> bool:
         live = self._live.get(run_id)
@@ -255,12 +280,12 @@ class LocalExecutor:
             asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
         return True
 
+    async def training_slots(self) -> tuple[int, int]:
+        return self._pool.size, sum(1 for live in self._live.values() if live.pid is not None)
+
     async def close(self) -> None:
         for live in list(self._live.values()):
-            await live.recorder.finish(
-                "interrupted",
-                error=RunError(kind="interrupted", msg="the server stopped before the run finished; start it again"),
-            )
+            await live.recorder.finish("interrupted", error=INTERRUPTED)
             if live.task is not None:
                 live.task.cancel()
         self._live.clear()
@@ -313,12 +338,25 @@ def check_training_limits(
         raise SpecError(errors)
 
 
-def _time_limit_error(limit_s: float) -> RunError:
+def time_limit_error(limit_s: float) -> RunError:
+    """The error of a run stopped at its time limit of ``limit_s`` seconds."""
     return RunError(
         kind="time_limit",
         msg=f"the run reached the time limit of {limit_s:g} s (LAYERWISE_TRAINING_TIME_LIMIT_S) and was stopped; "
         "train on fewer samples or epochs",
     )
+
+
+@dataclass(frozen=True)
+class TrainingFigures:
+    """Trainings at one moment: ``queued`` and ``running`` runs (in the store, so every replica's), runs
+    ``ended`` so far per end status, worker ``slots`` (trainings that can run at once) and ``busy`` slots."""
+
+    queued: int
+    running: int
+    ended: dict[str, int]
+    slots: int
+    busy: int
 
 
 class TrainingService:
@@ -339,10 +377,7 @@ class TrainingService:
         """
         runs = await self._store.unfinished()
         for run in runs:
-            await RunRecorder(self._store, run).finish(
-                "interrupted",
-                error=RunError(kind="interrupted", msg="the server stopped before the run finished; start it again"),
-            )
+            await RunRecorder(self._store, run).finish("interrupted", error=INTERRUPTED)
         await self._store.prune(self._settings.runs_max_age_s, self._settings.runs_max_count)
         return len(runs)
 
@@ -402,7 +437,20 @@ class TrainingService:
         recent, _ = await self._store.page(20)
         durations = [r.duration_s for r in recent if r.duration_s is not None]
         mean = sum(durations) / len(durations) if durations else self._settings.training_time_limit_s / 4
-        return max(1, math.ceil(mean * max(1, queued) / self._settings.training_workers))
+        slots, _ = await self._executor.training_slots()
+        return max(1, math.ceil(mean * max(1, queued) / max(1, slots)))
+
+    async def figures(self) -> TrainingFigures:
+        """What the metrics report of trainings: queued and running now, ended so far, worker slots."""
+        counts = await self._store.count_unfinished()
+        slots, busy = await self._executor.training_slots()
+        return TrainingFigures(
+            queued=counts.get("queued", 0),
+            running=counts.get("running", 0),
+            ended=await self._store.ended_totals(),
+            slots=slots,
+            busy=busy,
+        )
 
     async def get(self, run_id: str) -> TrainingRun:
         """The run with this id.
@@ -478,7 +526,7 @@ class TrainingService:
                 f"run {run_id} has already finished ({run.status}); only queued or running runs can be cancelled",
                 loc=("path", "run_id"),
             )
-        if not await self._executor.cancel(run_id):
+        if not await self._executor.cancel(run_id):  # the local executor holds only its own process's runs
             raise ConflictError(f"run {run_id} is not held by this server and cannot be cancelled here")
         return await self.wait(run_id, self._settings.cancel_grace_s + 5.0)
 

@@ -3,22 +3,33 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from asgi_correlation_id import CorrelationIdMiddleware
 from fastapi import FastAPI
+from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
-from app.api import health, summary, trainings
+from app.api import health, metrics, summary, trainings
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
-from app.jobs import LocalExecutor, TrainingService
+from app.jobs import Executor, LocalExecutor, TrainingService
+from app.metrics import NAMESPACE, Metrics
 from app.pool import ChannelHub, Message, WorkerPool
-from app.store import SqliteRunStore
+from app.store import RunStore, SqliteRunStore
 from app.summaries import SummaryService
 from app.web import install_web
 
 logger = logging.getLogger(__name__)
+
+# A request id a client or proxy sends is kept if it is a plain token (it goes into log lines), else replaced.
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _valid_request_id(value: str) -> bool:
+    return _REQUEST_ID.fullmatch(value) is not None
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -31,7 +42,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        store = SqliteRunStore(settings.runs_db)
+        store: RunStore
+        executor: Executor
+        if settings.broker_url:
+            # Scale-out: trainings on Celery workers, runs in Redis (imported here: the embedded default
+            # needs neither).
+            from app.celery_executor import CeleryExecutor
+            from app.redis_store import RedisRunStore
+
+            store = redis_store = RedisRunStore(settings.broker_url, settings.redis_key_prefix)
+        else:
+            store = SqliteRunStore(settings.runs_db)
         await store.open()
         executors: list[LocalExecutor] = []
 
@@ -42,20 +63,28 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = ChannelHub(on_message)
         hub.start()
         summary_pool = WorkerPool("summary", settings.summary_workers, hub)
-        training_pool = WorkerPool("training", settings.training_workers, hub)
         summary_pool.start()
-        training_pool.start()
+        pools = [summary_pool]
         summaries = SummaryService(
             summary_pool, settings.summary_timeout_s, settings.limits, cache_size=settings.summary_cache_size
         )
-        executor = LocalExecutor(training_pool, hub, store, settings)
-        executors.append(executor)
+        if settings.broker_url:
+            executor = CeleryExecutor(redis_store, settings)
+        else:
+            training_pool = WorkerPool("training", settings.training_workers, hub)
+            training_pool.start()
+            pools.append(training_pool)
+            local = LocalExecutor(training_pool, hub, store, settings)
+            executors.append(local)
+            executor = local
         trainings = TrainingService(store, executor, summaries, settings)
-        interrupted = await trainings.recover()
-        if interrupted:
-            logger.warning("%d runs left unfinished by the last server process were marked interrupted", interrupted)
+        if not settings.broker_url:  # only this process runs the embedded store's runs; other replicas' live on
+            interrupted = await trainings.recover()
+            if interrupted:
+                logger.warning("%d runs left unfinished by the last server were marked interrupted", interrupted)
         app.state.settings = settings
-        app.state.pools = [summary_pool, training_pool]
+        app.state.store = store
+        app.state.pools = pools
         app.state.hub = hub
         app.state.summaries = summaries
         app.state.trainings = trainings
@@ -63,8 +92,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await trainings.close()
-            training_pool.close()
-            summary_pool.close()
+            for pool in pools:
+                pool.close()
             hub.close()
             await store.close()
 
@@ -79,4 +108,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(summary.router)
     app.include_router(trainings.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.state.metrics = Metrics()
+    Instrumentator(
+        should_group_status_codes=False,  # 422, 429 and 503 tell different stories
+        excluded_handlers=["/metrics"],
+        registry=app.state.metrics.registry,
+    ).instrument(app, metric_namespace=NAMESPACE)
+    # Added last, so outermost: every other middleware and every log line of the request sees its id.
+    app.add_middleware(CorrelationIdMiddleware, header_name=settings.request_id_header, validator=_valid_request_id)
     return app

@@ -27,6 +27,7 @@ from concurrent.futures import TimeoutError as FutureTimeoutError
 from multiprocessing.connection import Client, Connection, Listener, wait
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
 from app import worker
@@ -209,8 +210,11 @@ class WorkerPool:
         return self._pool
 
     def submit(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> ProcessFuture[Any]:
-        """Queue ``fn(*args)`` for a worker; ``future.cancel()`` stops it, killing the worker if it runs."""
-        future = self._live_pool().schedule(fn, args=args, timeout=timeout)
+        """Queue ``fn(*args)`` for a worker; ``future.cancel()`` stops it, killing the worker if it runs.
+        The current request's id goes along, into the worker's log lines."""
+        future = self._live_pool().schedule(
+            worker.with_request_id, args=(correlation_id.get(), fn, *args), timeout=timeout
+        )
         with self._in_flight_lock:
             self._in_flight += 1
         future.add_done_callback(self._task_done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal, Protocol
@@ -40,6 +41,9 @@ class RunStore(Protocol):
     async def close(self) -> None:
         """Release the store's resources."""
 
+    async def ping(self) -> bool:
+        """True when the store answers (for ``/readyz``)."""
+
     async def save(self, run: TrainingRun) -> None:
         """Insert or replace a run."""
 
@@ -54,6 +58,9 @@ class RunStore(Protocol):
 
     async def unfinished(self) -> list[TrainingRun]:
         """Every run still ``queued`` or ``running``."""
+
+    async def ended_totals(self) -> dict[str, int]:
+        """How many runs ever ended, per end status (counted at their ``end`` event; pruning keeps them)."""
 
     async def append_event(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> RunEvent:
         """Store an event at the end of the run's log, tell followers, and return it with its ``seq``."""
@@ -115,6 +122,10 @@ class SqliteRunStore:
                 data TEXT NOT NULL,
                 PRIMARY KEY (run_id, seq)
             ) WITHOUT ROWID;
+            CREATE TABLE IF NOT EXISTS ended_totals (
+                status TEXT PRIMARY KEY,
+                count INTEGER NOT NULL
+            );
             """
         )
         await self.db.commit()
@@ -123,6 +134,13 @@ class SqliteRunStore:
         if self._db is not None:
             await self._db.close()
             self._db = None
+
+    async def ping(self) -> bool:
+        try:
+            await self.db.execute("SELECT 1")
+        except sqlite3.Error:
+            return False
+        return True
 
     async def save(self, run: TrainingRun) -> None:
         await self.db.execute(
@@ -158,6 +176,11 @@ class SqliteRunStore:
             rows = await cursor.fetchall()
         return [TrainingRun.model_validate_json(run) for (run,) in rows]
 
+    async def ended_totals(self) -> dict[str, int]:
+        async with self.db.execute("SELECT status, count FROM ended_totals") as cursor:
+            rows = await cursor.fetchall()
+        return {status: count for status, count in rows}
+
     async def append_event(self, run_id: str, kind: EventKind, data: dict[str, Any]) -> RunEvent:
         async with self._append_lock:  # seq = last + 1 must not interleave between two writers
             async with self.db.execute(
@@ -170,6 +193,12 @@ class SqliteRunStore:
                 "INSERT INTO events (run_id, seq, kind, data) VALUES (?, ?, ?, ?)",
                 (run_id, event.seq, kind, json.dumps(data)),
             )
+            if kind == "end":  # in the same transaction: a run is counted once, when its end is stored
+                await self.db.execute(
+                    "INSERT INTO ended_totals (status, count) VALUES (?, 1) "
+                    "ON CONFLICT (status) DO UPDATE SET count = count + 1",
+                    (data["run"]["status"],),
+                )
             await self.db.commit()
         self._tell(event)
         return event

@@ -8,11 +8,20 @@ Exceptions never cross the process boundary: every task returns ``{"ok": True, .
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 import traceback
+from collections.abc import Callable
 from multiprocessing.connection import Client, Connection
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from asgi_correlation_id import correlation_id
+
+if TYPE_CHECKING:
+    from app.keras_build import RunChannel
+
+logger = logging.getLogger(__name__)
 
 _conn: Connection | None = None
 _pool_name = ""
@@ -26,6 +35,19 @@ def init_worker(address: str, authkey: bytes, pool_name: str) -> None:
         OSError: the server's channel cannot be reached; the worker exits and the pool starts another.
     """
     global _conn, _pool_name
+    from app import keras_build, logs
+    from app.config import get_settings
+
+    settings = get_settings()  # a spawned worker inherits the server's environment
+    logs.configure_logging(settings.log_level, settings.log_json)
+    warm_up()
+    _pool_name = pool_name
+    _conn = Client(address, family="AF_UNIX", authkey=authkey)
+    _send({"kind": "ready", "pid": os.getpid(), "pool": pool_name, "keras_version": keras_build.KERAS_VERSION})
+
+
+def warm_up() -> None:
+    """Import Keras and build a small model, so that the first request does not pay those one-off costs."""
     from app import keras_build
     from app.spec import ModelSpec
 
@@ -33,9 +55,6 @@ def init_worker(address: str, authkey: bytes, pool_name: str) -> None:
         {"input_shape": [2, 3], "layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
     ).normalized()
     keras_build.summarize(warm)
-    _pool_name = pool_name
-    _conn = Client(address, family="AF_UNIX", authkey=authkey)
-    _send({"kind": "ready", "pid": os.getpid(), "pool": pool_name, "keras_version": keras_build.KERAS_VERSION})
 
 
 def _send(message: dict[str, Any]) -> None:
@@ -46,6 +65,15 @@ def _send(message: dict[str, Any]) -> None:
 def ping() -> int:
     """Return this worker's pid; used to start a pool's workers."""
     return os.getpid()
+
+
+def with_request_id(request_id: str | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` with the id of the request that asked for it in this worker's log lines."""
+    token = correlation_id.set(request_id)
+    try:
+        return fn(*args)
+    finally:
+        correlation_id.reset(token)
 
 
 def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
@@ -131,15 +159,29 @@ def training_task(
     Returns:
         ``{"ok": True, "result": keras_build.train(...)}`` or a failure as :func:`summary_task` gives.
     """
+    _send({"kind": "started", "run_id": run_id, "pid": os.getpid()})
+    channel = _ConnectionChannel(run_id, time_limit_s)
+    return run_training(run_id, spec, channel, progress_interval_s, eager_max_steps)
+
+
+def run_training(
+    run_id: str, spec: dict[str, Any], channel: RunChannel, progress_interval_s: float, eager_max_steps: int
+) -> dict[str, Any]:
+    """Train ``spec`` reporting to ``channel`` (a :class:`app.keras_build.RunChannel`); what
+    :func:`training_task` returns. The Celery task (:mod:`app.celery_app`) calls it with a Redis channel."""
     from app import keras_build
     from app.spec import TrainingSpec
 
-    _send({"kind": "started", "run_id": run_id, "pid": os.getpid()})
+    began = time.monotonic()
+    logger.info("training run %s started in worker %d", run_id, os.getpid())
     try:
         training = TrainingSpec.model_validate(spec)
-        channel = _ConnectionChannel(run_id, time_limit_s)
-        return {"ok": True, "result": keras_build.train(training, channel, progress_interval_s, eager_max_steps)}
+        result = keras_build.train(training, channel, progress_interval_s, eager_max_steps)
+        out: dict[str, Any] = {"ok": True, "result": result}
     except keras_build.BuildError as exc:
-        return _failure("build", str(exc), index=exc.index)
+        out = _failure("build", str(exc), index=exc.index)
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        out = _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+    stop = out["result"]["stop_reason"] if out["ok"] else out["error"]["kind"]
+    logger.info("training run %s ended (%s) after %.2f s", run_id, stop or "done", time.monotonic() - began)
+    return out

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,15 +24,23 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server() -> Iterator[str]:
+def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the module's server writes its log (JSON lines)."""
+    return tmp_path_factory.mktemp("e2e") / "server.log"
+
+
+@pytest.fixture(scope="module")
+def server(server_log: Path) -> Iterator[str]:
     port = free_port()
     env = {
         **os.environ,
         "LAYERWISE_HOST": "127.0.0.1",
         "LAYERWISE_PORT": str(port),
-        "LAYERWISE_LOG_LEVEL": "warning",
+        "LAYERWISE_LOG_LEVEL": "info",
+        "LAYERWISE_LOG_JSON": "true",
     }
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
+    with open(server_log, "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, stderr=log)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 180
@@ -74,6 +84,57 @@ def test_health_summary_and_training_over_http(server: str, seed: dict[str, Any]
             json={"input_shape": [10, 20], "layers": [{"type": "Flatten"}, {"type": "LSTM", "units": 3}]},
         )
         assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "layers", 1]
+
+
+def test_request_ids_in_headers_and_in_every_log_line_of_the_request(server: str, server_log: Path) -> None:
+    with httpx.Client(base_url=server, timeout=120) as http:
+        r = http.post(
+            "/v1/trainings?wait=60",
+            json={"model": {"input_shape": [4, 3], "layers": [{"type": "Dense", "units": 1}]}},
+            headers={"X-Request-ID": "e2e-train-1"},
+        )
+        assert r.status_code == 201 and r.headers["x-request-id"] == "e2e-train-1"
+        run_id = r.json()["id"]
+        generated = http.get("/healthz").headers["x-request-id"]
+        assert len(generated) == 32  # made up when the client sends none
+        assert http.get("/healthz", headers={"X-Request-ID": "<script>"}).headers["x-request-id"] != "<script>"
+    # Every line of ours is JSON; TensorFlow's C++ runtime writes a few plain start-up lines of its own.
+    lines = [json.loads(line) for line in server_log.read_text().splitlines() if line.startswith("{")]
+    assert {"time", "level", "logger", "pid", "request_id", "message"} <= set(lines[0])
+    mine = [line for line in lines if line["request_id"] == "e2e-train-1"]
+    server_pid = next(line["pid"] for line in lines if line["logger"] == "uvicorn.error")
+    worker_lines = [line for line in mine if line["logger"] == "app.worker" and line["pid"] != server_pid]
+    assert any(run_id in line["message"] and "started" in line["message"] for line in worker_lines), mine
+    assert any(line["logger"] == "uvicorn.access" and "/v1/trainings" in line["message"] for line in mine)
+
+
+def _metric(text: str, name: str) -> float:
+    return float(next(line.split()[-1] for line in text.splitlines() if line.startswith(name + " ")))
+
+
+def test_metrics_in_prometheus_format(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=120) as http:
+        before = http.get("/metrics").text
+        for _ in range(2):  # a miss, then a hit
+            http.post("/v1/models/summary", json={"input_shape": [4, 3], "layers": [{"type": "Dense", "units": 7}]})
+        r = http.get("/metrics")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    for name in (
+        'layerwise_http_requests_total{handler="/v1/models/summary",method="POST",status="200"}',
+        'layerwise_http_request_duration_seconds_count{handler="/v1/models/summary",method="POST"}',
+        'layerwise_workers{pool="summary"} 1.0',
+        'layerwise_workers{pool="training"} 1.0',
+        'layerwise_workers_ready{pool="training"} 1.0',
+        'layerwise_workers_busy{pool="training"} 0.0',
+        "layerwise_trainings_queued 0.0",
+        "layerwise_trainings_running 0.0",
+        'layerwise_trainings_ended_total{status="succeeded"}',
+    ):
+        assert name in text, name
+    for name in ("layerwise_summary_cache_hits_total", "layerwise_summary_cache_misses_total"):
+        assert _metric(text, name) == _metric(before, name) + 1, name
+    assert _metric(text, "layerwise_summary_cache_entries") >= 1
 
 
 def _worker_pids(pid: int) -> set[int]:

@@ -203,3 +203,11 @@ def test_data_too_large_for_memory_is_refused(client: TestClient) -> None:
     (item,) = r.json()["detail"]
     assert item["loc"] == ["body", "data", "samples"] and "LAYERWISE_MAX_DATA_BYTES" in item["msg"]
     assert "4,097 float32 values" in item["msg"]
+
+
+def test_location_keeps_the_root_path_of_a_proxied_deployment(client: TestClient, seed: dict[str, Any]) -> None:
+    # The same running app seen through a proxy's prefix (no `with`: its lifespan already runs).
+    proxied = TestClient(client.app, root_path="/layerwise")
+    r = proxied.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 201
+    assert r.headers["location"] == f"/layerwise/v1/trainings/{r.json()['id']}"

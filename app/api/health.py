@@ -22,11 +22,18 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "Not ready yet: some pool has no worker that has imported Keras."}},
 )
 async def readyz(request: Request) -> JSONResponse:
-    """200 when every worker pool has at least one worker that imported Keras and built a model, else 503.
-    The body gives each pool's ready and configured workers, and the ready workers' process ids."""
+    """200 when every worker pool has at least one worker that imported Keras and built a model (and, in the
+    Celery mode, Redis answers), else 503. The body gives each pool's ready and configured workers and the
+    ready workers' process ids. Trainings in the Celery mode wait in the queue for a Celery worker; `/metrics`
+    tells how many workers there are."""
     pools: dict[str, Any] = {
         pool.name: {"ready": pool.ready_workers, "size": pool.size, "pids": pool.ready_pids}
         for pool in request.app.state.pools
     }
+    body: dict[str, Any] = {"pools": pools}
     ready = all(p["ready"] > 0 for p in pools.values())
-    return JSONResponse({"status": "ready" if ready else "starting", "pools": pools}, status_code=200 if ready else 503)
+    # The run store (Redis in the Celery mode): without it no run can be started or read.
+    body["run_store"] = "ok" if await request.app.state.store.ping() else "unreachable"
+    ready = ready and body["run_store"] == "ok"
+    body = {"status": "ready" if ready else "starting", **body}
+    return JSONResponse(body, status_code=200 if ready else 503)
