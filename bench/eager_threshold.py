@@ -44,7 +44,7 @@ def main() -> None:
         fit_seconds(2, mode, 0)
     print(f"{'steps':>6}{'graph s':>10}{'eager s':>10}")
     best = 0
-    for steps in (1, 2, 4, 8, 16, 24, 32, 48, 64, 96, 128):
+    for steps in (1, 2, 4, 8, 10, 12, 14, 16, 24, 32, 64, 128):
         graph = statistics.median(fit_seconds(steps, False, s) for s in range(5))
         eager_s = statistics.median(fit_seconds(steps, True, s) for s in range(5))
         print(f"{steps:>6}{graph:>10.3f}{eager_s:>10.3f}")
