@@ -47,7 +47,8 @@ def init_worker(address: str, authkey: bytes, pool_name: str) -> None:
 
 
 def warm_up() -> None:
-    """Import Keras and build a small model, so that the first request does not pay those one-off costs."""
+    """Import Keras and build a small model, so that the first request does not pay those one-off costs; then
+    freeze the heap (:func:`app.keras_build.freeze_heap`)."""
     from app import keras_build
     from app.spec import ModelSpec
 
@@ -55,6 +56,7 @@ def warm_up() -> None:
         {"input_shape": [2, 3], "layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
     ).normalized()
     keras_build.summarize(warm)
+    keras_build.freeze_heap()
 
 
 def _send(message: dict[str, Any]) -> None:
