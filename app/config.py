@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -178,6 +178,31 @@ class Settings(BaseSettings):
         10.0, gt=0, description="Celery mode: seconds between two announcements of a worker's size in Redis."
     )
     log_json: bool = Field(False, description="Log JSON lines (one object per line) instead of plain text.")
+
+    # Protection of the service itself (app/protection.py): what one request or one client may ask for.
+    max_body_bytes: int = Field(
+        1 * 2**20,
+        ge=1024,
+        description="Largest request body, in bytes; larger ones are refused with 413 before they are read "
+        "whole. A 100-layer Keras JSON config takes about 100 KB.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        description="When set, every request but /healthz, /readyz, the playground's files and the OpenAPI "
+        "document must carry it, as `X-API-Key: <key>` or `Authorization: Bearer <key>` (else 401). Unset: off.",
+    )
+    rate_limit: str = Field(
+        "600/minute",
+        description="Requests one client may make to one endpoint, in the `limits` library's notation ('600/minute', "
+        "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is its API key if it sends one, "
+        "else its address. Empty: off. Health, the page and its files are exempt.",
+    )
+    max_active_runs_per_client: int = Field(
+        4,
+        ge=1,
+        description="Training runs one client may have queued or running at once; one more is a 429. In the "
+        "Celery mode it is counted per API replica.",
+    )
     request_id_header: str = Field(
         "X-Request-ID", description="Header that carries a request's id in (optional) and out (always)."
     )

@@ -369,6 +369,7 @@ class TrainingService:
         self._settings = settings
         self._created = 0
         self._create_lock = asyncio.Lock()
+        self._active: dict[str, set[str]] = {}  # client -> ids of its runs not yet seen finished
 
     async def recover(self) -> int:
         """Mark runs left ``queued`` or ``running`` by a previous server process ``interrupted``; return how many.
@@ -381,19 +382,21 @@ class TrainingService:
         await self._store.prune(self._settings.runs_max_age_s, self._settings.runs_max_count)
         return len(runs)
 
-    async def create(self, spec: TrainingSpec, loc: Loc = ("body",)) -> TrainingRun:
+    async def create(self, spec: TrainingSpec, loc: Loc = ("body",), client: str | None = None) -> TrainingRun:
         """Validate the training, build its model for the summary, store it ``queued`` and start it.
 
         Raises:
             SpecError: (422) the request is invalid, over a limit, or Keras refused the model; nothing was
                 queued.
-            QueueFullError: (429) ``max_queued_runs`` runs are already waiting.
+            QueueFullError: (429) ``max_queued_runs`` runs are already waiting, or ``client`` (an
+                :func:`app.protection.client_key`) already has ``max_active_runs_per_client`` queued or running.
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
         checked = self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker
         check_training_limits(normalized, checked.figures.layers[-1].output_shape, self._settings, loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
+        await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc)
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
@@ -410,9 +413,12 @@ class TrainingService:
             summary=summary,
             request=normalized.model_dump(mode="json", exclude_none=True),
         )
-        async with self._create_lock:  # the queue's bound holds against concurrent requests
+        async with self._create_lock:  # the bounds hold against concurrent requests
             await self._check_queue()
+            await self._check_client(client)
             await self._store.save(run)
+            if client is not None:
+                self._active.setdefault(client, set()).add(run.id)
         await self._store.append_event(run.id, "status", {"status": "queued"})
         await self._executor.submit(run, normalized.model_dump())
         self._created += 1
@@ -428,6 +434,27 @@ class TrainingService:
             raise QueueFullError(
                 f"{queued} training runs are already waiting for a worker (the limit, LAYERWISE_MAX_QUEUED_RUNS, "
                 f"is {self._settings.max_queued_runs}); retry in about {retry_after} s",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    async def _check_client(self, client: str | None) -> None:
+        """Raise :class:`QueueFullError` when ``client`` has ``max_active_runs_per_client`` runs queued or running
+        (counted by this process: the runs it created, their states read back from the store)."""
+        if client is None:
+            return
+        active = self._active.get(client, set())
+        for run_id in list(active):
+            run = await self._store.get(run_id)
+            if run is None or run.status in FINAL_STATUSES:
+                active.discard(run_id)
+        if not active:
+            self._active.pop(client, None)
+        limit = self._settings.max_active_runs_per_client
+        if len(active) >= limit:
+            retry_after = await self._retry_after(len(active))
+            raise QueueFullError(
+                f"this client already has {len(active)} training runs queued or running (the limit, "
+                f"LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT, is {limit}); wait for one to end, or cancel one",
                 headers={"Retry-After": str(retry_after)},
             )
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from asgi_correlation_id import CorrelationIdMiddleware
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
@@ -18,6 +18,7 @@ from app.errors import install_error_handlers
 from app.jobs import Executor, LocalExecutor, TrainingService
 from app.metrics import NAMESPACE, Metrics
 from app.pool import ChannelHub, Message, WorkerPool
+from app.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
 from app.store import RunStore, SqliteRunStore
 from app.summaries import SummaryService
 from app.web import install_web
@@ -82,7 +83,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             interrupted = await trainings.recover()
             if interrupted:
                 logger.warning("%d runs left unfinished by the last server were marked interrupted", interrupted)
-        app.state.settings = settings
         app.state.store = store
         app.state.pools = pools
         app.state.hub = hub
@@ -103,12 +103,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Keras Sequential model summaries and short trainings over HTTP.",
         lifespan=lifespan,
     )
+    app.state.settings = settings
     install_error_handlers(app)
     install_web(app, settings)
-    app.include_router(summary.router)
-    app.include_router(trainings.router)
+    protected = [Depends(rate_limit), Depends(require_api_key)]
+    app.include_router(summary.router, dependencies=protected)
+    app.include_router(trainings.router, dependencies=protected)
     app.include_router(health.router)
-    app.include_router(metrics.router)
+    app.include_router(metrics.router, dependencies=protected)
+    install_rate_limits(app, settings)
+    install_body_limit(app, settings)
     app.state.metrics = Metrics()
     Instrumentator(
         should_group_status_codes=False,  # 422, 429 and 503 tell different stories

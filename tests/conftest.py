@@ -25,6 +25,17 @@ from app.config import Settings
 from app.main import create_app
 from app.seed_examples import SEED_MODELS
 
+# The test apps: one warm worker per pool, runs in memory, and no per-client limits (the whole suite is one
+# client, polling fast); tests/test_protection.py has an app of its own with them on.
+TEST_SETTINGS: dict[str, Any] = {
+    "summary_workers": 1,
+    "training_workers": 1,
+    "training_time_limit_s": 60,
+    "runs_db": ":memory:",
+    "rate_limit": "",
+    "max_active_runs_per_client": 1000,
+}
+
 
 def wait_ready(client: TestClient, timeout_s: float = 180.0) -> None:
     """Poll /readyz until every pool has a warm worker."""
@@ -39,7 +50,7 @@ def wait_ready(client: TestClient, timeout_s: float = 180.0) -> None:
 @pytest.fixture(scope="session")
 def local_client() -> Iterator[TestClient]:
     """A TestClient whose lifespan has started real worker pools, warm before the first test."""
-    app = create_app(Settings(summary_workers=1, training_workers=1, training_time_limit_s=60, runs_db=":memory:"))
+    app = create_app(Settings(**TEST_SETTINGS))
     with TestClient(app) as c:
         wait_ready(c)
         yield c
@@ -177,14 +188,7 @@ def stop_celery_worker(worker: CeleryWorker) -> None:
 def celery_settings(redis_url: str, **kw: Any) -> Settings:
     """Settings of the Celery mode, with a key prefix and queue of their own."""
     name = f"test-{uuid.uuid4().hex[:8]}"
-    return Settings(
-        broker_url=redis_url,
-        redis_key_prefix=name,
-        celery_queue=name,
-        summary_workers=1,
-        training_time_limit_s=60,
-        **kw,
-    )
+    return Settings(**{**TEST_SETTINGS, "broker_url": redis_url, "redis_key_prefix": name, "celery_queue": name, **kw})
 
 
 @pytest.fixture(scope="session")

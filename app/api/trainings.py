@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
+from app.protection import client_key
 from app.schemas import ErrorBody, TrainingRun, TrainingRunPage
 from app.spec import TrainingSpec
 from app.store import FINAL_STATUSES
@@ -28,7 +29,11 @@ RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "des
         201: {"model": TrainingRun, "description": "With ?wait=: the run finished within the wait."},
         202: {"description": "The run is queued or running; follow Location."},
         422: {"model": ErrorBody, "description": "The request is invalid or Keras refused to build the model."},
-        429: {"model": ErrorBody, "description": "Too many runs are waiting; retry after Retry-After seconds."},
+        429: {
+            "model": ErrorBody,
+            "description": "Too many runs are waiting, this client has too many runs queued or running, or it "
+            "sent too many requests; retry after Retry-After seconds.",
+        },
         503: {"model": ErrorBody, "description": "The summary worker died or timed out; nothing was queued."},
     },
 )
@@ -46,7 +51,7 @@ async def create_training(
     answer at once with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
     has run out (202)."""
     wait_s = trainings.check_wait(wait)
-    run = await trainings.create(spec)
+    run = await trainings.create(spec, client=client_key(request))
     if wait_s:
         run = await trainings.wait(run.id, wait_s)
     # Behind a proxy that serves the API under a prefix (uvicorn --root-path), the prefix belongs in it.
