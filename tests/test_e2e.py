@@ -3,11 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,12 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+from tests.serving import running_server
 
 
 @pytest.fixture(scope="module")
@@ -31,36 +21,9 @@ def server_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(server_log: Path) -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "LAYERWISE_HOST": "127.0.0.1",
-        "LAYERWISE_PORT": str(port),
-        "LAYERWISE_LOG_LEVEL": "info",
-        "LAYERWISE_LOG_JSON": "true",
-    }
-    with open(server_log, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, stderr=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 180 s"
-            time.sleep(0.2)
+    env = {"LAYERWISE_LOG_LEVEL": "info", "LAYERWISE_LOG_JSON": "true"}
+    with open(server_log, "wb") as log, running_server(env, stderr=log) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_health_summary_and_training_over_http(server: str, seed: dict[str, Any]) -> None:
@@ -135,47 +98,3 @@ def test_metrics_in_prometheus_format(server: str) -> None:
     for name in ("layerwise_summary_cache_hits_total", "layerwise_summary_cache_misses_total"):
         assert _metric(text, name) == _metric(before, name) + 1, name
     assert _metric(text, "layerwise_summary_cache_entries") >= 1
-
-
-def _worker_pids(pid: int) -> set[int]:
-    """Child processes of ``pid`` started by multiprocessing's spawn (not its resource tracker)."""
-    found: set[int] = set()
-    for task in os.listdir(f"/proc/{pid}/task"):
-        with open(f"/proc/{pid}/task/{task}/children") as f:
-            found.update(int(p) for p in f.read().split())
-    return {p for p in found if b"spawn_main" in open(f"/proc/{p}/cmdline", "rb").read()}
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def test_sigterm_shuts_down_gracefully_and_stops_the_workers() -> None:
-    port = free_port()
-    env = {**os.environ, "LAYERWISE_PORT": str(port), "LAYERWISE_LOG_LEVEL": "info"}
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        workers = _worker_pids(proc.pid)
-        assert len(workers) == 2  # a summary and a training worker
-        proc.terminate()
-        _, stderr = proc.communicate(timeout=60)
-        # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
-        assert proc.returncode in (0, -15)
-        assert "Application shutdown complete" in stderr
-        assert not [pid for pid in workers if _alive(pid)]
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()

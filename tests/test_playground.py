@@ -10,18 +10,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Error, Page, ViewportSize, expect, sync_playwright
 
-from tests.test_e2e import free_port
+from tests.serving import running_server
 
 CHROMIUM = os.environ.get("LAYERWISE_CHROMIUM", "/usr/bin/chromium")
 # As root on a closed network: no sandbox (root), and no background connections, which the machine refuses.
@@ -52,35 +49,8 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real server on a free loopback port, with its own runs file."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "LAYERWISE_HOST": "127.0.0.1",
-        "LAYERWISE_PORT": str(port),
-        "LAYERWISE_LOG_LEVEL": "warning",
-        "LAYERWISE_RUNS_DB": str(tmp_path_factory.mktemp("runs") / "runs.sqlite3"),
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            assert proc.poll() is None, "server exited"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready in 180 s"
-            time.sleep(0.2)
+    with running_server({"LAYERWISE_RUNS_DB": str(tmp_path_factory.mktemp("runs") / "runs.sqlite3")}) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture(scope="module")
@@ -398,3 +368,40 @@ def test_exports_and_copy_as_curl(page: Page, server: str) -> None:
     body = json.loads(command.split(" -d ", 1)[1].strip("'"))
     assert body["model"]["name"] == "seed_example_2"
     assert body["fit"] == {"epochs": 10, "validation_split": 0.2, "batch_size": 64}
+
+
+@pytest.fixture(scope="module")
+def keyed_server() -> Iterator[str]:
+    """A server that wants an API key."""
+    with running_server({"LAYERWISE_RUNS_DB": ":memory:", "LAYERWISE_API_KEY": "page-key"}) as base:
+        yield base
+
+
+def test_a_service_with_an_api_key_asks_for_it_and_then_works(
+    browser: Browser, keyed_server: str, console: Console
+) -> None:
+    console.allow(401)  # the first calls, before the page has the key
+    context = browser.new_context(viewport=WIDE, base_url=keyed_server)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    page.goto("/")
+    expect(page.locator("#api-key-form")).to_be_visible()
+    expect(page.locator("#api-key")).to_be_focused()
+    assert_accessible(page)
+    page.fill("#api-key", "page-key")
+    page.keyboard.press("Enter")
+    expect(page.locator("#summary-status")).to_contain_text("params")
+    expect(page.locator("#api-key-form")).to_be_hidden()
+    # A training's events come over fetch (EventSource cannot send the key): the chart still grows per epoch.
+    pick_example(page, "seed_example_1")
+    page.fill("#t-epochs", "3")
+    page.click("#train")
+    expect(page.locator("#run-status")).to_contain_text("Succeeded: 3 of 3 epochs", timeout=90_000)
+    expect(page.locator("#chart-figure")).to_have_attribute("data-points", "3")
+    # Copied curl commands leave the key to the shell.
+    page.click("#curl-summary")
+    assert '-H "X-API-Key: $LAYERWISE_API_KEY"' in page.input_value("#code-text")
+    context.close()
+    assert console.unexpected() == []

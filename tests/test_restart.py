@@ -3,10 +3,9 @@ ones it was running ``interrupted`` (after a graceful stop and after SIGKILL).""
 
 from __future__ import annotations
 
-import os
 import signal
+import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.conftest import sse_events, wait_ready
-from tests.test_e2e import free_port
+from tests.serving import alive, free_port, start_server, stop_server, worker_pids
 
 LONG = {"data": {"samples": 10000}, "fit": {"epochs": 500}}
 
@@ -50,17 +49,7 @@ def test_graceful_restart_keeps_finished_runs_and_interrupts_running_ones(tmp_pa
 
 
 def _serve(port: int, db: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "LAYERWISE_PORT": str(port), "LAYERWISE_RUNS_DB": str(db), "LAYERWISE_LOG_LEVEL": "warning"}
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=env)
-    deadline = time.monotonic() + 180
-    while True:
-        assert proc.poll() is None and time.monotonic() < deadline
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
+    return start_server(port, {"LAYERWISE_RUNS_DB": str(db)})
 
 
 def test_server_killed_mid_run_restarts_with_the_run_interrupted(tmp_path: Path, seed: dict[str, Any]) -> None:
@@ -85,5 +74,34 @@ def test_server_killed_mid_run_restarts_with_the_run_interrupted(tmp_path: Path,
         r = httpx.post(f"{base}/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}, timeout=70)
         assert r.status_code == 201 and r.json()["history"] == done["history"]
     finally:
+        stop_server(proc)
+
+
+def test_sigterm_with_runs_in_flight_ends_them_interrupted_and_leaves_the_store_whole(
+    tmp_path: Path, seed: dict[str, Any]
+) -> None:
+    db, log = tmp_path / "runs.sqlite3", tmp_path / "server.log"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as stderr:
+        proc = start_server(port, {"LAYERWISE_RUNS_DB": str(db), "LAYERWISE_LOG_LEVEL": "info"}, stderr=stderr)
+    try:
+        workers = worker_pids(proc.pid)
+        assert len(workers) == 2  # a summary and a training worker
+        running = httpx.post(f"{base}/v1/trainings", json={"model": seed["seed_example_1"], **LONG}).json()
+        queued = httpx.post(f"{base}/v1/trainings", json={"model": seed["seed_example_1"], **LONG}).json()
+        while httpx.get(f"{base}/v1/trainings/{running['id']}").json()["status"] != "running":
+            time.sleep(0.05)
         proc.terminate()
         proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            stop_server(proc)
+    # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
+    assert proc.returncode in (0, -signal.SIGTERM)
+    assert "Application shutdown complete" in log.read_text()
+    assert not [pid for pid in workers if alive(pid)]
+    with sqlite3.connect(db) as store:
+        assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        statuses = dict(store.execute("SELECT id, status FROM runs").fetchall())
+    assert statuses == {running["id"]: "interrupted", queued["id"]: "interrupted"}

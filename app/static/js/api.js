@@ -37,6 +37,17 @@ export class ApiError extends Error {
   }
 }
 
+// An API key, when the service wants one (LAYERWISE_API_KEY): kept for this tab only, sent as X-API-Key.
+const KEY_STORE = "layerwise.apiKey";
+let apiKey = sessionStorage.getItem(KEY_STORE);
+
+/** Use this API key from now on (null forgets it). */
+export function setApiKey(key) {
+  apiKey = key || null;
+  if (apiKey) sessionStorage.setItem(KEY_STORE, apiKey);
+  else sessionStorage.removeItem(KEY_STORE);
+}
+
 /** The absolute URL of an API path with its query parameters (undefined and null ones left out). */
 export function apiUrl(path, params = {}) {
   const url = new URL(path, BASE);
@@ -55,6 +66,7 @@ export function apiUrl(path, params = {}) {
 async function call(method, url, { body, accept = "application/json", signal } = {}) {
   const headers = { Accept: accept };
   if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (apiKey) headers["X-API-Key"] = apiKey;
   let response;
   try {
     response = await fetch(url, {
@@ -69,7 +81,12 @@ async function call(method, url, { body, accept = "application/json", signal } =
       { loc: [], msg: "the server did not answer: is layerwise still running?", type: "network_error" },
     ]);
   }
-  if (!response.ok) throw await ApiError.from(response);
+  if (!response.ok) {
+    const error = await ApiError.from(response);
+    // The page asks for a key once, wherever the 401 came from.
+    if (error.status === 401) window.dispatchEvent(new CustomEvent("layerwise:unauthorized", { detail: error }));
+    throw error;
+  }
   return response;
 }
 
@@ -130,7 +147,10 @@ export async function cancelRun(id) {
  * @returns {{close: () => void}}
  */
 export function followRun(id, on) {
-  const source = new EventSource(apiUrl(`v1/trainings/${encodeURIComponent(id)}/events`));
+  const url = apiUrl(`v1/trainings/${encodeURIComponent(id)}/events`);
+  // EventSource cannot send headers: with an API key the same stream is read with fetch.
+  if (apiKey) return streamEvents(url, on);
+  const source = new EventSource(url);
   let ended = false;
   for (const kind of ["status", "batch", "epoch"]) {
     source.addEventListener(kind, (event) => on[kind]?.(JSON.parse(event.data)));
@@ -149,12 +169,67 @@ export function followRun(id, on) {
   return { close: () => source.close() };
 }
 
-/** The exact curl command for a request: single-quoted, so the JSON needs only its single quotes escaped. */
+/** A run's event stream read with fetch (which can send the API key), parsed as text/event-stream. */
+function streamEvents(url, on) {
+  const controller = new AbortController();
+  let ended = false;
+  const dispatch = (block) => {
+    let kind = "message";
+    const data = [];
+    for (const line of block.split(/\r?\n/)) {
+      if (line.startsWith(":")) continue; // a comment: the server's keep-alive ping
+      const [field, ...rest] = line.split(":");
+      const value = rest.join(":").replace(/^ /, "");
+      if (field === "event") kind = value;
+      else if (field === "data") data.push(value);
+    }
+    if (!data.length) return;
+    const payload = JSON.parse(data.join("\n"));
+    if (kind === "end") {
+      ended = true;
+      controller.abort();
+      on.end(payload);
+    } else {
+      on[kind]?.(payload);
+    }
+  };
+  (async () => {
+    try {
+      const response = await fetch(url, {
+        headers: { Accept: "text/event-stream", "X-API-Key": apiKey },
+        signal: controller.signal,
+      });
+      if (!response.ok || !response.body) throw new Error(`status ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let cut;
+        while ((cut = buffer.search(/\r?\n\r?\n/)) >= 0) {
+          const block = buffer.slice(0, cut);
+          buffer = buffer.slice(cut).replace(/^\r?\n\r?\n/, "");
+          dispatch(block);
+          if (ended) return;
+        }
+      }
+    } catch (error) {
+      if (ended || error.name === "AbortError") return;
+    }
+    if (!ended) on.lost?.();
+  })();
+  return { close: () => controller.abort() };
+}
+
+/** The exact curl command for a request: single-quoted, so the JSON needs only its single quotes escaped. With an
+ * API key in use, the key is left to the shell ($LAYERWISE_API_KEY), not written into the command. */
 export function curlCommand({ method, url, body }) {
   const quote = (text) => `'${String(text).replaceAll("'", `'\\''`)}'`;
   const parts = ["curl", "-s"];
   if (method !== "GET" && !(method === "POST" && body !== undefined)) parts.push("-X", method);
   parts.push(quote(url.href));
+  if (apiKey) parts.push("-H", '"X-API-Key: $LAYERWISE_API_KEY"');
   if (body !== undefined) {
     parts.push("-H", quote("Content-Type: application/json"), "-d", quote(JSON.stringify(body)));
   }

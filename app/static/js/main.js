@@ -9,6 +9,7 @@ import {
   curlCommand,
   exportModel,
   apiUrl,
+  setApiKey,
   summarize,
   summaryRequest,
   trainingRequest,
@@ -23,7 +24,23 @@ const SPEC_KEY = "layerwise.spec";
 const SETTINGS_KEY = "layerwise.training";
 const DEBOUNCE_MS = 300;
 
+/** A 401 anywhere shows the key form; a key entered there is used from then on (the page reloads with it). */
+function askForKeyOn401() {
+  const form = byId("api-key-form");
+  window.addEventListener("layerwise:unauthorized", () => {
+    if (!form.hidden) return;
+    form.hidden = false;
+    byId("api-key").focus();
+  });
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    setApiKey(byId("api-key").value.trim());
+    window.location.reload();
+  });
+}
+
 async function main() {
+  askForKeyOn401();
   let schema;
   try {
     schema = await loadSchema();
