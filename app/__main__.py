@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+import sys
+
 import uvicorn
 
 from app.config import get_settings
 from app.logs import log_config
+from app.store import StoreUnavailableError, check_sqlite_store
 
 
 def main() -> None:
-    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL`` and ``LAYERWISE_LOG_JSON``."""
+    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL`` and ``LAYERWISE_LOG_JSON``.
+
+    The embedded run store is checked first, so a read-only or full disk is one clear line and exit status 2,
+    not a traceback from inside the server's start-up.
+    """
     settings = get_settings()
+    if not settings.broker_url and settings.runs_db != ":memory:":
+        try:
+            check_sqlite_store(settings.runs_db)
+        except StoreUnavailableError as exc:
+            print(f"layerwise: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
     uvicorn.run(
         "app.main:create_app",
         factory=True,

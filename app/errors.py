@@ -110,8 +110,24 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": [item]}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _store_error(_: Request, exc: Exception) -> JSONResponse:
+    # The run store failed under a request (a full disk, Redis gone): the request was fine, the service is not.
+    logger.error("run store error: %s: %s", type(exc).__name__, exc)
+    msg = f"the run store failed ({type(exc).__name__}: {exc}); retry later, and tell the operator"
+    item = ErrorItem((), msg, "store_unavailable")
+    return JSONResponse({"detail": [item]}, status_code=503, headers={"Retry-After": "5"})
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Register the handlers that give every error the shared ``{"detail": [...]}`` body."""
+    import sqlite3
+
+    from redis.exceptions import RedisError
+
+    from app.store import StoreUnavailableError
+
+    for store_error in (sqlite3.Error, RedisError, StoreUnavailableError):
+        app.add_exception_handler(store_error, _store_error)
     app.add_exception_handler(LayerwiseError, _layerwise_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)

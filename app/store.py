@@ -8,6 +8,7 @@ can stand in for SQLite behind the same API. Each run has an ordered log of even
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -76,6 +77,63 @@ class RunStore(Protocol):
         many were deleted."""
 
 
+SQLITE_SCHEMA = """
+PRAGMA journal_mode=WAL;
+PRAGMA synchronous=NORMAL;
+CREATE TABLE IF NOT EXISTS runs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    run TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+CREATE TABLE IF NOT EXISTS events (
+    run_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS ended_totals (
+    status TEXT PRIMARY KEY,
+    count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+"""
+# A write at every start: a file that opens but cannot be written (a full disk) is found then, not mid-run.
+SQLITE_WRITE_PROBE = "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)"
+
+
+class StoreUnavailableError(Exception):
+    """The run store cannot be opened or written; the message says which store and what to do."""
+
+
+def sqlite_problem(path: str, exc: BaseException) -> str:
+    """A person's sentence for an SQLite file that cannot be used."""
+    return (
+        f"cannot use the run store LAYERWISE_RUNS_DB={path!r}: {exc}; give it a file in a writable directory "
+        "with free space (or ':memory:' to keep no runs)"
+    )
+
+
+def check_sqlite_store(path: str) -> None:
+    """Open (creating if needed) the SQLite run store and write to it, synchronously: for a clear error before
+    the server starts.
+
+    Raises:
+        StoreUnavailableError: the file cannot be created, opened or written (a read-only or full disk, a
+            directory, a file that is not SQLite).
+    """
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            db.executescript(SQLITE_SCHEMA)
+            db.execute(SQLITE_WRITE_PROBE, (time.time(),))
+            db.commit()
+    except (sqlite3.Error, OSError) as exc:
+        raise StoreUnavailableError(sqlite_problem(path, exc)) from exc
+
+
 class SqliteRunStore:
     """:class:`RunStore` in one SQLite file (``":memory:"`` for tests), through aiosqlite's thread.
 
@@ -100,35 +158,15 @@ class SqliteRunStore:
         """Connect and create the tables.
 
         Raises:
-            sqlite3.Error, OSError: the file cannot be opened or written (a read-only or full disk).
+            StoreUnavailableError: the file cannot be opened or written (a read-only or full disk).
         """
-        self._db = await aiosqlite.connect(self.path)
-        await self.db.execute("PRAGMA journal_mode=WAL")
-        await self.db.execute("PRAGMA synchronous=NORMAL")
-        await self.db.executescript(
-            """
-            CREATE TABLE IF NOT EXISTS runs (
-                seq INTEGER PRIMARY KEY AUTOINCREMENT,
-                id TEXT NOT NULL UNIQUE,
-                status TEXT NOT NULL,
-                created_at REAL NOT NULL,
-                run TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
-            CREATE TABLE IF NOT EXISTS events (
-                run_id TEXT NOT NULL,
-                seq INTEGER NOT NULL,
-                kind TEXT NOT NULL,
-                data TEXT NOT NULL,
-                PRIMARY KEY (run_id, seq)
-            ) WITHOUT ROWID;
-            CREATE TABLE IF NOT EXISTS ended_totals (
-                status TEXT PRIMARY KEY,
-                count INTEGER NOT NULL
-            );
-            """
-        )
-        await self.db.commit()
+        try:
+            self._db = await aiosqlite.connect(self.path)
+            await self.db.executescript(SQLITE_SCHEMA)
+            await self.db.execute(SQLITE_WRITE_PROBE, (time.time(),))
+            await self.db.commit()
+        except (sqlite3.Error, OSError) as exc:
+            raise StoreUnavailableError(sqlite_problem(self.path, exc)) from exc
 
     async def close(self) -> None:
         if self._db is not None:

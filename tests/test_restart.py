@@ -3,14 +3,18 @@ ones it was running ``interrupted`` (after a graceful stop and after SIGKILL).""
 
 from __future__ import annotations
 
+import os
+import resource
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 
 from app.config import Settings
@@ -105,3 +109,35 @@ def test_sigterm_with_runs_in_flight_ends_them_interrupted_and_leaves_the_store_
         assert store.execute("PRAGMA integrity_check").fetchone() == ("ok",)
         statuses = dict(store.execute("SELECT id, status FROM runs").fetchall())
     assert statuses == {running["id"]: "interrupted", queued["id"]: "interrupted"}
+
+
+def _start_refused(env: dict[str, str], limit_file_bytes: int | None = None) -> subprocess.CompletedProcess[str]:
+    def limit() -> None:
+        if limit_file_bytes is not None:  # a full disk: writes past this size fail (EFBIG; Python ignores SIGXFSZ)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limit_file_bytes, limit_file_bytes))
+
+    environ = {**os.environ, "LAYERWISE_PORT": str(free_port()), **env}
+    return subprocess.run(
+        [sys.executable, "-m", "app"], env=environ, capture_output=True, text=True, timeout=60, preexec_fn=limit
+    )
+
+
+@pytest.mark.parametrize(
+    ("where", "needle"),
+    [
+        ("/proc/layerwise/runs.sqlite3", "unable to open database file"),  # a path nothing may create
+        ("{tmp}", "unable to open database file"),  # a directory
+    ],
+)
+def test_an_unusable_store_path_is_one_clear_line_at_start(tmp_path: Path, where: str, needle: str) -> None:
+    done = _start_refused({"LAYERWISE_RUNS_DB": where.format(tmp=tmp_path)})
+    assert done.returncode == 2
+    assert done.stderr.startswith("layerwise: cannot use the run store LAYERWISE_RUNS_DB=")
+    assert needle in done.stderr and "writable directory" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_full_disk_at_start_is_one_clear_line(tmp_path: Path) -> None:
+    done = _start_refused({"LAYERWISE_RUNS_DB": str(tmp_path / "runs.sqlite3")}, limit_file_bytes=1024)
+    assert done.returncode == 2, done.stderr
+    assert "cannot use the run store" in done.stderr and "Traceback" not in done.stderr

@@ -211,3 +211,20 @@ def test_location_keeps_the_root_path_of_a_proxied_deployment(client: TestClient
     r = proxied.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
     assert r.status_code == 201
     assert r.headers["location"] == f"/layerwise/v1/trainings/{r.json()['id']}"
+
+
+def test_a_run_store_that_stops_taking_writes_is_a_503_not_a_500(client: TestClient, seed: dict[str, Any]) -> None:
+    store = client.app.state.store  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None  # the session client runs its lifespan
+    portal.call(store.db.execute, "PRAGMA query_only=ON")  # as a disk gone read-only would
+    try:
+        r = client.post("/v1/trainings", json={"model": seed["seed_example_1"]})
+        assert r.status_code == 503
+        (item,) = r.json()["detail"]
+        assert item["type"] == "store_unavailable" and "readonly" in item["msg"]
+        assert r.headers["retry-after"] == "5"
+        assert client.get("/v1/trainings", params={"limit": 1}).status_code == 200  # reads still answer
+    finally:
+        portal.call(store.db.execute, "PRAGMA query_only=OFF")
+    assert client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}).status_code == 201
