@@ -60,8 +60,8 @@ vendor:
 	scripts/vendor-chartjs.sh
 
 format: $(VENV)/.installed-test
-	$(BIN)/ruff check --fix app tests bench
 	$(BIN)/ruff format app tests bench
+	$(BIN)/ruff check --fix app tests bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -106,6 +106,11 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
+        # FastAPI turns any failure to parse the body into a bare 400; JSON nested past Python's recursion
+        # limit is a body that is not a model spec, and says so like the other JSON errors.
+        msg = "the JSON body is nested too deeply to read; a model spec is a few levels deep"
+        return JSONResponse({"detail": [ErrorItem(("body",), msg, "json_invalid")]}, status_code=422)
     item = ErrorItem((), str(exc.detail), f"http_{exc.status_code}")
     return JSONResponse({"detail": [item]}, status_code=exc.status_code, headers=exc.headers)
 

@@ -1,0 +1,329 @@
+"""A catalogue of hostile or malformed requests, each with the answer it must get: a 4xx whose error names
+the field. Used by tests/test_hostile.py (answers, no worker involved, the service fine afterwards) and by
+bench/insight.py (how fast each is answered over real HTTP)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SUMMARY = "/v1/models/summary"
+TRAININGS = "/v1/trainings"
+OK_MODEL: dict[str, Any] = {
+    "input_shape": [10, 20],
+    "layers": [{"type": "LSTM", "units": 4}, {"type": "Dense", "units": 1}],
+}
+
+
+def model(**kw: Any) -> dict[str, Any]:
+    """A valid small model with some fields replaced."""
+    return {**OK_MODEL, **kw}
+
+
+def lstm(**kw: Any) -> dict[str, Any]:
+    """The model with its LSTM's arguments replaced."""
+    return model(layers=[{"type": "LSTM", "units": 4, **kw}, {"type": "Dense", "units": 1}])
+
+
+def training(**kw: Any) -> dict[str, Any]:
+    """A valid training of the small model with some sections replaced."""
+    return {"model": OK_MODEL, **kw}
+
+
+@dataclass(frozen=True)
+class Hostile:
+    """One request and what it must be answered with.
+
+    ``loc`` is the start of the ``loc`` one of the error items must have; ``needle`` a piece of its message.
+    ``raw`` is sent as the body's bytes instead of ``body`` as JSON.
+    """
+
+    name: str
+    path: str
+    status: int
+    loc: tuple[str | int, ...]
+    needle: str = ""
+    body: Any = None
+    raw: bytes | None = None
+    method: str = "POST"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+CATALOGUE: list[Hostile] = [
+    # Sizes a model asks for
+    Hostile("huge units", SUMMARY, 422, ("body", "layers", 0, "units"), "LAYERWISE_MAX_UNITS", lstm(units=200_000)),
+    Hostile(
+        "thousands of layers",
+        SUMMARY,
+        422,
+        ("body", "layers"),
+        "LAYERWISE_MAX_LAYERS",
+        model(layers=[{"type": "Dense", "units": 2}] * 5000),
+    ),
+    Hostile(
+        "a 10^9-parameter Dense",
+        SUMMARY,
+        422,
+        ("body", "layers", 0),
+        "LAYERWISE_MAX_PARAMS",
+        {"input_shape": [122_070], "layers": [{"type": "Dense", "units": 8192}]},
+    ),
+    Hostile(
+        "10,000-length sequence",
+        SUMMARY,
+        422,
+        ("body", "layers", 0),
+        "LAYERWISE_MAX_TIMESTEPS",
+        model(input_shape=[10_000, 20]),
+    ),
+    Hostile(
+        "0-length sequence",
+        SUMMARY,
+        422,
+        ("body", "input_shape", 0),
+        "greater than or equal to 1",
+        model(input_shape=[0, 20]),
+    ),
+    Hostile("empty input shape", SUMMARY, 422, ("body", "input_shape"), "at least 1", model(input_shape=[])),
+    Hostile("no layers", SUMMARY, 422, ("body", "layers"), "at least 1", model(layers=[])),
+    # Numbers that are not the right numbers
+    Hostile(
+        "negative units",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "LSTM", "units"),
+        "greater than or equal to 1",
+        lstm(units=-3),
+    ),
+    Hostile(
+        "zero units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "greater than or equal to 1", lstm(units=0)
+    ),
+    Hostile("fractional units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units=2.5)),
+    Hostile("units as a string", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units="30")),
+    Hostile(
+        "NaN as a number",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "LSTM", "dropout"),
+        "finite",
+        raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4, "dropout": NaN}]}',
+    ),
+    Hostile(
+        "infinity as a number",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "LSTM", "units"),
+        "integer",
+        raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": Infinity}]}',
+    ),
+    Hostile("dropout over 1", SUMMARY, 422, ("body", "layers", 0, "LSTM", "dropout"), "less than 1", lstm(dropout=1.5)),
+    Hostile("a boolean for units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units=True)),
+    # Names and types
+    Hostile("unicode in a name", SUMMARY, 422, ("body", "layers", 0, "LSTM", "name"), "pattern", lstm(name="lstm_ø")),
+    Hostile(
+        "control characters in a name",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "LSTM", "name"),
+        "pattern",
+        lstm(name="a\x00b\n"),
+    ),
+    Hostile("a 10,000-character name", SUMMARY, 422, ("body", "name"), "pattern", model(name="n" * 10_000)),
+    Hostile(
+        "duplicate names",
+        SUMMARY,
+        422,
+        ("body", "layers", 1, "name"),
+        "unique",
+        model(layers=[{"type": "LSTM", "units": 4, "name": "x"}, {"type": "Dense", "units": 1, "name": "x"}]),
+    ),
+    Hostile("unknown layer type", SUMMARY, 422, ("body", "layers", 0), "Conv2D", model(layers=[{"type": "Conv2D"}])),
+    Hostile(
+        "unknown field",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "LSTM", "kernel_size"),
+        "not permitted",
+        lstm(kernel_size=3),
+    ),
+    Hostile(
+        "unknown activation", SUMMARY, 422, ("body", "layers", 0, "LSTM", "activation"), "tanh", lstm(activation="eval")
+    ),
+    Hostile(
+        "both input shapes",
+        SUMMARY,
+        422,
+        ("body", "batch_input_shape"),
+        "exactly one",
+        model(batch_input_shape=[5, 10, 20]),
+    ),
+    Hostile(
+        "stateful without a fixed batch",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "stateful"),
+        "fixed batch",
+        lstm(stateful=True),
+    ),
+    # An imported Keras config that carries code
+    Hostile(
+        "Lambda in a Keras config",
+        SUMMARY,
+        422,
+        ("body", "config", "layers", 1, "class_name"),
+        "Lambda",
+        {
+            "class_name": "Sequential",
+            "config": {
+                "name": "m",
+                "layers": [
+                    {"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+                    {
+                        "class_name": "Lambda",
+                        "config": {"function": {"class_name": "__lambda__", "config": {"code": "x"}}},
+                    },
+                ],
+            },
+        },
+    ),
+    Hostile(
+        "custom object in a Keras config",
+        SUMMARY,
+        422,
+        ("body", "config", "layers", 1, "registered_name"),
+        "custom object",
+        {
+            "class_name": "Sequential",
+            "config": {
+                "name": "m",
+                "layers": [
+                    {"class_name": "InputLayer", "config": {"batch_shape": [None, 4]}},
+                    {"class_name": "Dense", "registered_name": "Custom>Evil", "config": {"units": 1}},
+                ],
+            },
+        },
+    ),
+    # Bodies that are not what JSON or the schema says
+    Hostile(
+        "a 10 MB body",
+        SUMMARY,
+        413,
+        ("body",),
+        "LAYERWISE_MAX_BODY_BYTES",
+        raw=b'{"name": "' + b"x" * 10_000_000 + b'"}',
+    ),
+    Hostile("deeply nested JSON", SUMMARY, 422, ("body",), "nested too deeply", raw=b"[" * 100_000 + b"]" * 100_000),
+    Hostile("not JSON", SUMMARY, 422, ("body",), "JSON", raw=b"layers: [LSTM]"),
+    Hostile("a JSON array", SUMMARY, 422, ("body",), "dictionary", [OK_MODEL]),
+    Hostile("an empty body", SUMMARY, 422, ("body",), "required", raw=b""),
+    # Trainings that ask for too much, or nonsense
+    Hostile(
+        "absurd epochs",
+        TRAININGS,
+        422,
+        ("body", "fit", "epochs"),
+        "LAYERWISE_MAX_EPOCHS",
+        training(fit={"epochs": 10**9}),
+    ),
+    Hostile(
+        "absurd samples",
+        TRAININGS,
+        422,
+        ("body", "data", "samples"),
+        "LAYERWISE_MAX_SAMPLES",
+        training(data={"samples": 10**9}),
+    ),
+    Hostile(
+        "zero batch size",
+        TRAININGS,
+        422,
+        ("body", "fit", "batch_size"),
+        "greater than or equal to 1",
+        training(fit={"batch_size": 0}),
+    ),
+    Hostile(
+        "absurd batch size",
+        TRAININGS,
+        422,
+        ("body", "fit", "batch_size"),
+        "less than or equal",
+        training(fit={"batch_size": 10**12}),
+    ),
+    Hostile(
+        "validation_split of 1.0",
+        TRAININGS,
+        422,
+        ("body", "fit", "validation_split"),
+        "less than 1",
+        training(fit={"validation_split": 1.0}),
+    ),
+    Hostile(
+        "negative validation_split",
+        TRAININGS,
+        422,
+        ("body", "fit", "validation_split"),
+        "greater than or equal to 0",
+        training(fit={"validation_split": -0.1}),
+    ),
+    Hostile(
+        "negative learning rate",
+        TRAININGS,
+        422,
+        ("body", "compile", "learning_rate"),
+        "greater than 0",
+        training(compile={"learning_rate": -1}),
+    ),
+    Hostile(
+        "unknown loss", TRAININGS, 422, ("body", "compile", "loss"), "mse", training(compile={"loss": "os.system"})
+    ),
+    Hostile("negative seed", TRAININGS, 422, ("body", "seed"), "greater than or equal to 0", training(seed=-1)),
+    Hostile(
+        "stateful training on a ragged sample count",
+        TRAININGS,
+        422,
+        ("body", "data", "samples"),
+        "multiples of 5",
+        training(
+            model={"batch_input_shape": [5, 10, 20], "layers": [{"type": "LSTM", "units": 4, "stateful": True}]},
+            data={"samples": 53},
+        ),
+    ),
+    # Query strings
+    Hostile(
+        "a wait of a day",
+        TRAININGS,
+        422,
+        ("query", "wait"),
+        "LAYERWISE_MAX_WAIT_S",
+        training(),
+        params={"wait": 86_400},
+    ),
+    Hostile(
+        "a negative wait",
+        TRAININGS,
+        422,
+        ("query", "wait"),
+        "greater than or equal to 0",
+        training(),
+        params={"wait": -1},
+    ),
+    Hostile(
+        "a zero batch_size for a summary",
+        SUMMARY,
+        422,
+        ("query", "batch_size"),
+        "greater than",
+        OK_MODEL,
+        params={"batch_size": 0},
+    ),
+    Hostile(
+        "a page of 100,000 runs",
+        TRAININGS,
+        422,
+        ("query", "limit"),
+        "less than or equal to 100",
+        method="GET",
+        params={"limit": 100_000},
+    ),
+    Hostile("an unknown run", TRAININGS + "/" + "z" * 5000, 404, ("path", "run_id"), "no training run", method="GET"),
+]
