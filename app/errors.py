@@ -7,6 +7,7 @@ whatever the status, so a front-end parses one format.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,8 +105,29 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _strip(exc.errors())}, status_code=422)
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+def _allowed_methods(request: Request) -> str | None:
+    """Every method the request's path answers to, from the OpenAPI document (Starlette's 405 lists only the
+    methods of the first route whose path matches, e.g. GET but not DELETE on /v1/trainings/{run_id})."""
+    app = request.app
+    patterns: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "method_patterns", None)
+    if patterns is None:
+        patterns = [
+            (re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), {m.upper() for m in operations})
+            for path, operations in app.openapi()["paths"].items()
+        ]
+        app.state.method_patterns = patterns
+    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    methods = set().union(*(ms for pattern, ms in patterns if pattern.match(path)))
+    if "GET" in methods:
+        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
+    return ", ".join(sorted(methods)) or None
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
+        item = ErrorItem((), f"{request.method} is not allowed here; this path answers {allowed}", "http_405")
+        return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": allowed})
     if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
         # FastAPI turns any failure to parse the body into a bare 400; JSON nested past Python's recursion
         # limit is a body that is not a model spec, and says so like the other JSON errors.

@@ -20,14 +20,31 @@ router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No run has this id."}}
 
 
+# The run a POST answered with, for the operations that take its id (OpenAPI links: clients and schemathesis's
+# stateful tests follow them from a created run to reading, following and cancelling it).
+RUN_LINKS = {
+    name: {"operationId": operation, "parameters": {"run_id": "$response.body#/id"}}
+    for name, operation in (
+        ("GetTraining", "getTraining"),
+        ("FollowTraining", "followTraining"),
+        ("CancelTraining", "cancelTraining"),
+    )
+}
+
+
 @router.post(
     "",
     response_model=TrainingRun,
     status_code=status.HTTP_202_ACCEPTED,
     summary="Start a training run",
+    operation_id="createTraining",
     responses={
-        201: {"model": TrainingRun, "description": "With ?wait=: the run finished within the wait."},
-        202: {"description": "The run is queued or running; follow Location."},
+        201: {
+            "model": TrainingRun,
+            "description": "With ?wait=: the run finished within the wait.",
+            "links": RUN_LINKS,
+        },
+        202: {"description": "The run is queued or running; follow Location.", "links": RUN_LINKS},
         422: {"model": ErrorBody, "description": "The request is invalid or Keras refused to build the model."},
         429: {
             "model": ErrorBody,
@@ -61,7 +78,9 @@ async def create_training(
     return run
 
 
-@router.get("", response_model=TrainingRunPage, summary="List training runs, newest first")
+@router.get(
+    "", response_model=TrainingRunPage, summary="List training runs, newest first", operation_id="listTrainings"
+)
 async def list_trainings(
     trainings: Trainings,
     limit: Annotated[int, Query(ge=1, le=100, description="Runs per page.")] = 20,
@@ -71,7 +90,13 @@ async def list_trainings(
     return await trainings.page(limit, cursor)
 
 
-@router.get("/{run_id}", response_model=TrainingRun, summary="Read a training run", responses=RUN_NOT_FOUND)
+@router.get(
+    "/{run_id}",
+    response_model=TrainingRun,
+    summary="Read a training run",
+    operation_id="getTraining",
+    responses=RUN_NOT_FOUND,
+)
 async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
     """The run as it is now: status, progress, history so far."""
     return await trainings.get(run_id)
@@ -80,6 +105,7 @@ async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
 @router.get(
     "/{run_id}/events",
     summary="Follow a training run (server-sent events)",
+    operation_id="followTraining",
     response_class=EventSourceResponse,
     responses={
         200: {
@@ -115,6 +141,7 @@ async def follow_training(
     "/{run_id}",
     response_model=TrainingRun,
     summary="Cancel a training run",
+    operation_id="cancelTraining",
     responses={**RUN_NOT_FOUND, 409: {"model": ErrorBody, "description": "The run has already finished."}},
 )
 async def cancel_training(run_id: str, trainings: Trainings) -> TrainingRun:
