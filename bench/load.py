@@ -32,7 +32,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -132,20 +132,23 @@ def warm(base: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------- CPU
-def service_cpu_s(proc: psutil.Process) -> float:
-    """CPU seconds (user + system) used so far by ``proc``, its live descendants and the children it reaped."""
-    total = 0.0
-    try:
-        members = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return total
-    for member in members:
+def service_cpu_s(base: str, proc: psutil.Process) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the service, by role: ``server`` (the process that runs the
+    event loop, with any children it reaped), ``<pool> workers`` (the worker pids ``/readyz`` names), ``other``
+    (any other descendant: multiprocessing's resource tracker, a worker started afresh)."""
+    pools = httpx.get(f"{base}/readyz", timeout=10).json()["pools"]
+    roles = {pid: f"{name} workers" for name, pool in pools.items() for pid in pool.get("pids", [])}
+    seconds: dict[str, float] = defaultdict(float)
+    for member in [proc, *proc.children(recursive=True)]:
         try:
             t = member.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        total += t.user + t.system + t.children_user + t.children_system
-    return total
+        if member.pid == proc.pid:
+            seconds["server"] += t.user + t.system + t.children_user + t.children_system
+        else:
+            seconds[roles.get(member.pid, "other")] += t.user + t.system
+    return seconds
 
 
 def children_cpu_s() -> float:
@@ -321,12 +324,18 @@ def print_table(results: dict[str, Any]) -> None:
         f"{every['status_429_with_retry_after']} (seconds {every['retry_after_s']})"
     )
     cpu = results["cpu"]
+    roles = ", ".join(f"{role} {c:.2f}" for role, c in cpu["service_cores_by_role"].items())
     print(
-        f"CPU during the load, in cores of {results['cpus']}: service {cpu['service_cores']:.2f}, locust "
+        f"CPU during the load, in cores of {results['cpus']}: service {cpu['service_cores']:.2f} ({roles}), locust "
         f"{cpu['locust_cores']:.2f}, other processes {cpu['others_cores']:.2f} (before the test "
         f"{cpu['machine_busy_before_cores']:.2f}), machine busy {cpu['machine_busy_cores']:.2f}, "
         f"steal {cpu['machine_steal_cores']:.2f}"
     )
+    if cpu["others_cores"] > 0.2:
+        print(
+            f"WARNING: other processes used {cpu['others_cores']:.2f} cores during the load: the latencies are not "
+            "this service's alone; run again on a quiet machine to record them"
+        )
     print(f"trainings after the load, by status: {results['runs']}")
     ratio = results["summary_p99_ratio"]
     verdict = "met" if ratio <= TARGET_P99_RATIO else "NOT met"
@@ -358,9 +367,9 @@ def main() -> int:
             base, "idle", 1, 1, idle_duration, ["--tags", "summary", "--think-min", "0", "--think-max", "0"]
         )
         server = psutil.Process(proc.pid)
-        before = service_cpu_s(server), children_cpu_s(), machine_cpu(), time.monotonic()
+        before = service_cpu_s(base, server), children_cpu_s(), machine_cpu(), time.monotonic()
         load_tally = run_locust(base, "load", users, args.spawn_rate, duration + ramp_s, ["--reset-stats"])
-        after = service_cpu_s(server), children_cpu_s(), machine_cpu(), time.monotonic()
+        after = service_cpu_s(base, server), children_cpu_s(), machine_cpu(), time.monotonic()
         runs = drain_and_read_runs(base, 180)
         correct = still_correct(base)
 
@@ -370,6 +379,10 @@ def main() -> int:
     def cores(i: int, start: tuple[float, float, float], end: tuple[float, float, float]) -> float:
         return (end[i] - start[i]) / (end[2] - start[2]) * cpus
 
+    service_roles = {role: (after[0][role] - before[0].get(role, 0.0)) / wall for role in sorted(after[0])}
+    service_cores = sum(service_roles.values())
+    locust_cores = (after[1] - before[1]) / wall
+    busy_cores = cores(0, before[2], after[2])
     idle, load = figures(idle_tally), figures(load_tally)
     results: dict[str, Any] = {
         "quick": args.quick,
@@ -387,11 +400,12 @@ def main() -> int:
         "target_summary_p99_ratio": TARGET_P99_RATIO,
         "cpu": {
             "wall_s": wall,
-            "service_cores": (after[0] - before[0]) / wall,
-            "locust_cores": (after[1] - before[1]) / wall,
-            "machine_busy_cores": cores(0, before[2], after[2]),
+            "service_cores": service_cores,
+            "service_cores_by_role": service_roles,
+            "locust_cores": locust_cores,
+            "machine_busy_cores": busy_cores,
             "machine_steal_cores": cores(1, before[2], after[2]),
-            "others_cores": cores(0, before[2], after[2]) - (after[0] - before[0] + after[1] - before[1]) / wall,
+            "others_cores": busy_cores - service_cores - locust_cores,
             "machine_busy_before_cores": cores(0, quiet_before, quiet_after),
         },
         "runs": runs,
