@@ -8,15 +8,17 @@ explicit: see :data:`SERVICE_ENV`), waits for ``/readyz``, warms it, then runs l
 1. idle: one user, no think time, only the summary tasks, back to back: the summary latency of a service that
    does nothing else;
 2. load: ``--users`` users spawned at ``--spawn-rate`` a second, measured for ``--duration`` seconds once all
-   are spawned (``--reset-stats``), each mixing summaries, trainings and reads of runs (see the locustfile).
+   are spawned (``--reset-stats``), each mixing summaries, trainings and reads of runs with 0.5-2 s of think
+   time (``--think-min`` / ``--think-max``; 0 makes each user send back to back) (see the locustfile).
 
-Meanwhile it counts the CPU seconds of the service (its process and its workers), of locust and of the whole
-machine, to tell which side was the bottleneck. After the load it waits for the accepted trainings to end and
+Meanwhile it counts the CPU seconds of the service (its event loop and each pool's workers), of locust, of the
+kernel's interrupts and of the whole machine, to tell which side was the bottleneck and whether anything else
+shared the machine. After the load it waits for the accepted trainings to end and
 reads every run back. Writes ``bench/load-results.json``, prints a table, stops everything it started.
 
 It fails (exit status 1) on any 5xx, any 429 without a positive integer ``Retry-After``, any other response
 outside the documented statuses, a request that got no answer, an accepted training that did not succeed, or
-a service that no longer answers a summary correctly afterwards. Speed is reported against the issue's target
+a service that exited or no longer answers a summary correctly afterwards. Speed is reported against the issue's target
 (summary p99 under load <= 10x idle), never asserted: this machine is shared.
 """
 
@@ -115,6 +117,12 @@ def service(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
             proc.wait()
 
 
+def check_alive(proc: subprocess.Popen[bytes], after: str, log: Path) -> None:
+    """Raise :class:`RuntimeError` if the service has exited (``after``: what it was doing)."""
+    if proc.poll() is not None:
+        raise RuntimeError(f"the service exited (status {proc.returncode}) {after}; its log is {log}")
+
+
 def warm(base: str) -> None:
     """First requests of each kind, so that neither phase pays for a cold path: every spec the users repeat
     (after this, each is a cache hit), a few new ones, and a training of each execution mode (eager, graph).
@@ -157,12 +165,13 @@ def children_cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def machine_cpu() -> tuple[float, float, float]:
-    """The machine's CPU seconds since boot, all CPUs together: (busy, steal, total)."""
-    t = psutil.cpu_times()
-    total = sum(t)
-    steal = getattr(t, "steal", 0.0)
-    return total - t.idle - getattr(t, "iowait", 0.0) - steal, steal, total
+def machine_cpu() -> tuple[float, float, float, float]:
+    """The machine's CPU seconds since boot, all CPUs together: (busy, steal, total, interrupts). Busy counts
+    the kernel's interrupt work too, much of which is loopback TCP here and is charged to no process."""
+    t = psutil.cpu_times()._asdict()
+    total = sum(v for k, v in t.items() if k not in ("guest", "guest_nice"))  # Linux counts these in user, nice
+    steal = t.get("steal", 0.0)
+    return total - t["idle"] - t.get("iowait", 0.0) - steal, steal, total, t.get("irq", 0.0) + t.get("softirq", 0.0)
 
 
 # ---------------------------------------------------------------------------------------------------- locust
@@ -327,7 +336,8 @@ def print_table(results: dict[str, Any]) -> None:
     roles = ", ".join(f"{role} {c:.2f}" for role, c in cpu["service_cores_by_role"].items())
     print(
         f"CPU during the load, in cores of {results['cpus']}: service {cpu['service_cores']:.2f} ({roles}), locust "
-        f"{cpu['locust_cores']:.2f}, other processes {cpu['others_cores']:.2f} (before the test "
+        f"{cpu['locust_cores']:.2f}, kernel interrupts {cpu['interrupts_cores']:.2f}, other processes "
+        f"{cpu['others_cores']:.2f} (before the test "
         f"{cpu['machine_busy_before_cores']:.2f}), machine busy {cpu['machine_busy_cores']:.2f}, "
         f"steal {cpu['machine_steal_cores']:.2f}"
     )
@@ -349,6 +359,8 @@ def main() -> int:
     parser.add_argument("--spawn-rate", type=float, default=10.0, help="users started per second")
     parser.add_argument("--duration", type=float, help="seconds measured with every user running (60; quick 10)")
     parser.add_argument("--idle-duration", type=float, help="seconds of the idle phase (20; quick 5)")
+    parser.add_argument("--think-min", type=float, default=0.5, help="users' least think time, seconds")
+    parser.add_argument("--think-max", type=float, default=2.0, help="users' most think time, seconds")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "load-results.json")
     args = parser.parse_args()
     users = args.users or (10 if args.quick else 50)
@@ -361,14 +373,18 @@ def main() -> int:
     time.sleep(2)
     quiet_after = machine_cpu()
 
-    with service(ARTIFACTS / "service.log") as (base, proc):
+    log = ARTIFACTS / "service.log"
+    with service(log) as (base, proc):
         warm(base)
         idle_tally = run_locust(
             base, "idle", 1, 1, idle_duration, ["--tags", "summary", "--think-min", "0", "--think-max", "0"]
         )
+        check_alive(proc, "during the idle phase", log)
         server = psutil.Process(proc.pid)
         before = service_cpu_s(base, server), children_cpu_s(), machine_cpu(), time.monotonic()
-        load_tally = run_locust(base, "load", users, args.spawn_rate, duration + ramp_s, ["--reset-stats"])
+        think = ["--think-min", str(args.think_min), "--think-max", str(args.think_max)]
+        load_tally = run_locust(base, "load", users, args.spawn_rate, duration + ramp_s, ["--reset-stats", *think])
+        check_alive(proc, "during the load", log)
         after = service_cpu_s(base, server), children_cpu_s(), machine_cpu(), time.monotonic()
         runs = drain_and_read_runs(base, 180)
         correct = still_correct(base)
@@ -376,7 +392,7 @@ def main() -> int:
     wall = after[3] - before[3]
     cpus = os.cpu_count() or 1
 
-    def cores(i: int, start: tuple[float, float, float], end: tuple[float, float, float]) -> float:
+    def cores(i: int, start: tuple[float, ...], end: tuple[float, ...]) -> float:
         return (end[i] - start[i]) / (end[2] - start[2]) * cpus
 
     service_roles = {role: (after[0][role] - before[0].get(role, 0.0)) / wall for role in sorted(after[0])}
@@ -392,6 +408,7 @@ def main() -> int:
             "spawn_rate_per_s": args.spawn_rate,
             "duration_s": duration,
             "idle_duration_s": idle_duration,
+            "think_s": [args.think_min, args.think_max],
             "service_env": SERVICE_ENV,
         },
         "idle": idle,
@@ -405,7 +422,8 @@ def main() -> int:
             "locust_cores": locust_cores,
             "machine_busy_cores": busy_cores,
             "machine_steal_cores": cores(1, before[2], after[2]),
-            "others_cores": busy_cores - service_cores - locust_cores,
+            "interrupts_cores": cores(3, before[2], after[2]),
+            "others_cores": busy_cores - service_cores - locust_cores - cores(3, before[2], after[2]),
             "machine_busy_before_cores": cores(0, quiet_before, quiet_after),
         },
         "runs": runs,
@@ -422,4 +440,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except RuntimeError as e:  # the service or locust did not run: say so without a traceback
+        print(f"FAIL: {e}", file=sys.stderr)
+        sys.exit(1)

@@ -166,6 +166,9 @@ def check(response: ResponseContextManager, expected: set[int]) -> dict[str, Any
     """Mark ``response`` a success or a failure by the rules in the module's docstring; return its JSON body
     when it succeeded with one."""
     status = response.status_code
+    if status == 0:
+        response.failure(f"no response: {getattr(response, 'error', None)!r}")
+        return None
     if status >= 500:
         response.failure(f"{status} (a server error): {(response.text or '')[:200]}")
         return None
