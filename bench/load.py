@@ -433,7 +433,7 @@ def main() -> int:
     results["problems"] = found
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(results)
-    print(f"written to {args.out.relative_to(ROOT)}; locust's CSVs and the service's log in artifacts/load/")
+    print(f"written to {args.out}; locust's CSVs and the service's log in artifacts/load/")
     for problem in found:
         print(f"FAIL: {problem}", file=sys.stderr)
     return 1 if found else 0
