@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-insight vendor clean redis-server container-test
+.PHONY: run test lint format bench bench-insight load vendor clean redis-server container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,6 +54,11 @@ bench: $(VENV)/.installed-test
 ## make bench-insight: how fast the analytic engine answers and abusive models are refused (asserts nothing)
 bench-insight: $(VENV)/.installed-test
 	$(BIN)/python bench/insight.py
+
+## make load: 50 locust users for 60 s against the service on loopback (QUICK=1: 10 users for 10 s, for CI); fails
+## on a 5xx, a 429 without Retry-After or any undocumented status, and reports speed without asserting it
+load: $(VENV)/.installed-test
+	$(BIN)/python bench/load.py $(if $(QUICK),--quick)
 
 ## make vendor: refresh the playground's Chart.js from the npm registry (version in scripts/vendor-chartjs.sh)
 vendor:
