@@ -128,10 +128,16 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 405 and (allowed := _allowed_methods(request)):
         item = ErrorItem((), f"{request.method} is not allowed here; this path answers {allowed}", "http_405")
         return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": allowed})
-    if exc.status_code == 400 and isinstance(exc.__cause__, RecursionError):
-        # FastAPI turns any failure to parse the body into a bare 400; JSON nested past Python's recursion
-        # limit is a body that is not a model spec, and says so like the other JSON errors.
-        msg = "the JSON body is nested too deeply to read; a model spec is a few levels deep"
+    if exc.status_code == 400 and exc.__cause__ is not None:
+        # FastAPI turns any failure to read the body as JSON, other than a syntax error, into a bare 400 that
+        # names nothing; it is a body that is not JSON, and says so like a syntax error does.
+        cause = exc.__cause__
+        if isinstance(cause, RecursionError):
+            msg = "the JSON body is nested too deeply to read; a model spec is a few levels deep"
+        elif isinstance(cause, UnicodeDecodeError):
+            msg = f"the body is not UTF-8 text (byte {cause.start}); send JSON encoded as UTF-8"
+        else:
+            msg = f"the body could not be read as JSON ({type(cause).__name__}: {cause})"
         return JSONResponse({"detail": [ErrorItem(("body",), msg, "json_invalid")]}, status_code=422)
     item = ErrorItem((), str(exc.detail), f"http_{exc.status_code}")
     return JSONResponse({"detail": [item]}, status_code=exc.status_code, headers=exc.headers)

@@ -216,6 +216,9 @@ class RedisRunStore:
             last_id = entry_id
             event = _event(run_id, fields)
             if event.seq <= after:
+                if event.kind == "end":  # the client has seen the end already: say it again, and stop
+                    yield event
+                    return
                 continue
             yield event
             after = event.seq
@@ -234,7 +237,7 @@ class RedisRunStore:
             for entry_id, fields in reply[0][1]:
                 last_id = entry_id
                 event = _event(run_id, fields)
-                if event.seq and event.seq <= after:
+                if event.seq and event.seq <= after and event.kind != "end":  # an end always ends the stream
                     continue
                 yield event
                 after = event.seq or after

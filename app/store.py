@@ -70,7 +70,9 @@ class RunStore(Protocol):
         """Tell followers of a live-only event (not stored; a late client does not see it)."""
 
     def follow(self, run_id: str, after: int = 0) -> AsyncIterator[RunEvent]:
-        """Stored events with ``seq > after``, then live ones as they come, until the ``end`` event."""
+        """Stored events with ``seq > after``, then live ones as they come, until the ``end`` event. A client
+        that has seen the end already (``after`` at or past it) gets the ``end`` event again, and nothing
+        else: a reconnecting EventSource is told the run is over rather than left waiting."""
 
     async def prune(self, max_age_s: float, max_count: int) -> int:
         """Delete finished runs older than ``max_age_s`` seconds or beyond the newest ``max_count``; return how
@@ -261,6 +263,10 @@ class SqliteRunStore:
         queue: asyncio.Queue[RunEvent] = asyncio.Queue()
         self._followers.setdefault(run_id, []).append(queue)
         try:
+            ended = await self._end_at_or_before(run_id, after)
+            if ended is not None:  # the client has seen the end already: say it again, and stop
+                yield ended
+                return
             for event in await self._stored(run_id, after):
                 yield event
                 after = event.seq
@@ -268,7 +274,7 @@ class SqliteRunStore:
                     return
             while True:
                 event = await queue.get()
-                if event.seq and event.seq <= after:
+                if event.seq and event.seq <= after and event.kind != "end":  # an end always ends the stream
                     continue
                 yield event
                 after = event.seq or after
@@ -279,6 +285,13 @@ class SqliteRunStore:
             followers.remove(queue)
             if not followers:
                 del self._followers[run_id]
+
+    async def _end_at_or_before(self, run_id: str, after: int) -> RunEvent | None:
+        async with self.db.execute(
+            "SELECT seq, data FROM events WHERE run_id = ? AND kind = 'end' AND seq <= ?", (run_id, after)
+        ) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else RunEvent(run_id=run_id, seq=row[0], kind="end", data=json.loads(row[1]))
 
     async def prune(self, max_age_s: float, max_count: int) -> int:
         cutoff = time.time() - max_age_s

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -54,6 +54,25 @@ def _run(status: Any = "queued", **kw: Any) -> TrainingRun:
     )
 
 
+async def _collect(events: AsyncIterator[RunEvent]) -> list[RunEvent]:
+    return [event async for event in events]
+
+
+def test_a_bogus_last_event_id_still_ends_with_the_run(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        run = _run()
+        await store.save(run)
+        await store.append_event(run.id, "status", {"status": "queued"})
+        follower = asyncio.create_task(_collect(store.follow(run.id, after=50)))
+        await asyncio.sleep(0.2)
+        run.status = "cancelled"
+        await store.save(run)
+        await store.append_event(run.id, "end", {"run": run.model_dump(mode="json")})
+        assert [(e.kind, e.seq) for e in await asyncio.wait_for(follower, 10)] == [("end", 2)]
+
+    run_on_store(scenario)
+
+
 def test_save_get_page_and_counts(run_on_store: Callable[[Scenario], None]) -> None:
     async def scenario(store: RunStore) -> None:
         assert await store.ping()
@@ -99,6 +118,11 @@ def test_follow_replays_then_goes_live_until_the_end(run_on_store: Callable[[Sce
         await asyncio.wait_for(follower, 10)
         assert [(e.kind, e.seq) for e in seen] == [("status", 1), ("batch", 0), ("epoch", 2), ("end", 3)]
         assert [e.seq async for e in store.follow(run.id, after=1)] == [2, 3]
+        # A client that has seen the end (a reconnecting EventSource, a Last-Event-ID from the future) is told
+        # the end again at once rather than left waiting for events that will never come.
+        for after in (3, 99):
+            again = await asyncio.wait_for(_collect(store.follow(run.id, after=after)), 5)
+            assert [(e.kind, e.seq) for e in again] == [("end", 3)]
         assert await store.ended_totals() == {"succeeded": 1}
         assert await store.count_unfinished() == {}
 

@@ -17,6 +17,22 @@ from app.store import FINAL_STATUSES
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 
+# One server-sent event, as OpenAPI 3.1 describes an event stream's items.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["status", "batch", "epoch", "end"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "description": "status: {status, started_at?}; batch: {epoch, epochs, batch, batches, loss}; "
+            "epoch: {epoch, epochs, logs}; end: {run}.",
+        },
+        "id": {"type": "string", "description": "The event's place in the run's log; batch events have none."},
+    },
+}
+
 RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No run has this id."}}
 
 
@@ -112,7 +128,7 @@ async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
             "description": "text/event-stream: `status` (queued, running), `epoch` (one per epoch, with its "
             "logs), `batch` (throttled progress, live only), then `end` with the whole run. Each stored event "
             "has an `id`; reconnecting with `Last-Event-ID` (or `?after=`) resumes after it.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **RUN_NOT_FOUND,
     },
