@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,6 +34,9 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # tests/serving.py starts the service
+from tests.serving import free_port, served  # noqa: E402
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 SEED_2 = {
@@ -75,46 +77,12 @@ def timed(fn: Callable[[], Any], reps: int) -> list[float]:
     return out
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def service(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start ``python -m app`` on a free port; yield its base URL and process once /readyz answers 200."""
-    port = free_port()
-    environ = {
-        **os.environ,
-        "LAYERWISE_PORT": str(port),
-        "LAYERWISE_LOG_LEVEL": "warning",
-        "LAYERWISE_RUNS_DB": ":memory:",
-        **env,
-    }
-    proc = subprocess.Popen([sys.executable, "-m", "app"], env=environ, cwd=ROOT, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("the service exited during start-up")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the service was not ready in 300 s")
-            time.sleep(0.05)
-        yield base, proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    """``python -m app`` on a free loopback port (runs in memory, ``env`` on top); yields its base URL and process
+    once /readyz answers 200."""
+    with served({"LAYERWISE_RUNS_DB": ":memory:", **env}, subprocess.DEVNULL, ready_within_s=300) as running:
+        yield running
 
 
 # ---------------------------------------------------------------------------------------------- baselines

@@ -30,7 +30,6 @@ import math
 import os
 import random
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -44,7 +43,9 @@ import httpx
 import psutil
 from workload import REPEATED, new_spec
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/serving.py starts the service
 from app.seed_examples import SEED_MODELS
+from tests.serving import served
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
@@ -69,52 +70,22 @@ SUMMARY_KINDS = ("summary (repeat)", "summary (new)")
 TARGET_P99_RATIO = 10.0
 
 
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
 def service(log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """Start ``python -m app`` on a free loopback port with :data:`SERVICE_ENV` (no ``LAYERWISE_`` variable of
-    the caller's environment gets through), its output to ``log``; yield its base URL and process once
-    ``/readyz`` answers 200, within 300 s. Stops it on the way out (SIGTERM, SIGKILL after 60 s).
+    """``python -m app`` on a free loopback port with :data:`SERVICE_ENV` only (no ``LAYERWISE_`` variable of
+    the caller's environment gets through), its output to ``log``; yields its base URL and process once
+    ``/readyz`` answers 200, within 300 s, and stops it on the way out.
 
     Raises:
-        RuntimeError: the service exited or was not ready in time.
+        RuntimeError: the service exited or was not ready in time (its log says why).
     """
-    port = free_port()
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("LAYERWISE_")}
-    environ.update(TF_CPP_MIN_LOG_LEVEL="3", LAYERWISE_HOST="127.0.0.1", LAYERWISE_PORT=str(port), **SERVICE_ENV)
-    base = f"http://127.0.0.1:{port}"
+    env = {"TF_CPP_MIN_LOG_LEVEL": "3", **SERVICE_ENV}
     with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app"], env=environ, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        deadline = time.monotonic() + 300
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"the service exited during start-up (status {proc.returncode}); see {log}")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the service was not ready in 300 s; see {log}")
-            time.sleep(0.1)
-        yield base, proc
-    finally:
-        proc.terminate()
         try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            with served(env, out, stdout=out, inherit_settings=False, ready_within_s=300) as running:
+                yield running
+        except RuntimeError as exc:
+            raise RuntimeError(f"{exc}; see {log}") from exc
 
 
 def check_alive(proc: subprocess.Popen[bytes], after: str, log: Path) -> None:
