@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench bench-insight load vendor clean redis-server container-test
+.PHONY: run test lint format bench profile bench-insight load vendor clean redis-server container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ lint: $(VENV)/.installed-test
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench.py $(if $(QUICK),--quick)
+
+## make profile: pyinstrument profiles of a worker's summaries and trainings, HTML in artifacts/profile/ (asserts nothing)
+profile: $(VENV)/.installed-test
+	$(BIN)/python bench/profile.py
 
 ## make bench-insight: how fast the analytic engine answers and abusive models are refused (asserts nothing)
 bench-insight: $(VENV)/.installed-test
