@@ -8,6 +8,9 @@ runs trainings on this process's training pool, :class:`TrainingService` is what
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextvars
+import functools
 import logging
 import math
 import uuid
@@ -194,15 +197,20 @@ class _LiveRun:
     stop_reason: str | None = None
     inbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    # The submitting request's context (its request id), in which the run is later handed to a worker.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
 
 class LocalExecutor:
     """Runs trainings on this process's training :class:`WorkerPool`.
 
-    Progress arrives over the :class:`ChannelHub` (no polling of workers); a run's messages and its
-    outcome go through one inbox, handled in order by one task per run. Stopping a running run is
-    cooperative first (a ``stop`` message the training's callback reads at its next batch) and forced
-    after ``cancel_grace_s`` (the worker is killed and pebble replaces it).
+    Runs wait in this executor's own FIFO queue and are handed to pebble only when a worker is free, so a
+    queued run that is cancelled is simply dropped: it never reaches a worker (cancelling a task pebble has
+    already dispatched kills the worker that picks it up). Progress arrives over the :class:`ChannelHub` (no
+    polling of workers); a run's messages and its outcome go through one inbox, handled in order by one task
+    per run. Stopping a running run is cooperative first (a ``stop`` message the training's callback reads at
+    its next batch) and forced after ``cancel_grace_s`` (the worker is killed and pebble replaces it).
     """
 
     def __init__(self, pool: WorkerPool, hub: ChannelHub, store: RunStore, settings: Settings) -> None:
@@ -211,24 +219,43 @@ class LocalExecutor:
         self._store = store
         self._settings = settings
         self._live: dict[str, _LiveRun] = {}
+        self._waiting: collections.deque[_LiveRun] = collections.deque()
+        self._dispatched = 0  # runs handed to pebble whose future is not done yet
 
     async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
-        s = self._settings
-        live = _LiveRun(RunRecorder(self._store, run))
+        live = _LiveRun(RunRecorder(self._store, run), spec=spec)
         self._live[run.id] = live
-        loop = asyncio.get_running_loop()
-        live.future = self._pool.submit(
-            worker.training_task,
-            run.id,
-            spec,
-            s.training_time_limit_s,
-            s.progress_interval_s,
-            s.eager_max_steps,
-            # The training stops itself at the time limit; past the grace period pebble kills the worker.
-            timeout=s.training_time_limit_s + s.cancel_grace_s,
-        )
-        live.future.add_done_callback(lambda _: loop.call_soon_threadsafe(live.inbox.put_nowait, None))
+        self._waiting.append(live)
         live.task = asyncio.create_task(self._drive(live), name=f"run-{run.id}")
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand waiting runs to pebble while a worker is free."""
+        loop = asyncio.get_running_loop()
+        while self._waiting and self._dispatched < self._pool.size:
+            live = self._waiting.popleft()
+            s = self._settings
+            live.future = live.context.run(
+                self._pool.submit,
+                worker.training_task,
+                live.recorder.run.id,
+                live.spec,
+                s.training_time_limit_s,
+                s.progress_interval_s,
+                s.eager_max_steps,
+                # The training stops itself at the time limit; past the grace period pebble kills the worker.
+                timeout=s.training_time_limit_s + s.cancel_grace_s,
+            )
+            self._dispatched += 1
+            live.future.add_done_callback(functools.partial(self._on_future_done, loop, live))
+
+    def _on_future_done(self, loop: asyncio.AbstractEventLoop, live: _LiveRun, _: object) -> None:
+        loop.call_soon_threadsafe(self._worker_done, live)  # pebble calls this from its own thread
+
+    def _worker_done(self, live: _LiveRun) -> None:
+        self._dispatched -= 1
+        live.inbox.put_nowait(None)
+        self._dispatch()
 
     def on_message(self, message: Message) -> None:
         """Route a worker's message to its run's inbox (called on the event loop by the hub)."""
@@ -252,8 +279,10 @@ class LocalExecutor:
             self._live.pop(recorder.run.id, None)
 
     async def _finish(self, live: _LiveRun) -> None:
-        assert live.future is not None
         recorder, limit = live.recorder, self._settings.training_time_limit_s
+        if live.future is None:  # cancelled while it waited: it never reached a worker
+            await recorder.finish("cancelled")
+            return
         try:
             out = live.future.result()
         except FutureCancelledError:
@@ -270,11 +299,16 @@ class LocalExecutor:
 
     async def cancel(self, run_id: str) -> bool:
         live = self._live.get(run_id)
-        if live is None or live.future is None:
+        if live is None:
             return False
         live.stop_reason = "cancelled"
-        if live.pid is None or not self._hub.send(live.pid, {"kind": "stop", "run_id": run_id, "reason": "cancelled"}):
-            # Not started: it never will (if it has just started, pebble kills its worker).
+        if live.future is None:  # still in this executor's queue: drop it
+            self._waiting.remove(live)
+            live.inbox.put_nowait(None)
+        elif live.pid is None or not self._hub.send(
+            live.pid, {"kind": "stop", "run_id": run_id, "reason": "cancelled"}
+        ):
+            # Handed to a worker that has not said it started: pebble kills the worker if it has.
             live.future.cancel()  # type: ignore[no-untyped-call]
         else:
             asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
@@ -284,6 +318,7 @@ class LocalExecutor:
         return self._pool.size, sum(1 for live in self._live.values() if live.pid is not None)
 
     async def close(self) -> None:
+        self._waiting.clear()
         for live in list(self._live.values()):
             await live.recorder.finish("interrupted", error=INTERRUPTED)
             if live.task is not None:
