@@ -53,9 +53,10 @@ def refusals() -> None:
             before = sum(rss_kib(pid) for pid in workers)
             worst_median = 0.0
             for case in CATALOGUE:
-                kwargs: dict[str, Any] = {"params": case.params}
+                kwargs: dict[str, Any] = {"params": case.params, "headers": dict(case.headers)}
                 if case.raw is not None:
-                    kwargs.update(content=case.raw, headers={"Content-Type": "application/json"})
+                    kwargs.update(content=case.raw)
+                    kwargs["headers"]["Content-Type"] = "application/json"
                 elif case.body is not None:
                     kwargs["json"] = case.body
                 times = []

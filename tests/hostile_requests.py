@@ -35,7 +35,7 @@ class Hostile:
     """One request and what it must be answered with.
 
     ``loc`` is the start of the ``loc`` one of the error items must have; ``needle`` a piece of its message.
-    ``raw`` is sent as the body's bytes instead of ``body`` as JSON.
+    ``raw`` is sent as the body's bytes instead of ``body`` as JSON; ``headers`` go along.
     """
 
     name: str
@@ -47,6 +47,7 @@ class Hostile:
     raw: bytes | None = None
     method: str = "POST"
     params: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 CATALOGUE: list[Hostile] = [
@@ -326,4 +327,41 @@ CATALOGUE: list[Hostile] = [
         params={"limit": 100_000},
     ),
     Hostile("an unknown run", TRAININGS + "/" + "z" * 5000, 404, ("path", "run_id"), "no training run", method="GET"),
+    # Positions past a 64-bit integer (SQLite's INTEGER, Redis's scores): they crashed the stream and the list
+    Hostile(
+        "a page cursor past 2**63",
+        TRAININGS,
+        422,
+        ("query", "cursor"),
+        "next_cursor",
+        method="GET",
+        params={"cursor": str(2**63)},
+    ),
+    Hostile(
+        "a page cursor that is not one",
+        TRAININGS,
+        422,
+        ("query", "cursor"),
+        "next_cursor",
+        method="GET",
+        params={"cursor": "1;DROP"},
+    ),
+    Hostile(
+        "events after 2**63",
+        TRAININGS + "/0123456789abcdef0123456789abcdef/events",
+        422,
+        ("query", "after"),
+        "less than or equal to",
+        method="GET",
+        params={"after": 2**63},
+    ),
+    Hostile(
+        "a 20-digit Last-Event-ID",
+        TRAININGS + "/0123456789abcdef0123456789abcdef/events",
+        422,
+        ("header", "last-event-id"),
+        "Last-Event-ID",
+        method="GET",
+        headers={"Last-Event-ID": "9" * 20},
+    ),
 ]

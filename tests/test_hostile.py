@@ -22,9 +22,10 @@ def test_hostile_request_is_refused_clearly_and_harmlessly(client: TestClient, c
     pools = client.app.state.pools  # type: ignore[attr-defined]
     misses = summaries.cache.misses
     runs = client.get("/v1/trainings", params={"limit": 5}).json()["items"]
-    kwargs: dict[str, Any] = {"params": case.params}
+    kwargs: dict[str, Any] = {"params": case.params, "headers": dict(case.headers)}
     if case.raw is not None:
-        kwargs.update(content=case.raw, headers={"Content-Type": "application/json"})
+        kwargs.update(content=case.raw)
+        kwargs["headers"]["Content-Type"] = "application/json"
     elif case.body is not None:
         kwargs["json"] = case.body
     r = client.request(case.method, case.path, **kwargs)

@@ -83,6 +83,11 @@ def test_events_arrive_in_order_one_per_epoch_then_the_end(client: TestClient, s
     assert [e["event"] for e in events_of(client, run["id"])] == [e["event"] for e in stored]
     with client.stream("GET", f"/v1/trainings/{run['id']}/events", headers={"Last-Event-ID": "5"}) as r:
         assert [e["id"] for e in sse_events(r.iter_lines())] == ["6", "7"]
+    assert [e["id"] for e in events_of(client, run["id"], after=4)] == ["5", "6", "7"]
+    # An EventSource reconnects to the same URL with Last-Event-ID: the header wins over ?after=.
+    url = f"/v1/trainings/{run['id']}/events?after=1"
+    with client.stream("GET", url, headers={"Last-Event-ID": "5"}) as r:
+        assert [e["id"] for e in sse_events(r.iter_lines())] == ["6", "7"]
 
 
 def test_wait_answers_201_with_the_finished_run(client: TestClient, seed: dict[str, Any]) -> None:

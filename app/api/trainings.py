@@ -10,6 +10,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
+from app.errors import ErrorItem, SpecError
 from app.protection import client_key
 from app.schemas import ErrorBody, TrainingRun, TrainingRunPage
 from app.spec import TrainingSpec
@@ -103,7 +104,27 @@ async def list_trainings(
     cursor: Annotated[str | None, Query(max_length=32, description="next_cursor of the previous page.")] = None,
 ) -> TrainingRunPage:
     """Runs newest first, `limit` per page; pass `next_cursor` back as `cursor` for the next page."""
+    if cursor is not None and _event_or_cursor_number(cursor) is None:
+        raise SpecError(
+            [
+                ErrorItem(
+                    ("query", "cursor"),
+                    f"cursor {cursor!r} is not a page's next_cursor: pass back the next_cursor of the previous page "
+                    "as it came, or leave cursor out for the first page",
+                    "cursor_invalid",
+                )
+            ]
+        )
     return await trainings.page(limit, cursor)
+
+
+MAX_SEQ = 2**63 - 1  # run and event sequence numbers are SQLite INTEGERs (and Redis scores): 64-bit signed
+
+
+def _event_or_cursor_number(text: str) -> int | None:
+    """The sequence number a cursor or Last-Event-ID stands for; None if it is not one (not digits, or past
+    :data:`MAX_SEQ`)."""
+    return int(text) if text.isascii() and text.isdigit() and int(text) <= MAX_SEQ else None
 
 
 @router.get(
@@ -136,12 +157,30 @@ async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
 async def follow_training(
     run_id: str,
     trainings: Trainings,
-    after: Annotated[int | None, Query(ge=0, description="Replay stored events after this id.")] = None,
+    after: Annotated[
+        int | None,
+        Query(ge=0, le=MAX_SEQ, description="Replay stored events after this id (`Last-Event-ID`, if sent, wins)."),
+    ] = None,
     last_event_id: Annotated[str | None, Header(max_length=20)] = None,
 ) -> EventSourceResponse:
     """A browser's EventSource or `curl -N` follows the run to its end; a late client first gets what it
-    missed."""
-    start = after if after is not None else int(last_event_id) if last_event_id and last_event_id.isdigit() else 0
+    missed. A reconnecting EventSource sends `Last-Event-ID` on the same URL, so the header wins over
+    `?after=`."""
+    start = after or 0
+    if last_event_id:
+        seq = _event_or_cursor_number(last_event_id)
+        if seq is None:
+            raise SpecError(
+                [
+                    ErrorItem(
+                        ("header", "last-event-id"),
+                        f"Last-Event-ID {last_event_id!r} is not an event id of this stream: send the id of the "
+                        "last event received, or no Last-Event-ID to start from the beginning",
+                        "last_event_id_invalid",
+                    )
+                ]
+            )
+        start = seq
     events = await trainings.events(run_id, start)
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
