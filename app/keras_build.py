@@ -258,12 +258,14 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = {"epoch": self.epoch, "batch": batch + 1}
             self.model.stop_training = True
-        reason = self.channel.stop_requested()
+        last = self.epoch == self.epochs and batch + 1 == self.steps
+        # After the last batch there is nothing left to cut: a run that trained every step is not timed out.
+        reason = None if last else self.channel.stop_requested()
         if reason is not None:
             self.stop_reason = reason
             self.model.stop_training = True
         now = time.monotonic()
-        if now - self._last_emit >= self.batch_every_s or batch + 1 == self.steps:
+        if now - self._last_emit >= self.batch_every_s or batch + 1 == self.steps:  # the epoch's last batch always
             self._last_emit = now
             self.channel.emit(
                 "batch",
