@@ -12,7 +12,8 @@ from app.store import StoreUnavailableError, check_sqlite_store
 
 
 def main() -> None:
-    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL`` and ``LAYERWISE_LOG_JSON``.
+    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL``, ``LAYERWISE_LOG_JSON``
+    and ``LAYERWISE_FORWARDED_ALLOW_IPS``.
 
     The embedded run store is checked first, so a read-only or full disk is one clear line and exit status 2,
     not a traceback from inside the server's start-up.
@@ -31,6 +32,10 @@ def main() -> None:
         port=settings.port,
         log_level=settings.log_level,
         log_config=log_config(settings.log_level, settings.log_json),
+        # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default: any local process could then pass for
+        # many clients. Only the proxies the operator names are trusted.
+        proxy_headers=bool(settings.forwarded_allow_ips),
+        forwarded_allow_ips=settings.forwarded_allow_ips or None,
     )
 
 

@@ -197,6 +197,13 @@ class Settings(BaseSettings):
         "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is its API key if it sends one, "
         "else its address. Empty: off. Health, the page and its files are exempt.",
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="Addresses of reverse proxies trusted to say who the client is in X-Forwarded-For and "
+        "X-Forwarded-Proto (uvicorn's forwarded_allow_ips: comma-separated addresses or networks, '*' for any). "
+        "Empty: none, and a client is the address it connects from, so no header can make one client look like "
+        "many to the per-client limits.",
+    )
     max_active_runs_per_client: int = Field(
         4,
         ge=1,
