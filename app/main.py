@@ -13,6 +13,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
 from app.api import health, metrics, summary, trainings
+from app.api.deps import reject_unknown_query_parameters
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.jobs import Executor, LocalExecutor, TrainingService
@@ -109,8 +110,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The key's dependency (and its security schemes in the OpenAPI document) only when a key is set: a schema
     # that says "needs a key" of a service that needs none is a lie clients and schemathesis would believe.
     protected = [Depends(rate_limit)] + ([Depends(require_api_key)] if settings.api_key else [])
-    app.include_router(summary.router, dependencies=protected)
-    app.include_router(trainings.router, dependencies=protected)
+    checked = [*protected, Depends(reject_unknown_query_parameters)]
+    app.include_router(summary.router, dependencies=checked)
+    app.include_router(trainings.router, dependencies=checked)
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=protected)
     install_rate_limits(app, settings)

@@ -326,6 +326,24 @@ CATALOGUE: list[Hostile] = [
         method="GET",
         params={"limit": 100_000},
     ),
+    Hostile(
+        "a misspelt wait",
+        TRAININGS,
+        422,
+        ("query", "wiat"),
+        "unknown query parameter 'wiat' for this endpoint: it takes wait",
+        training(),
+        params={"wiat": 60},
+    ),
+    Hostile(
+        "a query parameter a summary does not take",
+        SUMMARY,
+        422,
+        ("query", "batchsize"),
+        "it takes batch_size",
+        OK_MODEL,
+        params={"batchsize": 64},
+    ),
     Hostile("an unknown run", TRAININGS + "/" + "z" * 5000, 404, ("path", "run_id"), "no training run", method="GET"),
     # Positions past a 64-bit integer (SQLite's INTEGER, Redis's scores): they crashed the stream and the list
     Hostile(
