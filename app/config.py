@@ -136,9 +136,10 @@ class Settings(BaseSettings):
     eager_max_steps: int = Field(
         14,
         ge=0,
-        description="Trainings of at most this many steps (batches x epochs) and no validation run eagerly, "
-        "skipping graph tracing; 0 always traces. Measured by bench/eager_threshold.py on the seed's model "
-        "(2 cores): eager wins up to 14 steps (0.78 s against 0.86 s), graph from 16 (0.83 s against 0.87 s).",
+        description="Trainings of at most this many steps (batches x epochs), no validation and no dropout run "
+        "eagerly, skipping graph tracing, unless their compile.run_eagerly says otherwise; 0 always traces. "
+        "Measured by bench/eager_threshold.py on the seed's model (2 cores): eager wins up to 14 steps (0.78 s "
+        "against 0.86 s), graph from 16 (0.83 s against 0.87 s).",
     )
     progress_interval_s: float = Field(
         0.25, gt=0, description="Least seconds between two batch progress events of a run."

@@ -289,18 +289,36 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
         )
 
 
-def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
-    """``"eager"`` for a run of at most ``eager_max_steps`` training steps (batches x epochs) and no
-    validation, else ``"graph"``, Keras's default.
+def _draws_random_numbers(layer: KerasLayer) -> bool:
+    """Whether the layer (or the layer it wraps) uses random numbers in training: dropout of any kind."""
+    wrapped = getattr(layer, "layer", None)
+    return (
+        (getattr(layer, "type", "") == "Dropout" and getattr(layer, "rate", 0) > 0)
+        or getattr(layer, "dropout", 0) > 0
+        or getattr(layer, "recurrent_dropout", 0) > 0
+        or (isinstance(wrapped, KerasLayer) and _draws_random_numbers(wrapped))
+    )
 
-    Graph mode traces (and XLA-compiles) the train step once per model, which dominates tiny trainings;
-    eager mode skips that but is slower per step. Both give the identical training loss; evaluation in eager
-    mode can differ from graph mode in the last bits of ``val_loss``, so runs that validate stay in graph mode
-    and their history is exactly what ``model.fit`` gives by default.
+
+def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
+    """``"eager"`` or ``"graph"`` (Keras's default), as ``compile.run_eagerly`` says, else chosen by the service:
+    eager for a run of at most ``eager_max_steps`` training steps (batches x epochs), no validation and no
+    dropout; graph otherwise.
+
+    Graph mode traces the train step once per model, which dominates tiny trainings; eager mode skips that but
+    is slower per step (``bench/eager_threshold.py`` measures the crossover). The two run different kernels
+    (TensorFlow's graph optimiser fuses some), so an eager loss can differ from Keras's default run in the last
+    bits of float32 (a sweep of 30 random one-epoch runs: 4 differed, by at most 1.2e-7 relative); for the
+    seed's models they are identical. Dropout draws its masks from a different random stream in each mode, and
+    eager evaluation can differ in ``val_loss``: those runs stay in graph mode, so their history is exactly
+    what ``model.fit`` gives by default.
     """
+    if spec.compile.run_eagerly is not None:
+        return "eager" if spec.compile.run_eagerly else "graph"
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / (spec.fit.batch_size or 32)) * spec.fit.epochs
-    return "eager" if spec.fit.validation_split == 0 and steps <= eager_max_steps else "graph"
+    random = any(_draws_random_numbers(layer) for layer in spec.model.layers)
+    return "eager" if spec.fit.validation_split == 0 and not random and steps <= eager_max_steps else "graph"
 
 
 def train(

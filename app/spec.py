@@ -231,6 +231,12 @@ class CompileSpec(StrictModel):
         None, gt=0, le=1e6, description="The optimizer's learning_rate; null keeps Keras's default for it."
     )
     metrics: list[Metric] = Field(default_factory=list, max_length=6)
+    run_eagerly: bool | None = Field(
+        None,
+        description="Keras's run_eagerly. null lets the service choose: eager for a tiny run (see "
+        "LAYERWISE_EAGER_MAX_STEPS), which skips graph tracing; false is Keras's default, graph mode, whose "
+        "losses an eager run can differ from in the last bits of float32.",
+    )
 
 
 class DataSpec(StrictModel):

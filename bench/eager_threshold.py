@@ -5,19 +5,33 @@ eager mode pays nothing up front and runs slower steps. This times build + compi
 Flatten -> Dense model in a warm process for a range of step counts, in both modes, and prints the largest
 step count at which eager is still faster (the median of several repetitions each).
 
-    .venv/bin/python bench/eager_threshold.py
+With ``--agreement N`` it instead trains N random small models (LSTM, GRU, Dense, Flatten, Dropout; random
+shapes, losses, optimizers, batch sizes, seeds) for one epoch through the service's own training code in both
+modes, and counts how often the losses are not bit-identical, and by how much (relative), separately for the
+runs the service would run eagerly by itself and for those with dropout.
+
+    .venv/bin/python bench/eager_threshold.py [--agreement 30]
 """
 
 from __future__ import annotations
 
+import argparse
 import os
+import random
 import statistics
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from app import keras_build
+from app.spec import TrainingSpec
 
 
 def fit_seconds(steps: int, eager: bool, seed: int) -> float:
@@ -39,7 +53,74 @@ def fit_seconds(steps: int, eager: bool, seed: int) -> float:
     return time.perf_counter() - began
 
 
+class _NoChannel:
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        pass
+
+    def stop_requested(self) -> str | None:
+        return None
+
+
+def random_training(rng: random.Random) -> dict[str, Any]:
+    """A random small one-epoch training request (the service's body)."""
+    units = rng.randint(2, 40)
+    layers = rng.choice(
+        [
+            [{"type": "LSTM", "units": units}, {"type": "Dense", "units": 1}],
+            [
+                {"type": "LSTM", "units": units, "return_sequences": True},
+                {"type": "Flatten"},
+                {"type": "Dense", "units": rng.randint(1, 3), "activation": "sigmoid"},
+            ],
+            [{"type": "GRU", "units": units}, {"type": "Dense", "units": 1}],
+            [{"type": "GRU", "units": units}, {"type": "Dropout", "rate": 0.3}, {"type": "Dense", "units": 1}],
+        ]
+    )
+    return {
+        "model": {"input_shape": [rng.randint(1, 12), rng.randint(1, 20)], "layers": layers},
+        "compile": {
+            "loss": rng.choice(["mse", "binary_crossentropy", "mae"]),
+            "optimizer": rng.choice(["adam", "sgd", "rmsprop"]),
+        },
+        "data": {"samples": rng.randint(1, 448)},
+        "fit": {"epochs": 1, "batch_size": rng.choice([None, 8, 16, 32]), "shuffle": rng.random() < 0.7},
+        "seed": rng.randint(0, 100),
+    }
+
+
+def agreement(n: int) -> None:
+    """Train ``n`` random trainings in both modes; print how many histories differ, and by how much."""
+    rng = random.Random(1)
+    tally: dict[str, list[float]] = {"auto eager": [], "with dropout": [], "other": []}
+    for _ in range(n):
+        body = random_training(rng)
+        spec = TrainingSpec.model_validate(body).normalized()
+        if keras_build.execution_mode(spec, eager_max_steps=10**9) == "eager":
+            group = "auto eager"
+        elif any(layer.type == "Dropout" for layer in spec.model.layers):
+            group = "with dropout"
+        else:
+            group = "other"
+        losses = []
+        for eagerly in (False, True):
+            forced = TrainingSpec.model_validate({**body, "compile": {**body["compile"], "run_eagerly": eagerly}})
+            losses.append(keras_build.train(forced.normalized(), _NoChannel())["history"]["loss"])
+        graph, eager = losses
+        tally[group].append(max(abs(g - e) / max(abs(g), 1e-30) for g, e in zip(graph, eager, strict=True)))
+    for group, diffs in tally.items():
+        if diffs:
+            differ = [d for d in diffs if d > 0]
+            worst = f", at most {max(differ):.1e} relative" if differ else ""
+            print(f"{group:>13}: {len(differ)} of {len(diffs)} histories not bit-identical{worst}")
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--agreement", type=int, metavar="N", help="compare the modes' losses on N random runs")
+    args = parser.parse_args()
+    if args.agreement:
+        agreement(args.agreement)
+        return
     for mode in (False, True):  # warm both paths
         fit_seconds(2, mode, 0)
     print(f"{'steps':>6}{'graph s':>10}{'eager s':>10}")

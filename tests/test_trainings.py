@@ -156,6 +156,27 @@ def test_runs_that_validate_stay_in_graph_mode(client: TestClient, seed: dict[st
     assert client.post("/v1/trainings?wait=60", json=body).json()["execution"] == "graph"
 
 
+def test_runs_with_dropout_stay_in_graph_mode(client: TestClient) -> None:
+    # Dropout draws its masks from another random stream in eager mode: the losses would not be Keras's default's.
+    first = {"type": "LSTM", "units": 4, "return_sequences": True}
+    for rest in (
+        [{"type": "Dropout", "rate": 0.5}, {"type": "Flatten"}],
+        [{"type": "LSTM", "units": 4, "recurrent_dropout": 0.2}, {"type": "Dense", "units": 1}],
+    ):
+        model = {"input_shape": [10, 20], "layers": [first, *rest]}
+        run = client.post("/v1/trainings?wait=60", json={"model": model}).json()
+        assert run["status"] == "succeeded" and run["execution"] == "graph", run
+
+
+def test_compile_run_eagerly_chooses_the_mode(client: TestClient, seed: dict[str, Any]) -> None:
+    small = {"model": seed["seed_example_1"], "data": {"samples": 32}}
+    graph = client.post("/v1/trainings?wait=60", json={**small, "compile": {"run_eagerly": False}}).json()
+    assert graph["execution"] == "graph" and graph["request"]["compile"]["run_eagerly"] is False
+    large = {"model": seed["seed_example_1"], "data": {"samples": 1000}, "compile": {"run_eagerly": True}}
+    assert client.post("/v1/trainings?wait=60", json=large).json()["execution"] == "eager"
+    assert client.post("/v1/trainings?wait=60", json=small).json()["execution"] == "eager"  # chosen: 1 step
+
+
 def test_the_run_summary_carries_training_warnings(client: TestClient, seed: dict[str, Any]) -> None:
     # A fixed batch of 5 trained with batch_size 32: Keras 3 accepts it, but the model's batch says otherwise.
     run = train(client, seed["seed_example_1_batch"], data={"samples": 64}, fit={"batch_size": 32})
