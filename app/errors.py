@@ -19,6 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 logger = logging.getLogger(__name__)
 
+# The methods an OpenAPI path item may hold as operations (its other keys: parameters, summary, servers...).
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
+
 Loc = tuple[str | int, ...]
 
 
@@ -105,29 +108,37 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": _strip(exc.errors())}, status_code=422)
 
 
-def _allowed_methods(request: Request) -> str | None:
-    """Every method the request's path answers to, from the OpenAPI document (Starlette's 405 lists only the
-    methods of the first route whose path matches, e.g. GET but not DELETE on /v1/trainings/{run_id})."""
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path answers, from the OpenAPI document: every operation of every documented
+    path that matches (Starlette's 405 lists only the methods of the first route whose path matches, e.g. GET
+    but not DELETE on /v1/trainings/{run_id}). HEAD is there only where a route declares it (/healthz, /readyz):
+    a FastAPI route answers exactly its declared methods. Empty for an undocumented path."""
     app = request.app
     patterns: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "method_patterns", None)
     if patterns is None:
         patterns = [
-            (re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), {m.upper() for m in operations})
+            (
+                re.compile("^" + "[^/]+".join(re.escape(part) for part in re.split(r"\{[^/]+?\}", path)) + "$"),
+                {method.upper() for method in operations if method.upper() in _HTTP_METHODS},
+            )
             for path, operations in app.openapi()["paths"].items()
         ]
         app.state.method_patterns = patterns
     path = request.url.path.removeprefix(request.scope.get("root_path", ""))
-    methods = set().union(*(ms for pattern, ms in patterns if pattern.match(path)))
-    if "GET" in methods:
-        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
-    return ", ".join(sorted(methods)) or None
+    return sorted(set().union(*(methods for pattern, methods in patterns if pattern.match(path))))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
-        item = ErrorItem((), f"{request.method} is not allowed here; this path answers {allowed}", "http_405")
-        return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": allowed})
+    if exc.status_code == 405:
+        # An undocumented path (the playground, /docs, /static) keeps the Allow of the route that refused it.
+        allowed = _allowed_methods(request) or sorted(
+            method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()
+        )
+        if allowed:
+            listed = ", ".join(allowed)
+            item = ErrorItem((), f"{request.method} is not allowed here; this path answers {listed}", "http_405")
+            return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": listed})
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI turns any failure to read the body as JSON, other than a syntax error, into a bare 400 that
         # names nothing; it is a body that is not JSON, and says so like a syntax error does.
