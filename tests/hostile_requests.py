@@ -35,7 +35,7 @@ class Hostile:
     """One request and what it must be answered with.
 
     ``loc`` is the start of the ``loc`` one of the error items must have; ``needle`` a piece of its message.
-    ``raw`` is sent as the body's bytes instead of ``body`` as JSON.
+    ``raw`` is sent as the body's bytes instead of ``body`` as JSON, with ``Content-Type: content_type``.
     """
 
     name: str
@@ -47,6 +47,16 @@ class Hostile:
     raw: bytes | None = None
     method: str = "POST"
     params: dict[str, Any] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def request_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``httpx.Client.request`` (or a TestClient's) that send this request."""
+        kwargs: dict[str, Any] = {"params": self.params}
+        if self.raw is not None:
+            kwargs.update(content=self.raw, headers={"Content-Type": self.content_type})
+        elif self.body is not None:
+            kwargs["json"] = self.body
+        return kwargs
 
 
 CATALOGUE: list[Hostile] = [
@@ -214,6 +224,24 @@ CATALOGUE: list[Hostile] = [
     ),
     Hostile("deeply nested JSON", SUMMARY, 422, ("body",), "nested too deeply", raw=b"[" * 100_000 + b"]" * 100_000),
     Hostile("not JSON", SUMMARY, 422, ("body",), "JSON", raw=b"layers: [LSTM]"),
+    Hostile(
+        "a form-encoded body (curl -d without -H)",
+        SUMMARY,
+        415,
+        ("header", "content-type"),
+        "send it as JSON with `Content-Type: application/json`",
+        raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]}',
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Hostile(
+        "a text/plain training",
+        TRAININGS,
+        415,
+        ("header", "content-type"),
+        "sent as 'text/plain'",
+        raw=b'{"model": {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]}}',
+        content_type="text/plain",
+    ),
     Hostile("a JSON array", SUMMARY, 422, ("body",), "dictionary", [OK_MODEL]),
     Hostile("an empty body", SUMMARY, 422, ("body",), "required", raw=b""),
     # Trainings that ask for too much, or nonsense

@@ -1,13 +1,16 @@
 """The shared error answers, against the real app: 405s whose Allow lists what really works (HEAD on the health
-probes)."""
+probes), 415 for a body not sent as JSON."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.hostile_requests import OK_MODEL
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 SUMMARY = "/v1/models/summary"
@@ -70,3 +73,57 @@ def test_undocumented_paths_allow_what_their_route_answers(client: TestClient, p
     assert r.headers["allow"] == allowed
     for method in allowed.split(", "):
         assert client.request(method, path).status_code == 200
+
+
+# -- 415 ------------------------------------------------------------------------------------------------------
+
+JSON_BODY_OPERATIONS = [("/v1/models/summary", "model"), ("/v1/models/export", "model"), ("/v1/trainings", "training")]
+
+
+def body_of(kind: str) -> dict[str, Any]:
+    return OK_MODEL if kind == "model" else {"model": OK_MODEL}
+
+
+@pytest.mark.parametrize(("path", "kind"), JSON_BODY_OPERATIONS)
+@pytest.mark.parametrize(
+    ("content_type", "said"),
+    [
+        ("application/x-www-form-urlencoded", "sent as 'application/x-www-form-urlencoded'"),
+        ("text/plain; charset=utf-8", "sent as 'text/plain'"),
+        (None, "sent without a Content-Type"),
+    ],
+)
+def test_a_body_not_sent_as_json_is_415(
+    client: TestClient, path: str, kind: str, content_type: str | None, said: str
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    runs = client.get("/v1/trainings", params={"limit": 5}).json()["items"]
+    r = client.post(path, content=json.dumps(body_of(kind)).encode(), headers=headers)
+    item = only_item(r, 415)
+    assert item["loc"] == ["header", "content-type"] and item["type"] == "unsupported_media_type"
+    assert said in item["msg"] and "send it as JSON with `Content-Type: application/json`" in item["msg"]
+    assert client.get("/v1/trainings", params={"limit": 5}).json()["items"] == runs  # nothing was queued
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/spec+json"]
+)
+def test_json_media_types_with_parameters_or_a_suffix_are_accepted(client: TestClient, content_type: str) -> None:
+    r = client.post(SUMMARY, content=json.dumps(OK_MODEL).encode(), headers={"Content-Type": content_type})
+    assert r.status_code == 200, r.text
+    assert r.json()["total_params"] == 4 * 4 * (20 + 4 + 1) + 5
+
+
+def test_the_openapi_document_lists_the_415_where_a_body_is_taken(client: TestClient) -> None:
+    document = client.get("/openapi.json").json()
+    assert "ErrorBody" in document["components"]["schemas"]
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            has_415 = "415" in operation["responses"]
+            assert has_415 == ("requestBody" in operation), (method, path)
+            if has_415:
+                schema = operation["responses"]["415"]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}
+    assert {p for p, item in document["paths"].items() for op in item.values() if "415" in op["responses"]} == {
+        path for path, _ in JSON_BODY_OPERATIONS
+    }
