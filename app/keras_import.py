@@ -17,11 +17,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError, validation_items
 from app.layers import LAYER_TYPES
 from app.layers.base import KerasImportError
 from app.layers.keras_config import COMMON_FIXED, FALSE, Float32
 from app.spec import ModelSpec
+from app.validation import error_item
 
 
 class KerasModelConfig(BaseModel):
@@ -47,19 +49,22 @@ def is_keras_config(body: Any) -> bool:
     return isinstance(body, dict) and "class_name" in body
 
 
-def parse_model(body: Any, loc: Loc = ("body",)) -> ModelSpec:
+def parse_model(body: Any, loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
     """A request body as a :class:`ModelSpec`: either a spec, or Keras's ``to_json()`` config of one.
+
+    Args:
+        limits: the service's limits, for the message of a value over a schema bound (``units``) they are below.
 
     Raises:
         SpecError: (422) the spec is invalid (pydantic's errors, each with its ``loc``), or the Keras config
             has something the import does not accept (``keras_import_refused``, ``loc`` into the config).
     """
     if is_keras_config(body):
-        return spec_from_keras(body, loc)
+        return spec_from_keras(body, loc, limits)
     try:
         return ModelSpec.model_validate(body)
     except ValidationError as exc:
-        raise SpecError(validation_items(exc, loc)) from None
+        raise SpecError(validation_items(exc, loc, limits)) from None
 
 
 def _refuse(loc: Loc, msg: str) -> SpecError:
@@ -119,7 +124,7 @@ def _keras_loc(loc: Loc, first_layer: int, pydantic_loc: tuple[str | int, ...]) 
     return (*loc, "config", *pydantic_loc)
 
 
-def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
+def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
     """Translate Keras's ``to_json()`` of a Sequential into a spec (not yet normalized).
 
     The input comes from the leading ``InputLayer`` (``batch_shape``, or Keras 2's ``batch_input_shape``),
@@ -179,7 +184,15 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
     try:
         return ModelSpec.model_validate(spec)
     except ValidationError as exc:
-        items = [ErrorItem(_keras_loc(loc, first, tuple(e["loc"])), e["msg"], e["type"]) for e in exc.errors()]
+        items: list[ErrorItem] = []
+        for error in exc.errors():
+            where = _keras_loc(loc, first, tuple(error["loc"]))
+            # The message counts layers as the Keras config does (its InputLayer first), as its loc does.
+            part = error["loc"]
+            index = part[1] if part[:1] == ("layers",) and len(part) > 1 else None
+            shifted = (part[0], index + first, *part[2:]) if isinstance(index, int) else part
+            item = error_item({**error, "loc": shifted}, limits)
+            items.append(ErrorItem(where, item["msg"], item["type"]))
         raise SpecError(items) from None
 
 

@@ -1,5 +1,5 @@
 """The shared error answers, against the real app: 405s whose Allow lists what really works (HEAD on the health
-probes), 415 for a body not sent as JSON."""
+probes), 415 for a body not sent as JSON, one loc form (no union tag), and messages that say how to fix."""
 
 from __future__ import annotations
 
@@ -20,6 +20,14 @@ def only_item(r: Any, status: int) -> dict[str, Any]:
     assert r.status_code == status, r.text
     (item,) = r.json()["detail"]
     assert set(item) == {"loc", "msg", "type"}
+    out: dict[str, Any] = item
+    return out
+
+
+def item_at(r: Any, loc: list[Any]) -> dict[str, Any]:
+    """The error item at ``loc`` of a 422 (a model over a limit may be over others too)."""
+    assert r.status_code == 422, r.text
+    (item,) = [item for item in r.json()["detail"] if item["loc"] == loc]
     out: dict[str, Any] = item
     return out
 
@@ -127,3 +135,180 @@ def test_the_openapi_document_lists_the_415_where_a_body_is_taken(client: TestCl
     assert {p for p, item in document["paths"].items() for op in item.values() if "415" in op["responses"]} == {
         path for path, _ in JSON_BODY_OPERATIONS
     }
+
+
+# -- one loc form ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "loc"),
+    [
+        (SUMMARY, {"input_shape": [10, 20], "layers": [{"type": "GRU", "units": 0}]}, ["body", "layers", 0, "units"]),
+        (
+            SUMMARY,
+            {"input_shape": [10, 20], "layers": [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": -1}}]},
+            ["body", "layers", 0, "layer", "units"],
+        ),
+        (
+            SUMMARY,
+            {
+                "input_shape": [10, 20],
+                "layers": [{"type": "TimeDistributed", "layer": {"type": "Dense", "units": 1, "x": 1}}],
+            },
+            ["body", "layers", 0, "layer", "x"],
+        ),
+        (
+            "/v1/trainings",
+            {"model": {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4, "dropout": 2}]}},
+            ["body", "model", "layers", 0, "dropout"],
+        ),
+        (
+            "/v1/trainings",
+            {"model": {"input_shape": [10, 20], "layers": [{"type": "Bidirectional", "layer": {"type": "GRU"}}]}},
+            ["body", "model", "layers", 0, "layer", "units"],
+        ),
+    ],
+)
+def test_locs_name_the_field_without_the_union_tag(
+    client: TestClient, path: str, body: dict[str, Any], loc: list[Any]
+) -> None:
+    assert only_item(client.post(path, json=body), 422)["loc"] == loc
+
+
+def test_pydantic_and_the_service_use_the_same_loc_for_a_field(client: TestClient) -> None:
+    # units=0 is refused by pydantic, units=200,000 by the service's limit: the same field, the same loc.
+    loc = ["body", "layers", 0, "layer", "units"]
+    layers: list[dict[str, Any]] = [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 0}}]
+    by_pydantic = only_item(client.post(SUMMARY, json={"input_shape": [10, 20], "layers": layers}), 422)
+    layers[0]["layer"]["units"] = 200_000
+    by_service = item_at(client.post(SUMMARY, json={"input_shape": [10, 20], "layers": layers}), loc)
+    assert by_pydantic["loc"] == by_service["loc"] == loc
+    assert by_service["type"] == "limit_exceeded"
+
+
+# -- messages that say how to fix -----------------------------------------------------------------------------
+
+ALL_TYPES = "LSTM, GRU, SimpleRNN, Dense, Flatten, Dropout, Bidirectional, TimeDistributed"
+
+
+@pytest.mark.parametrize(
+    ("layers", "loc", "msg"),
+    [
+        (
+            [{"units": 4}],
+            ["body", "layers", 0],
+            f'layer 0 has no "type": every layer needs "type", its Keras class name, one of {ALL_TYPES}',
+        ),
+        (
+            [{"type": "Conv2D"}],
+            ["body", "layers", 0],
+            f'layer 0 has type "Conv2D", which is not supported here: "type" must be one of {ALL_TYPES}',
+        ),
+        (
+            [{"type": "Bidirectional", "layer": {"units": 4}}],
+            ["body", "layers", 0, "layer"],
+            'the layer that layer 0 (Bidirectional) wraps has no "type": every layer needs "type", its Keras class '
+            "name, one of LSTM, GRU, SimpleRNN",
+        ),
+        (
+            [{"type": "TimeDistributed", "layer": {"type": "GRU", "units": 4}}],
+            ["body", "layers", 0, "layer", "type"],
+            'the layer that layer 0 (TimeDistributed) wraps has type "GRU", which is not supported here: "type" '
+            "must be Dense",
+        ),
+        (
+            [{"type": "LSTM", "units": 4, "name": "my lstm"}],
+            ["body", "layers", 0, "name"],
+            'layer 0 (LSTM) has the name "my lstm", which is not valid: a name has 1 to 64 characters: ASCII '
+            "letters, digits, '_', '.' and '-', starting with a letter or digit (no spaces or accents); rename it, "
+            "or leave it out",
+        ),
+        (
+            [{"type": "LSTM", "units": 2**31}],
+            ["body", "layers", 0, "units"],
+            "layer 0 (LSTM) has units=2,147,483,648, over the limit of 8,192 units per layer (LAYERWISE_MAX_UNITS); "
+            "use fewer units",
+        ),
+        (
+            [{"type": "Bidirectional", "layer": {"type": "GRU", "units": 10**12}}],
+            ["body", "layers", 0, "layer", "units"],
+            "the GRU that layer 0 (Bidirectional) wraps has units=1,000,000,000,000, over the limit of 8,192 units "
+            "per layer (LAYERWISE_MAX_UNITS); use fewer units",
+        ),
+    ],
+)
+def test_pydantic_messages_say_how_to_fix(
+    client: TestClient, layers: list[dict[str, Any]], loc: list[Any], msg: str
+) -> None:
+    item = only_item(client.post(SUMMARY, json={"input_shape": [10, 20], "layers": layers}), 422)
+    assert (item["loc"], item["msg"]) == (loc, msg)
+
+
+def test_units_over_the_schema_bound_is_a_limit_like_any_units_over_the_limit(client: TestClient) -> None:
+    loc = ["body", "layers", 0, "units"]
+    for units in (9000, 2**40):  # over the limit; over the schema's int32 bound too
+        body = {"input_shape": [10, 20], "layers": [{"type": "GRU", "units": units}]}
+        item = item_at(client.post(SUMMARY, json=body), loc)
+        assert item["type"] == "limit_exceeded"
+        assert (
+            f"units={units:,}, over the limit of 8,192 units per layer (LAYERWISE_MAX_UNITS); use fewer units"
+            in (item["msg"])
+        )
+    # The same in a training's model.
+    model = {"input_shape": [3], "layers": [{"type": "Dense", "units": 2**31}]}
+    item = only_item(client.post("/v1/trainings", json={"model": model}), 422)
+    assert item["loc"] == ["body", "model", "layers", 0, "units"] and "LAYERWISE_MAX_UNITS" in item["msg"]
+
+
+def test_a_json_syntax_error_gives_line_column_and_what_was_expected(client: TestClient) -> None:
+    raw = b'{\n  "input_shape": [10, 20]\n  "layers": []\n}'
+    r = client.post(SUMMARY, content=raw, headers={"Content-Type": "application/json"})
+    item = only_item(r, 422)
+    assert item == {
+        "loc": ["body", 30],
+        "msg": "the body is not valid JSON: Expecting ',' delimiter at line 3, column 3 (character 30); fix the "
+        "JSON there",
+        "type": "json_invalid",
+    }
+
+
+@pytest.mark.parametrize(
+    ("path", "holds"),
+    [
+        (
+            SUMMARY,
+            "holding a model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers; the "
+            "keys of a ModelSpec: name, input_shape, batch_input_shape, layers (required)",
+        ),
+        (
+            "/v1/trainings",
+            "holding a training run: the model, how to compile and fit it, and the seed of data and weights; the "
+            "keys of a TrainingSpec: model (required), compile, data, fit, seed",
+        ),
+    ],
+)
+@pytest.mark.parametrize("content_type", ["application/json", None])
+def test_an_empty_body_says_a_json_body_is_required_and_what_it_holds(
+    client: TestClient, path: str, holds: str, content_type: str | None
+) -> None:
+    headers = {"Content-Type": content_type} if content_type else {}
+    item = only_item(client.post(path, content=b"", headers=headers), 422)
+    assert item == {
+        "loc": ["body"],
+        "msg": "the request has no body; send one as JSON with `Content-Type: application/json`, "
+        f"{holds}; /docs has examples",
+        "type": "missing",
+    }
+
+
+def test_stateful_with_an_open_batch_in_batch_input_shape_says_to_fix_the_batch(client: TestClient) -> None:
+    layers = [{"type": "LSTM", "units": 4, "stateful": True}]
+    given = only_item(client.post(SUMMARY, json={"batch_input_shape": [None, 10, 20], "layers": layers}), 422)
+    assert given["msg"] == (
+        "layer 0 (LSTM) is stateful, which needs a fixed batch size; batch_input_shape starts with null (an open "
+        "batch): make its first number the batch size, e.g. [5, 10, 20]"
+    )
+    assert "instead of input_shape" not in given["msg"]
+    # With input_shape, the advice is still to give batch_input_shape.
+    other = only_item(client.post(SUMMARY, json={"input_shape": [10, 20], "layers": layers}), 422)
+    assert other["msg"].endswith("give batch_input_shape (e.g. [5, 10, 20]) instead of input_shape")

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.config import Limits
 from app.errors import SpecError
 from app.keras_import import parse_model
 from app.layers.keras_config import ORTHOGONAL, Value
@@ -63,3 +64,15 @@ def test_refusals_point_into_the_config(body: dict[str, Any], loc: list[Any]) ->
     with pytest.raises(SpecError) as info:
         parse_model(body)
     assert loc in [item["loc"] for item in info.value.items]
+
+
+def test_a_config_error_counts_layers_as_the_config_does() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_model(sequential(lstm(units=2**31)), limits=Limits(max_units=100))
+    (item,) = info.value.items
+    assert item == {
+        "loc": ["body", "config", "layers", 1, "config", "units"],
+        "msg": "layer 1 (LSTM) has units=2,147,483,648, over the limit of 100 units per layer (LAYERWISE_MAX_UNITS); "
+        "use fewer units",
+        "type": "limit_exceeded",
+    }
