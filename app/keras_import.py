@@ -12,6 +12,7 @@ ignored (the shapes are recomputed, and a summary does not depend on compiling).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -134,8 +135,10 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     Raises:
         SpecError: (422, ``keras_import_refused``) not a Sequential, a class or key the import does not
             accept, a custom object; or (pydantic's types) a value the spec refuses -- ``loc`` points into
-            the Keras config, e.g. ``["body", "config", "layers", 2, "class_name"]``.
+            the Keras config, e.g. ``["body", "config", "layers", 2, "class_name"]``; Keras 2's ``to_json()``
+            (``keras_version`` 2.x, ``backend``) is refused as such, with how to convert it.
     """
+    _refuse_keras_2(body, loc)
     _check_keys(body, _MODEL_KEYS, loc, "the model")
     if body.get("class_name") != "Sequential":
         raise _refuse(
@@ -194,6 +197,28 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             item = error_item({**error, "loc": shifted}, limits)
             items.append(ErrorItem(where, item["msg"], item["type"]))
         raise SpecError(items) from None
+
+
+def _refuse_keras_2(body: Mapping[str, Any], loc: Loc) -> None:
+    """Refuse Keras 2's ``model.to_json()`` (tf.keras), recognised by the top-level keys it adds and Keras 3's
+    lacks: ``keras_version`` ("2.x") and ``backend``. Its layers differ too (``batch_input_shape`` in their
+    configs, Keras 2's initializer and dtype forms), so it is refused as a whole, with how to convert it.
+
+    Raises:
+        SpecError: (422, ``keras_import_refused``) at the ``keras_version`` key (else ``backend``).
+    """
+    version = body.get("keras_version")
+    if "backend" not in body and not (isinstance(version, str) and version.startswith("2.")):
+        return
+    key = "keras_version" if "keras_version" in body else "backend"
+    found = ", ".join(f"{k} {json.dumps(body[k])[:40]}" for k in ("keras_version", "backend") if k in body)
+    raise _refuse(
+        (*loc, key),
+        f"this is Keras 2's model.to_json() ({found}), which the import does not read (nor does Keras 3's "
+        "model_from_json): it reads Keras 3's. Load the model in Keras 3 and call to_json() there (from Keras 2.13+, "
+        "model.save('model.keras'), then keras.models.load_model('model.keras').to_json() in Keras 3), or write "
+        "the model as a spec: input_shape (the first layer's batch_input_shape without the batch) and its layers",
+    )
 
 
 def _input_shape(obj: Mapping[str, Any], loc: Loc) -> Any:

@@ -278,6 +278,22 @@ CATALOGUE: list[Hostile] = [
         raw=b'{"model": {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]}}',
         content_type="text/plain",
     ),
+    Hostile(
+        "Keras 2's to_json()",
+        SUMMARY,
+        422,
+        ("body", "keras_version"),
+        "Keras 2's model.to_json()",
+        {
+            "class_name": "Sequential",
+            "config": {
+                "name": "m",
+                "layers": [{"class_name": "Dense", "config": {"units": 1, "batch_input_shape": [None, 4]}}],
+            },
+            "keras_version": "2.15.0",
+            "backend": "tensorflow",
+        },
+    ),
     Hostile("a JSON array", SUMMARY, 422, ("body",), "dictionary", [OK_MODEL]),
     Hostile("an empty body", SUMMARY, 422, ("body",), "has no body", raw=b""),
     # Trainings that ask for too much, or nonsense
