@@ -312,3 +312,14 @@ def test_stateful_with_an_open_batch_in_batch_input_shape_says_to_fix_the_batch(
     # With input_shape, the advice is still to give batch_input_shape.
     other = only_item(client.post(SUMMARY, json={"input_shape": [10, 20], "layers": layers}), 422)
     assert other["msg"].endswith("give batch_input_shape (e.g. [5, 10, 20]) instead of input_shape")
+
+
+def test_an_enormous_input_gives_sizes_in_scientific_notation(client: TestClient) -> None:
+    body = {"input_shape": [2**31 - 1] * 8, "layers": [{"type": "Dense", "units": 1}]}
+    r = client.post(SUMMARY, json=body)
+    assert r.status_code == 422, r.text
+    memory = next(item for item in r.json()["detail"] if item["loc"] == ["body"])
+    assert memory["msg"].startswith(
+        "training this model at a batch of 1 needs an estimated 1.81e+75 bytes (1.81e+75 bytes: "
+    )
+    assert "PiB" not in memory["msg"] and not re.search(r"\d{19}", memory["msg"].replace(",", ""))
