@@ -62,7 +62,12 @@ class Settings(BaseSettings):
 
     # Model size limits, checked by the analytic engine before any worker builds anything (app/engine.py).
     max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")
-    max_units: int = Field(Limits.max_units, ge=1, description="`units` of any one layer (also inside a wrapper).")
+    max_units: int = Field(
+        Limits.max_units,
+        ge=1,
+        le=2**31 - 1,
+        description="`units` of any one layer (also inside a wrapper); at most 2**31 - 1, the most Keras takes.",
+    )
     max_params: int = Field(
         Limits.max_params,
         ge=1,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError
@@ -60,16 +61,21 @@ def fmt_shape(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
+def fmt_count(n: int) -> str:
+    """An exact count with thousands separators, ``1,234,567``; in scientific notation from 10^18 on
+    (``1.81e+78``), where the digits stop meaning anything to a reader."""
+    return f"{n:,}" if abs(n) < 10**18 else f"{Decimal(n):.2e}"
+
+
 def fmt_bytes(n: int) -> str:
-    """Bytes for a person, in binary units: ``24.0 KiB``, ``596.1 GiB``; ``800 bytes`` below 1 KiB."""
+    """Bytes for a person, in binary units: ``24.0 KiB``, ``596.1 GiB``, ``12.0 PiB``; ``800 bytes`` below 1 KiB;
+    in scientific notation from 1024 PiB on (``1.81e+78 bytes``). Integer arithmetic, so any int works."""
     if n < 1024:
         return f"{n:,} bytes"
-    value = n / 1024
-    for unit in ("KiB", "MiB", "GiB", "TiB"):
-        if value < 1024:
-            return f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} PiB"
+    for power, unit in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"), start=1):
+        if n < 1024 ** (power + 1):
+            return f"{n / 1024**power:.1f} {unit}"
+    return f"{Decimal(n):.2e} bytes"
 
 
 @dataclass(frozen=True)
@@ -113,8 +119,9 @@ class TrainingMemory:
     def breakdown(self) -> str:
         """The parts in words, for messages."""
         return (
-            f"weights {self.weights_bytes:,} + gradients {self.gradients_bytes:,} + {self.optimizer} slots "
-            f"{self.optimizer_bytes:,} + activations {self.activations_bytes:,} + input {self.input_bytes:,}"
+            f"weights {fmt_count(self.weights_bytes)} + gradients {fmt_count(self.gradients_bytes)} + "
+            f"{self.optimizer} slots {fmt_count(self.optimizer_bytes)} + activations "
+            f"{fmt_count(self.activations_bytes)} + input {fmt_count(self.input_bytes)}"
         )
 
 
@@ -307,10 +314,10 @@ def check_limits(
         errors.append(
             ErrorItem(
                 (*loc, "layers", largest.index),
-                f"the model has {params:,} parameters ({fmt_bytes(params * FLOAT32_BYTES)} of float32 weights), "
-                f"over the limit of {limits.max_params:,} (LAYERWISE_MAX_PARAMS); the largest layer is "
-                f"{largest.index} ({largest.name}, {largest.type}) with {largest.params:,}: use fewer units or "
-                "a shorter input to it",
+                f"the model has {fmt_count(params)} parameters ({fmt_bytes(params * FLOAT32_BYTES)} of float32 "
+                f"weights), over the limit of {limits.max_params:,} (LAYERWISE_MAX_PARAMS); the largest layer is "
+                f"{largest.index} ({largest.name}, {largest.type}) with {fmt_count(largest.params)}: use fewer "
+                "units or a shorter input to it",
                 "limit_exceeded",
             )
         )
@@ -320,7 +327,7 @@ def check_limits(
             ErrorItem(
                 loc,
                 f"training this model at a batch of {batch_size} needs an estimated {fmt_bytes(memory.total_bytes)} "
-                f"({memory.total_bytes:,} bytes: {memory.breakdown()}), over the limit of "
+                f"({fmt_count(memory.total_bytes)} bytes: {memory.breakdown()}), over the limit of "
                 f"{fmt_bytes(limits.max_memory_bytes)} ({limits.max_memory_bytes:,} bytes, "
                 "LAYERWISE_MAX_MEMORY_BYTES); use a smaller model, input or batch",
                 "limit_exceeded",

@@ -6,18 +6,26 @@ whatever the status, so a front-end parses one format.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
-from collections.abc import Sequence
-from typing import Any
+import typing
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+if TYPE_CHECKING:
+    from app.config import Limits
+
 logger = logging.getLogger(__name__)
+
+# The methods an OpenAPI path item may hold as operations (its other keys: parameters, summary, servers...).
+_HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 Loc = tuple[str | int, ...]
 
@@ -81,16 +89,23 @@ class WorkerTimeoutError(LayerwiseError):
     error_type = "worker_timeout"
 
 
-def _strip(errors: Sequence[Any]) -> list[ErrorItem]:
+def _strip(errors: Sequence[Any], limits: Limits | None = None) -> list[ErrorItem]:
     # pydantic's errors echo the offending input and a docs URL; a 10 MB body must not come back in the
-    # answer, so keep only what the shared error shape promises.
-    return [ErrorItem(e.get("loc", ()), str(e.get("msg", "")), str(e.get("type", "value_error"))) for e in errors]
+    # answer, so keep only what the shared error shape promises (app.validation also drops union tags from
+    # locs and rewrites the messages that do not say how to fix).
+    from app.validation import error_item
+
+    return [error_item(e, limits) for e in errors]
 
 
-def validation_items(exc: ValidationError, loc: Sequence[str | int]) -> list[ErrorItem]:
-    """A pydantic ``ValidationError`` from validating part of a request by hand, as the items FastAPI would
-    give for it (``loc`` prefixed, no input echo)."""
-    return [ErrorItem((*loc, *item["loc"]), item["msg"], item["type"]) for item in _strip(exc.errors())]
+def validation_items(exc: ValidationError, loc: Sequence[str | int], limits: Limits | None = None) -> list[ErrorItem]:
+    """A pydantic ``ValidationError`` from validating part of a request by hand, as the items FastAPI's would
+    get (``loc`` prefixed, union tags out of it, no input echo; see :mod:`app.validation`).
+
+    Args:
+        limits: the service's limits, named by the message of a value over a schema bound they are below.
+    """
+    return [ErrorItem((*loc, *item["loc"]), item["msg"], item["type"]) for item in _strip(exc.errors(), limits)]
 
 
 async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:
@@ -100,34 +115,94 @@ async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.items}, status_code=exc.status_code, headers=exc.headers)
 
 
-async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+def _json_error(error: Mapping[str, Any], doc: Any) -> ErrorItem:
+    """FastAPI's "JSON decode error" (its loc has the character offset) with the line, the column and what the
+    JSON parser expected there."""
+    loc = tuple(error.get("loc", ("body",)))
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    expected = (error.get("ctx") or {}).get("error")
+    if pos is None or not isinstance(doc, str):
+        return ErrorItem(
+            loc, f"the body is not valid JSON ({expected or 'JSON decode error'}); send a JSON object", "json_invalid"
+        )
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    what = f"{expected} at" if expected else "error at"
+    return ErrorItem(
+        loc,
+        f"the body is not valid JSON: {what} line {line}, column {column} (character {pos}); fix the JSON there",
+        "json_invalid",
+    )
+
+
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a type annotation names (through unions and ``Annotated``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]
+
+
+def _body_required(request: Request) -> str:
+    """The message for a request without a body: what its route's body holds, and its keys."""
+    field = getattr(request.scope.get("route"), "body_field", None)
+    info = getattr(field, "field_info", None)
+    models = _models_in(getattr(info, "annotation", None))
+    description = getattr(info, "description", None) or (
+        (inspect.getdoc(models[0]) or "").split("\n\n")[0].replace("\n", " ") if models else ""
+    )
+    what = description[:1].lower() + description[1:].rstrip(".") if description else "a JSON object"
+    msg = f"the request has no body; send one as JSON with `Content-Type: application/json`, holding {what}"
+    if models:
+        keys = ", ".join(
+            name + (" (required)" if f.is_required() else "") for name, f in models[0].model_fields.items()
+        )
+        msg += f"; the keys of a {models[0].__name__}: {keys}"
+    return msg + "; /docs has examples"
+
+
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return JSONResponse({"detail": _strip(exc.errors())}, status_code=422)
+    settings = getattr(request.app.state, "settings", None)
+    items = _strip(exc.errors(), getattr(settings, "limits", None))
+    for i, error in enumerate(exc.errors()):
+        if error.get("type") == "json_invalid":
+            items[i] = _json_error(error, exc.body)
+        elif error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):
+            items[i] = ErrorItem(("body",), _body_required(request), "missing")
+    return JSONResponse({"detail": items}, status_code=422)
 
 
-def _allowed_methods(request: Request) -> str | None:
-    """Every method the request's path answers to, from the OpenAPI document (Starlette's 405 lists only the
-    methods of the first route whose path matches, e.g. GET but not DELETE on /v1/trainings/{run_id})."""
+def _allowed_methods(request: Request) -> list[str]:
+    """The methods the request's path answers, from the OpenAPI document: every operation of every documented
+    path that matches (Starlette's 405 lists only the methods of the first route whose path matches, e.g. GET
+    but not DELETE on /v1/trainings/{run_id}). HEAD is there only where a route declares it (/healthz, /readyz):
+    a FastAPI route answers exactly its declared methods. Empty for an undocumented path."""
     app = request.app
     patterns: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "method_patterns", None)
     if patterns is None:
         patterns = [
-            (re.compile("^" + re.sub(r"\{[^/]+\}", "[^/]+", path) + "$"), {m.upper() for m in operations})
+            (
+                re.compile("^" + "[^/]+".join(re.escape(part) for part in re.split(r"\{[^/]+?\}", path)) + "$"),
+                {method.upper() for method in operations if method.upper() in _HTTP_METHODS},
+            )
             for path, operations in app.openapi()["paths"].items()
         ]
         app.state.method_patterns = patterns
     path = request.url.path.removeprefix(request.scope.get("root_path", ""))
-    methods = set().union(*(ms for pattern, ms in patterns if pattern.match(path)))
-    if "GET" in methods:
-        methods.add("HEAD")  # Starlette answers HEAD wherever it answers GET
-    return ", ".join(sorted(methods)) or None
+    return sorted(set().union(*(methods for pattern, methods in patterns if pattern.match(path))))
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 405 and (allowed := _allowed_methods(request)):
-        item = ErrorItem((), f"{request.method} is not allowed here; this path answers {allowed}", "http_405")
-        return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": allowed})
+    if exc.status_code == 405:
+        # An undocumented path (the playground, /docs, /static) keeps the Allow of the route that refused it.
+        allowed = _allowed_methods(request) or sorted(
+            method.strip() for method in (exc.headers or {}).get("Allow", "").split(",") if method.strip()
+        )
+        if allowed:
+            listed = ", ".join(allowed)
+            item = ErrorItem((), f"{request.method} is not allowed here; this path answers {listed}", "http_405")
+            return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": listed})
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI turns any failure to read the body as JSON, other than a syntax error, into a bare 400 that
         # names nothing; it is a body that is not JSON, and says so like a syntax error does.

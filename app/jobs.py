@@ -75,7 +75,7 @@ class RunRecorder:
         self.run.started_at = _now()
         await self.store.save(self.run)
         await self.store.append_event(
-            self.run.id, "status", {"status": "running", "started_at": self.run.started_at.isoformat()}
+            self.run.id, "status", {"status": "running", **self.run.model_dump(mode="json", include={"started_at"})}
         )
 
     async def batch(self, data: dict[str, Any]) -> None:

@@ -12,16 +12,19 @@ ignored (the shapes are recomputed, and a summary does not depend on compiling).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
+from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError, validation_items
 from app.layers import LAYER_TYPES
 from app.layers.base import KerasImportError
 from app.layers.keras_config import COMMON_FIXED, FALSE, Float32
 from app.spec import ModelSpec
+from app.validation import error_item
 
 
 class KerasModelConfig(BaseModel):
@@ -47,19 +50,22 @@ def is_keras_config(body: Any) -> bool:
     return isinstance(body, dict) and "class_name" in body
 
 
-def parse_model(body: Any, loc: Loc = ("body",)) -> ModelSpec:
+def parse_model(body: Any, loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
     """A request body as a :class:`ModelSpec`: either a spec, or Keras's ``to_json()`` config of one.
+
+    Args:
+        limits: the service's limits, for the message of a value over a schema bound (``units``) they are below.
 
     Raises:
         SpecError: (422) the spec is invalid (pydantic's errors, each with its ``loc``), or the Keras config
             has something the import does not accept (``keras_import_refused``, ``loc`` into the config).
     """
     if is_keras_config(body):
-        return spec_from_keras(body, loc)
+        return spec_from_keras(body, loc, limits)
     try:
         return ModelSpec.model_validate(body)
     except ValidationError as exc:
-        raise SpecError(validation_items(exc, loc)) from None
+        raise SpecError(validation_items(exc, loc, limits)) from None
 
 
 def _refuse(loc: Loc, msg: str) -> SpecError:
@@ -119,7 +125,7 @@ def _keras_loc(loc: Loc, first_layer: int, pydantic_loc: tuple[str | int, ...]) 
     return (*loc, "config", *pydantic_loc)
 
 
-def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
+def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
     """Translate Keras's ``to_json()`` of a Sequential into a spec (not yet normalized).
 
     The input comes from the leading ``InputLayer`` (``batch_shape``, or Keras 2's ``batch_input_shape``),
@@ -129,8 +135,10 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
     Raises:
         SpecError: (422, ``keras_import_refused``) not a Sequential, a class or key the import does not
             accept, a custom object; or (pydantic's types) a value the spec refuses -- ``loc`` points into
-            the Keras config, e.g. ``["body", "config", "layers", 2, "class_name"]``.
+            the Keras config, e.g. ``["body", "config", "layers", 2, "class_name"]``; Keras 2's ``to_json()``
+            (``keras_version`` 2.x, ``backend``) is refused as such, with how to convert it.
     """
+    _refuse_keras_2(body, loc)
     _check_keys(body, _MODEL_KEYS, loc, "the model")
     if body.get("class_name") != "Sequential":
         raise _refuse(
@@ -179,8 +187,38 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",)) -> ModelSpec:
     try:
         return ModelSpec.model_validate(spec)
     except ValidationError as exc:
-        items = [ErrorItem(_keras_loc(loc, first, tuple(e["loc"])), e["msg"], e["type"]) for e in exc.errors()]
+        items: list[ErrorItem] = []
+        for error in exc.errors():
+            where = _keras_loc(loc, first, tuple(error["loc"]))
+            # The message counts layers as the Keras config does (its InputLayer first), as its loc does.
+            part = error["loc"]
+            index = part[1] if part[:1] == ("layers",) and len(part) > 1 else None
+            shifted = (part[0], index + first, *part[2:]) if isinstance(index, int) else part
+            item = error_item({**error, "loc": shifted}, limits)
+            items.append(ErrorItem(where, item["msg"], item["type"]))
         raise SpecError(items) from None
+
+
+def _refuse_keras_2(body: Mapping[str, Any], loc: Loc) -> None:
+    """Refuse Keras 2's ``model.to_json()`` (tf.keras), recognised by the top-level keys it adds and Keras 3's
+    lacks: ``keras_version`` ("2.x") and ``backend``. Its layers differ too (``batch_input_shape`` in their
+    configs, Keras 2's initializer and dtype forms), so it is refused as a whole, with how to convert it.
+
+    Raises:
+        SpecError: (422, ``keras_import_refused``) at the ``keras_version`` key (else ``backend``).
+    """
+    version = body.get("keras_version")
+    if "backend" not in body and not (isinstance(version, str) and version.startswith("2.")):
+        return
+    key = "keras_version" if "keras_version" in body else "backend"
+    found = ", ".join(f"{k} {json.dumps(body[k])[:40]}" for k in ("keras_version", "backend") if k in body)
+    raise _refuse(
+        (*loc, key),
+        f"this is Keras 2's model.to_json() ({found}), which the import does not read (nor does Keras 3's "
+        "model_from_json): it reads Keras 3's. Load the model in Keras 3 and call to_json() there (from Keras 2.13+, "
+        "model.save('model.keras'), then keras.models.load_model('model.keras').to_json() in Keras 3), or write "
+        "the model as a spec: input_shape (the first layer's batch_input_shape without the batch) and its layers",
+    )
 
 
 def _input_shape(obj: Mapping[str, Any], loc: Loc) -> Any:

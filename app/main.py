@@ -14,6 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from app import __version__
 from app.api import health, metrics, summary, trainings
 from app.api.deps import reject_unknown_query_parameters
+from app.api.json_body import document_json_bodies, require_json_body
 from app.config import Settings, get_settings
 from app.errors import install_error_handlers
 from app.jobs import Executor, LocalExecutor, TrainingService
@@ -103,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Keras Sequential model summaries and short trainings over HTTP.",
         lifespan=lifespan,
+        # Every route: a body not sent as JSON is a 415 (a route without a body skips it), as the document says.
+        dependencies=[Depends(require_json_body)],
     )
     app.state.settings = settings
     install_error_handlers(app)
@@ -115,6 +118,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(trainings.router, dependencies=checked)
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=protected)
+    document_json_bodies(app)
     install_rate_limits(app, settings)
     install_body_limit(app, settings)
     app.state.metrics = Metrics()

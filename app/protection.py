@@ -41,7 +41,15 @@ _bearer = HTTPBearer(auto_error=False, description="The service's API key, as a 
 
 
 class _BodyTooLarge(StarletteHTTPException):
-    """Raised from ``receive``: an HTTPException, so FastAPI lets it through its body parsing to the handler."""
+    """Raised from ``receive``: an HTTPException, so FastAPI lets it through its body parsing to the handler
+    :func:`install_body_limit` registers, which answers as :class:`BodyLimitMiddleware` does."""
+
+
+def body_too_large(msg: str) -> JSONResponse:
+    """The 413 for a body over the limit, streamed or declared alike: loc ``["body"]``, type ``body_too_large``.
+    ``Connection: close``, since the rest of the body is not read."""
+    item = ErrorItem(("body",), msg, "body_too_large")
+    return JSONResponse({"detail": [item]}, status_code=413, headers={"Connection": "close"})
 
 
 class BodyLimitMiddleware:
@@ -63,9 +71,7 @@ class BodyLimitMiddleware:
             return
         declared = Headers(scope=scope).get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
-            item = ErrorItem(("body",), self._message(f"{int(declared):,} bytes"), "body_too_large")
-            response = JSONResponse({"detail": [item]}, status_code=413, headers={"Connection": "close"})
-            await response(scope, receive, send)
+            await body_too_large(self._message(f"{int(declared):,} bytes"))(scope, receive, send)
             return
         received = 0
 
@@ -79,6 +85,11 @@ class BodyLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+async def _body_too_large_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, _BodyTooLarge)
+    return body_too_large(str(exc.detail))
 
 
 class UnauthorizedError(LayerwiseError):
@@ -183,8 +194,9 @@ async def rate_limit(request: Request) -> None:
 
 
 def install_body_limit(app: FastAPI, settings: Settings) -> None:
-    """Refuse request bodies over ``settings.max_body_bytes`` (413)."""
+    """Refuse request bodies over ``settings.max_body_bytes`` (413), whether their length is declared or not."""
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(_BodyTooLarge, _body_too_large_error)
 
 
 def install_rate_limits(app: FastAPI, settings: Settings) -> None:

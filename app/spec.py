@@ -175,6 +175,14 @@ class ModelSpec(StrictModel):
                 seen[layer.name] = i
 
         if batch_shape is not None and batch_shape[0] is None:
+            example = [5, *batch_shape[1:]]
+            if given[0][0][-1] == "batch_input_shape":
+                fix = (
+                    f"batch_input_shape starts with null (an open batch): make its first number the batch size, "
+                    f"e.g. {example}"
+                )
+            else:
+                fix = f"give batch_input_shape (e.g. {example}) instead of input_shape"
             for i, layer in enumerate(self.layers):
                 nested = _inner_layers(layer, (*loc, "layers", i), itself=True)
                 stateful = [where for where, x in nested if getattr(x, "stateful", False)]
@@ -182,8 +190,7 @@ class ModelSpec(StrictModel):
                     errors.append(
                         ErrorItem(
                             (*stateful[0], "stateful"),
-                            f"layer {i} ({layer.type}) is stateful, which needs a fixed batch size; give "
-                            f"batch_input_shape (e.g. {[5, *batch_shape[1:]]}) instead of input_shape",
+                            f"layer {i} ({layer.type}) is stateful, which needs a fixed batch size; {fix}",
                             "stateful_needs_batch",
                         )
                     )

@@ -15,7 +15,6 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 
@@ -53,12 +52,7 @@ def refusals() -> None:
             before = sum(rss_kib(pid) for pid in workers)
             worst_median = 0.0
             for case in CATALOGUE:
-                kwargs: dict[str, Any] = {"params": case.params, "headers": dict(case.headers)}
-                if case.raw is not None:
-                    kwargs.update(content=case.raw)
-                    kwargs["headers"]["Content-Type"] = "application/json"
-                elif case.body is not None:
-                    kwargs["json"] = case.body
+                kwargs = case.request_kwargs()
                 times = []
                 for _ in range(ROUNDS):
                     started = time.perf_counter()

@@ -35,7 +35,8 @@ class Hostile:
     """One request and what it must be answered with.
 
     ``loc`` is the start of the ``loc`` one of the error items must have; ``needle`` a piece of its message.
-    ``raw`` is sent as the body's bytes instead of ``body`` as JSON; ``headers`` go along.
+    ``raw`` is sent as the body's bytes instead of ``body`` as JSON, with ``Content-Type: content_type``;
+    ``headers`` go along.
     """
 
     name: str
@@ -48,11 +49,30 @@ class Hostile:
     method: str = "POST"
     params: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+
+    def request_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``httpx.Client.request`` (or a TestClient's) that send this request."""
+        kwargs: dict[str, Any] = {"params": self.params, "headers": dict(self.headers)}
+        if self.raw is not None:
+            kwargs["content"] = self.raw
+            kwargs["headers"]["Content-Type"] = self.content_type
+        elif self.body is not None:
+            kwargs["json"] = self.body
+        return kwargs
 
 
 CATALOGUE: list[Hostile] = [
     # Sizes a model asks for
     Hostile("huge units", SUMMARY, 422, ("body", "layers", 0, "units"), "LAYERWISE_MAX_UNITS", lstm(units=200_000)),
+    Hostile(
+        "units over int32",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "units"),
+        "over the limit of 8,192 units per layer (LAYERWISE_MAX_UNITS)",
+        lstm(units=2**31),
+    ),
     Hostile(
         "thousands of layers",
         SUMMARY,
@@ -92,20 +112,18 @@ CATALOGUE: list[Hostile] = [
         "negative units",
         SUMMARY,
         422,
-        ("body", "layers", 0, "LSTM", "units"),
+        ("body", "layers", 0, "units"),
         "greater than or equal to 1",
         lstm(units=-3),
     ),
-    Hostile(
-        "zero units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "greater than or equal to 1", lstm(units=0)
-    ),
-    Hostile("fractional units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units=2.5)),
-    Hostile("units as a string", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units="30")),
+    Hostile("zero units", SUMMARY, 422, ("body", "layers", 0, "units"), "greater than or equal to 1", lstm(units=0)),
+    Hostile("fractional units", SUMMARY, 422, ("body", "layers", 0, "units"), "integer", lstm(units=2.5)),
+    Hostile("units as a string", SUMMARY, 422, ("body", "layers", 0, "units"), "integer", lstm(units="30")),
     Hostile(
         "NaN as a number",
         SUMMARY,
         422,
-        ("body", "layers", 0, "LSTM", "dropout"),
+        ("body", "layers", 0, "dropout"),
         "finite",
         raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4, "dropout": NaN}]}',
     ),
@@ -113,23 +131,23 @@ CATALOGUE: list[Hostile] = [
         "infinity as a number",
         SUMMARY,
         422,
-        ("body", "layers", 0, "LSTM", "units"),
+        ("body", "layers", 0, "units"),
         "integer",
         raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": Infinity}]}',
     ),
-    Hostile("dropout over 1", SUMMARY, 422, ("body", "layers", 0, "LSTM", "dropout"), "less than 1", lstm(dropout=1.5)),
-    Hostile("a boolean for units", SUMMARY, 422, ("body", "layers", 0, "LSTM", "units"), "integer", lstm(units=True)),
+    Hostile("dropout over 1", SUMMARY, 422, ("body", "layers", 0, "dropout"), "less than 1", lstm(dropout=1.5)),
+    Hostile("a boolean for units", SUMMARY, 422, ("body", "layers", 0, "units"), "integer", lstm(units=True)),
     # Names and types
-    Hostile("unicode in a name", SUMMARY, 422, ("body", "layers", 0, "LSTM", "name"), "pattern", lstm(name="lstm_ø")),
+    Hostile("unicode in a name", SUMMARY, 422, ("body", "layers", 0, "name"), "ASCII letters", lstm(name="lstm_ø")),
     Hostile(
         "control characters in a name",
         SUMMARY,
         422,
-        ("body", "layers", 0, "LSTM", "name"),
-        "pattern",
+        ("body", "layers", 0, "name"),
+        "ASCII letters",
         lstm(name="a\x00b\n"),
     ),
-    Hostile("a 10,000-character name", SUMMARY, 422, ("body", "name"), "pattern", model(name="n" * 10_000)),
+    Hostile("a 10,000-character name", SUMMARY, 422, ("body", "name"), "1 to 64 characters", model(name="n" * 10_000)),
     Hostile(
         "duplicate names",
         SUMMARY,
@@ -140,15 +158,37 @@ CATALOGUE: list[Hostile] = [
     ),
     Hostile("unknown layer type", SUMMARY, 422, ("body", "layers", 0), "Conv2D", model(layers=[{"type": "Conv2D"}])),
     Hostile(
+        "a layer without a type",
+        SUMMARY,
+        422,
+        ("body", "layers", 0),
+        'needs "type", its Keras class name, one of LSTM, GRU, SimpleRNN, Dense',
+        model(layers=[{"units": 4}]),
+    ),
+    Hostile(
+        "a Bidirectional around a Dense",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "layer"),
+        '"type" must be one of LSTM, GRU, SimpleRNN',
+        model(layers=[{"type": "Bidirectional", "layer": {"type": "Dense", "units": 4}}]),
+    ),
+    Hostile(
         "unknown field",
         SUMMARY,
         422,
-        ("body", "layers", 0, "LSTM", "kernel_size"),
+        ("body", "layers", 0, "kernel_size"),
         "not permitted",
         lstm(kernel_size=3),
     ),
+    Hostile("unknown activation", SUMMARY, 422, ("body", "layers", 0, "activation"), "tanh", lstm(activation="eval")),
     Hostile(
-        "unknown activation", SUMMARY, 422, ("body", "layers", 0, "LSTM", "activation"), "tanh", lstm(activation="eval")
+        "stateful with an open batch in batch_input_shape",
+        SUMMARY,
+        422,
+        ("body", "layers", 0, "stateful"),
+        "batch_input_shape starts with null (an open batch): make its first number the batch size, e.g. [5, 10, 20]",
+        {"batch_input_shape": [None, 10, 20], "layers": [{"type": "LSTM", "units": 4, "stateful": True}]},
     ),
     Hostile(
         "both input shapes",
@@ -215,8 +255,50 @@ CATALOGUE: list[Hostile] = [
     ),
     Hostile("deeply nested JSON", SUMMARY, 422, ("body",), "nested too deeply", raw=b"[" * 100_000 + b"]" * 100_000),
     Hostile("not JSON", SUMMARY, 422, ("body",), "JSON", raw=b"layers: [LSTM]"),
+    Hostile(
+        "a JSON syntax error on line 2",
+        SUMMARY,
+        422,
+        ("body",),
+        "Expecting value at line 2, column 13 (character 38)",
+        raw=b'{"input_shape": [10, 20],\n "layers": [}',
+    ),
+    Hostile(
+        "a form-encoded body (curl -d without -H)",
+        SUMMARY,
+        415,
+        ("header", "content-type"),
+        "send it as JSON with `Content-Type: application/json`",
+        raw=b'{"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]}',
+        content_type="application/x-www-form-urlencoded",
+    ),
+    Hostile(
+        "a text/plain training",
+        TRAININGS,
+        415,
+        ("header", "content-type"),
+        "sent as 'text/plain'",
+        raw=b'{"model": {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]}}',
+        content_type="text/plain",
+    ),
+    Hostile(
+        "Keras 2's to_json()",
+        SUMMARY,
+        422,
+        ("body", "keras_version"),
+        "Keras 2's model.to_json()",
+        {
+            "class_name": "Sequential",
+            "config": {
+                "name": "m",
+                "layers": [{"class_name": "Dense", "config": {"units": 1, "batch_input_shape": [None, 4]}}],
+            },
+            "keras_version": "2.15.0",
+            "backend": "tensorflow",
+        },
+    ),
     Hostile("a JSON array", SUMMARY, 422, ("body",), "dictionary", [OK_MODEL]),
-    Hostile("an empty body", SUMMARY, 422, ("body",), "required", raw=b""),
+    Hostile("an empty body", SUMMARY, 422, ("body",), "has no body", raw=b""),
     # Trainings that ask for too much, or nonsense
     Hostile(
         "absurd epochs",

@@ -98,3 +98,24 @@ def test_metrics_in_prometheus_format(server: str) -> None:
     for name in ("layerwise_summary_cache_hits_total", "layerwise_summary_cache_misses_total"):
         assert _metric(text, name) == _metric(before, name) + 1, name
     assert _metric(text, "layerwise_summary_cache_entries") >= 1
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+def test_head_on_the_probes_is_get_without_the_body(server: str, path: str) -> None:
+    """As `curl -I` (and a load balancer's probe) sees it: GET's status and headers, no body."""
+    with httpx.Client(base_url=server, timeout=60) as http:
+        get, head = http.get(path), http.head(path)
+    assert head.status_code == get.status_code == 200
+    for header in ("content-type", "content-length"):
+        assert head.headers[header] == get.headers[header], header
+    assert int(get.headers["content-length"]) == len(get.content) > 0
+    assert head.content == b""
+
+
+def test_head_where_only_get_works_is_405_without_head_in_allow(server: str) -> None:
+    with httpx.Client(base_url=server, timeout=60) as http:
+        r = http.head("/metrics")
+        assert r.status_code == 405 and r.headers["allow"] == "GET"
+        r = http.request("PUT", "/v1/trainings/x")
+        assert r.status_code == 405 and r.headers["allow"] == "DELETE, GET"
+        assert r.json()["detail"][0]["msg"] == "PUT is not allowed here; this path answers DELETE, GET"

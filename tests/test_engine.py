@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from app.config import Limits
-from app.engine import analyze, fmt_bytes
+from app.engine import analyze, fmt_bytes, fmt_count
 from app.errors import SpecError
 from app.model_warnings import model_warnings, training_warnings
 from app.spec import ModelSpec, TrainingSpec
@@ -31,11 +31,26 @@ def training(layers: list[dict[str, Any]], **kw: Any) -> TrainingSpec:
 
 
 def test_fmt_bytes() -> None:
-    assert [fmt_bytes(n) for n in (800, 24_604, 4 * 2**30, 640_067_200_000)] == [
+    assert [fmt_bytes(n) for n in (800, 24_604, 4 * 2**30, 640_067_200_000, 3 * 2**50)] == [
         "800 bytes",
         "24.0 KiB",
         "4.0 GiB",
         "596.1 GiB",
+        "3.0 PiB",
+    ]
+
+
+def test_fmt_bytes_beyond_pib_is_scientific_for_any_int() -> None:
+    # Past 1024 PiB a figure in PiB is a long string of digits; 10**400 does not even fit a float.
+    assert [fmt_bytes(n) for n in (2**60, 1_606_938_044_258_990_275_541_962_092_341_162_602_522_202, 10**400)] == [
+        "1.15e+18 bytes",
+        "1.61e+42 bytes",
+        "1.00e+400 bytes",
+    ]
+    assert [fmt_count(n) for n in (10**18 - 1, 10**18, 3 * 10**77)] == [
+        "999,999,999,999,999,999",
+        "1.00e+18",
+        "3.00e+77",
     ]
 
 

@@ -3,8 +3,6 @@ no worker is asked anything, and the next valid request is answered as before.""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -22,13 +20,7 @@ def test_hostile_request_is_refused_clearly_and_harmlessly(client: TestClient, c
     pools = client.app.state.pools  # type: ignore[attr-defined]
     misses = summaries.cache.misses
     runs = client.get("/v1/trainings", params={"limit": 5}).json()["items"]
-    kwargs: dict[str, Any] = {"params": case.params, "headers": dict(case.headers)}
-    if case.raw is not None:
-        kwargs.update(content=case.raw)
-        kwargs["headers"]["Content-Type"] = "application/json"
-    elif case.body is not None:
-        kwargs["json"] = case.body
-    r = client.request(case.method, case.path, **kwargs)
+    r = client.request(case.method, case.path, **case.request_kwargs())
 
     assert r.status_code == case.status, r.text[:500]
     detail = r.json()["detail"]

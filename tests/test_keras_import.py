@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from app.config import Limits
 from app.errors import SpecError
 from app.keras_import import parse_model
 from app.layers.keras_config import ORTHOGONAL, Value
@@ -63,3 +64,63 @@ def test_refusals_point_into_the_config(body: dict[str, Any], loc: list[Any]) ->
     with pytest.raises(SpecError) as info:
         parse_model(body)
     assert loc in [item["loc"] for item in info.value.items]
+
+
+# Keras 2's (tf.keras 2.15) model.to_json() of the seed's first model, as it writes it.
+KERAS_2_JSON: dict[str, Any] = {
+    "class_name": "Sequential",
+    "config": {
+        "name": "sequential",
+        "layers": [
+            {
+                "class_name": "InputLayer",
+                "config": {"batch_input_shape": [None, 10, 20], "dtype": "float32", "sparse": False, "name": "in"},
+            },
+            {
+                "class_name": "LSTM",
+                "config": {
+                    "name": "lstm_layer",
+                    "trainable": True,
+                    "dtype": "float32",
+                    "batch_input_shape": [None, 10, 20],
+                    "return_sequences": True,
+                    "time_major": False,
+                    "units": 30,
+                    "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": None}},
+                },
+            },
+        ],
+    },
+    "keras_version": "2.15.0",
+    "backend": "tensorflow",
+}
+
+
+def test_keras_2_json_is_refused_as_such_with_how_to_convert_it() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_model(KERAS_2_JSON)
+    (item,) = info.value.items
+    assert item["loc"] == ["body", "keras_version"] and item["type"] == "keras_import_refused"
+    assert item["msg"].startswith(
+        """this is Keras 2's model.to_json() (keras_version "2.15.0", backend "tensorflow"), which the import does """
+        "not read"
+    )
+    assert "keras.models.load_model('model.keras').to_json()" in item["msg"]
+    assert "write the model as a spec" in item["msg"]
+    # Either key alone is Keras 2's too; a Keras 3 config has neither.
+    without_backend = {k: v for k, v in KERAS_2_JSON.items() if k != "backend"}
+    with pytest.raises(SpecError) as info:
+        parse_model(without_backend)
+    assert info.value.items[0]["loc"] == ["body", "keras_version"]
+
+
+def test_a_config_error_counts_layers_as_the_config_does() -> None:
+    with pytest.raises(SpecError) as info:
+        parse_model(sequential(lstm(units=2**31)), limits=Limits(max_units=100))
+    (item,) = info.value.items
+    assert item == {
+        "loc": ["body", "config", "layers", 1, "config", "units"],
+        "msg": "layer 1 (LSTM) has units=2,147,483,648, over the limit of 100 units per layer (LAYERWISE_MAX_UNITS); "
+        "use fewer units",
+        "type": "limit_exceeded",
+    }

@@ -268,6 +268,17 @@ def test_an_error_shows_on_the_layer_it_names(page: Page, console: Console) -> N
     expect(page.locator("#l1-problems")).to_be_empty()
     assert table(page)[1] == ("dense_layer", "(None, 1)", f"{4 * 1 * (30 + 1 + 1):,}")
 
+    # Inside a wrapper, an error is under the wrapped layer's field, whichever side refused it: pydantic (units=0)
+    # or the service's limit (units=9000); both say ["layers", 0, "layer", "units"].
+    wrapped = {"input_shape": [10, 20], "layers": [{"type": "Bidirectional", "layer": {"type": "GRU", "units": 0}}]}
+    for units, said in ((0, "greater than or equal to 1"), (9000, "LAYERWISE_MAX_UNITS")):
+        wrapped["layers"][0]["layer"]["units"] = units  # type: ignore[index]
+        page.click("#tab-json")
+        page.fill("#spec-json", json.dumps(wrapped))
+        page.click("#tab-layers")
+        expect(page.locator("#l0-layer-units-problem")).to_contain_text(said)
+        expect(page.locator("#l0-layer-units")).to_have_attribute("aria-invalid", "true")
+
 
 def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> None:
     # Its screenshot 04-after-training is the README's docs/playground.png.

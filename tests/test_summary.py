@@ -157,15 +157,15 @@ def test_keras_refusal_points_at_the_layer(
     [
         (
             {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 0}]},
-            ["body", "layers", 0, "LSTM", "units"],
+            ["body", "layers", 0, "units"],
         ),
         (
             {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": -1}]},
-            ["body", "layers", 0, "LSTM", "units"],
+            ["body", "layers", 0, "units"],
         ),
         (
             {"input_shape": [10, 20], "layers": [{"type": "Dense", "units": 1, "kernel": 3}]},
-            ["body", "layers", 0, "Dense", "kernel"],
+            ["body", "layers", 0, "kernel"],
         ),
         ({"input_shape": [10, 20], "layers": [{"type": "GRUU", "units": 1}]}, ["body", "layers", 0]),
         ({"layers": [{"type": "Dense", "units": 1}]}, ["body", "input_shape"]),

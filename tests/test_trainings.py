@@ -8,6 +8,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.conftest import sse_events
+
 
 def train(client: TestClient, model: dict[str, Any], **kw: Any) -> dict[str, Any]:
     r = client.post("/v1/trainings?wait=120", json={"model": model, **kw})
@@ -249,3 +251,12 @@ def test_a_run_store_that_stops_taking_writes_is_a_503_not_a_500(client: TestCli
     finally:
         portal.call(store.db.execute, "PRAGMA query_only=OFF")
     assert client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}).status_code == 201
+
+
+def test_the_running_event_gives_started_at_as_the_run_does(client: TestClient, seed: dict[str, Any]) -> None:
+    run = train(client, seed["seed_example_1"])
+    with client.stream("GET", f"/v1/trainings/{run['id']}/events") as r:
+        events = list(sse_events(r.iter_lines()))
+    (running,) = [e["data"] for e in events if e["event"] == "status" and e["data"]["status"] == "running"]
+    assert run["started_at"].endswith("Z")
+    assert running["started_at"] == run["started_at"]

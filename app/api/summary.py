@@ -96,7 +96,7 @@ async def summarize_model(
 
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
-    summary = await summaries.summarize(parse_model(body), batch_size=batch_size)
+    summary = await summaries.summarize(parse_model(body, limits=summaries.limits), batch_size=batch_size)
     if prefers_text(accept):
         return PlainTextResponse(summary.text)
     return summary
@@ -128,7 +128,7 @@ async def export_model(
     `keras.models.model_from_json`), a runnable Keras 3 Python snippet (written without Keras; the size
     limits do not apply to it), or the layerwise spec (which turns an imported Keras config into the
     request body that describes it)."""
-    spec = parse_model(body)
+    spec = parse_model(body, limits=summaries.limits)
     if format == "python":
         return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
     if format == "spec":

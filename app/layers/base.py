@@ -53,12 +53,18 @@ Activation = Literal[
 ]
 
 # Names as TensorFlow's name scopes accept them (Keras itself only forbids "/"): letters, digits, "_", ".", "-".
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# The pattern in words, for the schema's description and the error a name that does not match it gets.
+NAME_RULE = (
+    "1 to 64 characters: ASCII letters, digits, '_', '.' and '-', starting with a letter or digit (no spaces or "
+    "accents)"
+)
 Name = Annotated[
     str,
-    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"),
+    StringConstraints(pattern=NAME_PATTERN),
     Field(
-        description="Keras layer/model name: 1-64 of letters, digits, '_', '.', '-', starting with a letter "
-        "or digit. Optional; Keras-style names (lstm, lstm_1, ...) are given to unnamed layers."
+        description=f"Keras layer/model name: {NAME_RULE}. Optional; Keras-style names (lstm, lstm_1, ...) are "
+        "given to unnamed layers."
     ),
 ]
 # Upper bounds here only keep numbers sane (int32); the service's resource limits are settings.

@@ -59,10 +59,12 @@ export function formatShape(shape) {
   return `(${dims.join(", ")}${dims.length === 1 ? "," : ""})`;
 }
 
-/** Bytes in binary units, as Keras's summary prints them: 25684 -> "25.08 KB". */
+/** Bytes in binary units, as Keras's summary prints them (up to PB): 25684 -> "25.08 KB"; in scientific notation
+ *  from 1024 PB on (1.15e+18 B), where a figure in PB would be a long string of digits. */
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "—";
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "KB", "MB", "GB", "TB", "PB"];
+  if (bytes >= 1024 ** units.length) return `${bytes.toExponential(2)} B`;
   let value = bytes;
   let unit = 0;
   while (value >= 1024 && unit < units.length - 1) {

@@ -503,7 +503,6 @@ export class ModelEditor {
     const card = document.getElementById(`${id}-card`);
     if (!card) return { slot: byId("layers-problems"), prefix: `layer ${loc[1]}` };
     for (;;) {
-      if (layer && loc[i] === layer.type) i += 1; // pydantic names the union member it tried: skip it
       const segment = loc[i];
       if (segment === undefined) {
         return { slot: byId(`${id}-problems`), card: document.getElementById(`${id}-card`) };
