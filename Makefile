@@ -64,9 +64,10 @@ bench-insight: $(VENV)/.installed-test
 load: $(VENV)/.installed-test
 	$(BIN)/python bench/load.py $(if $(QUICK),--quick)
 
-## make vendor: refresh the playground's Chart.js from the npm registry (version in scripts/vendor-chartjs.sh)
+## make vendor: refresh the playground's Chart.js and /docs' Swagger UI from the npm registry (versions in scripts/vendor-*.sh)
 vendor:
 	scripts/vendor-chartjs.sh
+	scripts/vendor-swagger-ui.sh
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format app tests bench

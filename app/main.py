@@ -106,6 +106,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Every route: a body not sent as JSON is a 415 (a route without a body skips it), as the document says.
         dependencies=[Depends(require_json_body)],
+        docs_url=None,  # /docs is served by app.web with Swagger UI's files from the package, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -1,4 +1,5 @@
-"""What a browser needs: the playground page at ``/`` with its static files, and CORS for other front-ends.
+"""What a browser needs: the playground page at ``/`` with its static files, the API's docs at ``/docs``, and CORS
+for other front-ends.
 
 The page is plain HTML, CSS and JavaScript modules under ``app/static`` (no build step), installed with the
 package; it talks to the API exactly as any front-end would, so it is also the API's worked example.
@@ -9,9 +10,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.responses import FileResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
@@ -35,6 +37,24 @@ async def playground() -> FileResponse:
     return FileResponse(
         STATIC_DIR / "index.html",
         headers={"Cache-Control": "no-cache", "Content-Security-Policy": PAGE_CSP},
+    )
+
+
+SWAGGER_UI = "/static/vendor/swagger-ui"
+
+
+@router.get("/docs")
+async def docs(request: Request) -> HTMLResponse:
+    """The API's interactive documentation (Swagger UI) over ``/openapi.json``, its script and style served from
+    the package (``scripts/vendor-swagger-ui.sh``), so it works with no CDN reachable, as the playground does.
+    FastAPI's documented self-hosting of the docs' assets (fastapi.tiangolo.com/how-to/custom-docs-ui-assets/)."""
+    root = request.scope.get("root_path", "").rstrip("/")
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{request.app.openapi_url}",
+        title=f"{request.app.title} - Swagger UI",
+        swagger_js_url=f"{root}{SWAGGER_UI}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{SWAGGER_UI}/swagger-ui.css",
+        swagger_favicon_url=f"{root}/static/favicon.svg",
     )
 
 

@@ -416,3 +416,20 @@ def test_a_service_with_an_api_key_asks_for_it_and_then_works(
     assert '-H "X-API-Key: $LAYERWISE_API_KEY"' in page.input_value("#code-text")
     context.close()
     assert console.unexpected() == []
+
+
+def test_the_api_docs_render_from_this_service_alone(browser: Browser, server: str, console: Console) -> None:
+    # Swagger UI's files come from the package: /docs works where no CDN is reachable (as on this machine).
+    context = browser.new_context(viewport=WIDE, base_url=server)
+    page = context.new_page()
+    page.on("console", console.on_console)
+    page.on("pageerror", console.on_page_error)
+    origins: set[str] = set()
+    page.on("request", lambda request: origins.add(request.url.split("/")[2]))
+    page.goto("/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=30_000)
+    paths = {text.strip().replace("\u200b", "") for text in page.locator(".opblock-summary-path").all_inner_texts()}
+    assert {"/v1/models/summary", "/v1/trainings", "/v1/trainings/{run_id}/events"} <= paths, paths
+    shot(page, "09-api-docs", full_page=False)
+    context.close()
+    assert origins == {server.split("/")[2]} and console.unexpected() == []

@@ -49,6 +49,25 @@ def test_vendored_chartjs_is_what_npm_serves() -> None:
     assert f"Chart.js v{version}" in (vendor / "chart.umd.min.js").read_text()[:200]
 
 
+def test_vendored_swagger_ui_is_what_npm_serves() -> None:
+    vendor = STATIC_DIR / "vendor" / "swagger-ui"
+    for line in (vendor / "SHA256SUMS").read_text().splitlines():
+        digest, name = line.split()
+        assert hashlib.sha256((vendor / name).read_bytes()).hexdigest() == digest, name
+    assert (vendor / "VERSION").read_text().startswith("swagger-ui-dist 5.")
+
+
+def test_the_docs_page_loads_only_this_service_s_files(client: TestClient) -> None:
+    page = client.get("/docs")
+    assert page.status_code == 200 and "SwaggerUIBundle" in page.text
+    urls = re.findall(r'(?:src|href)="([^"]+)"', page.text) + re.findall(r"url: '([^']+)'", page.text)
+    assert "/openapi.json" in urls and len(urls) >= 4, urls
+    for url in urls:
+        assert url.startswith("/"), f"/docs loads {url} from elsewhere"
+        assert client.get(url).status_code == 200, url
+    assert client.get("/redoc").status_code == 404  # it loaded its script from a CDN
+
+
 def test_a_built_wheel_carries_the_page(tmp_path: Path) -> None:
     pytest.importorskip("setuptools")
     root = Path(__file__).resolve().parent.parent
