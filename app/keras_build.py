@@ -237,7 +237,13 @@ def _finite_or_none(value: Any) -> float | None:
 
 
 class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
-    """Reports epochs and (throttled) batches to the channel, stops on request or on a non-finite loss."""
+    """Reports epochs and (throttled) batches to the channel, stops on request or on a non-finite loss.
+
+    An epoch cut short by a stop request (cancel, time limit) is not reported: Keras still calls
+    ``on_epoch_end`` with the logs of the batches it ran, but a mean over part of an epoch is not that epoch's
+    loss. :attr:`epochs_completed` counts the epochs reported. An epoch cut by divergence is reported (its
+    non-finite loss is the point).
+    """
 
     def __init__(self, channel: RunChannel, epochs: int, steps: int, batch_every_s: float) -> None:
         super().__init__()
@@ -249,11 +255,15 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self.stop_reason: str | None = None
         self.diverged_at: dict[str, int] | None = None
         self._last_emit = 0.0
+        self._batches_run = 0  # in the current epoch
+        self.epochs_completed = 0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         self.epoch = epoch + 1
+        self._batches_run = 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batches_run = batch + 1
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
             self.diverged_at = {"epoch": self.epoch, "batch": batch + 1}
@@ -279,6 +289,9 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
             )
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.stop_reason is not None and self._batches_run < self.steps:
+            return  # cut short by a stop request: not an epoch's loss
+        self.epochs_completed = epoch + 1
         self.channel.emit(
             "epoch",
             {
@@ -364,6 +377,16 @@ def train(
     steps = math.ceil(train_samples / batch_size)
     callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
     started = time.perf_counter()
+    if (reason := channel.stop_requested()) is not None:  # cancelled while it was being built: no fit at all
+        return {
+            "summary": description,
+            "history": {},
+            "epochs_completed": 0,
+            "diverged": None,
+            "stop_reason": reason,
+            "execution": execution,
+            "fit_s": 0.0,
+        }
     history = model.fit(
         x,
         y,
@@ -377,8 +400,12 @@ def train(
     fit_s = time.perf_counter() - started
     return {
         "summary": description,
-        "history": {k: [_finite_or_none(v) for v in values] for k, values in history.history.items()},
-        "epochs_completed": len(history.epoch),
+        # Keras's History also holds an epoch cut short by a stop request; the run keeps whole epochs only.
+        "history": {
+            k: [_finite_or_none(v) for v in values[: callback.epochs_completed]]
+            for k, values in history.history.items()
+        },
+        "epochs_completed": callback.epochs_completed,
         "diverged": callback.diverged_at,
         "stop_reason": callback.stop_reason,
         "execution": execution,

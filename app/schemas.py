@@ -142,8 +142,9 @@ class TrainingRun(BaseModel):
     epochs: int = Field(description="Epochs requested.")
     epochs_completed: int = Field(
         0,
-        description="Epochs in the history; a stop (cancel, time limit, divergence) mid-epoch records that "
-        "epoch too, over the batches it ran, as Keras's History does.",
+        description="Epochs in the history. An epoch cut short by a cancel or the time limit is left out (its "
+        "mean loss would be over part of the epoch; `progress` says how far it got); one cut by divergence is "
+        "kept, with its non-finite loss as null.",
     )
     progress: Progress
     samples: int
