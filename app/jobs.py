@@ -198,6 +198,9 @@ class _LiveRun:
     inbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     spec: dict[str, Any] = field(default_factory=dict)
+    # Cancelled after pebble had it but before a worker started it: stopped as soon as it starts, recorded as
+    # a queued run cancelled (it never ran for the client).
+    cancelled_before_start: bool = False
     # The submitting request's context (its request id), in which the run is later handed to a worker.
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
@@ -270,6 +273,10 @@ class LocalExecutor:
                 kind = message["kind"]
                 if kind == "started":
                     live.pid = message["pid"]
+                    if live.cancelled_before_start:
+                        self._stop(live, "cancelled")
+                if live.cancelled_before_start:
+                    continue
                 await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
             await self._finish(live)
         except Exception:
@@ -280,7 +287,7 @@ class LocalExecutor:
 
     async def _finish(self, live: _LiveRun) -> None:
         recorder, limit = live.recorder, self._settings.training_time_limit_s
-        if live.future is None:  # cancelled while it waited: it never reached a worker
+        if live.future is None or live.cancelled_before_start:  # cancelled before any worker started it
             await recorder.finish("cancelled")
             return
         try:
@@ -305,14 +312,24 @@ class LocalExecutor:
         if live.future is None:  # still in this executor's queue: drop it
             self._waiting.remove(live)
             live.inbox.put_nowait(None)
-        elif live.pid is None or not self._hub.send(
-            live.pid, {"kind": "stop", "run_id": run_id, "reason": "cancelled"}
-        ):
-            # Handed to a worker that has not said it started: pebble kills the worker if it has.
-            live.future.cancel()  # type: ignore[no-untyped-call]
+        elif live.pid is None:
+            # Handed to pebble, not started yet (its worker may be one pebble is still starting): cancelling
+            # pebble's future would make pebble kill the worker that picks the task up. It is stopped as soon
+            # as it says it started, before it fits (see _drive and keras_build.train).
+            live.cancelled_before_start = True
         else:
-            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
+            self._stop(live, "cancelled")
         return True
+
+    def _stop(self, live: _LiveRun, reason: str) -> None:
+        """Ask a started run's worker to stop at its next batch; kill it (pebble replaces it) if it has not
+        within ``cancel_grace_s``."""
+        assert live.future is not None and live.pid is not None
+        message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": reason}
+        if self._hub.send(live.pid, message):
+            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
+        else:
+            live.future.cancel()  # type: ignore[no-untyped-call]
 
     async def training_slots(self) -> tuple[int, int]:
         return self._pool.size, sum(1 for live in self._live.values() if live.pid is not None)

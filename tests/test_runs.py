@@ -7,6 +7,7 @@ Redis (the scale-out mode), through the same API: the two must not be told apart
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -154,6 +155,44 @@ def test_cancel_a_queued_run_never_starts_it(client: TestClient, seed: dict[str,
         time.sleep(1.5)
         assert set(pool.ready_pids) == pids_training and pool.ready_workers == pool.size
     r = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
+    assert r.status_code == 201 and r.json()["status"] == "succeeded"
+
+
+def test_runs_cancelled_while_a_killed_worker_is_replaced_never_reach_one(local_client: TestClient) -> None:
+    # One batch of a wide LSTM outlasts the cancel grace: cancelling it kills the worker. The next run is then
+    # handed to pebble before the replacement worker is up; cancelling it there must not kill that one too
+    # (found by a tester: each such cancel cost a worker restart and seconds of /readyz 503).
+    client = local_client
+    pool = client.app.state.pools[1]  # type: ignore[attr-defined]
+    stuck = {"input_shape": [50, 20], "layers": [{"type": "LSTM", "units": 256}, {"type": "Dense", "units": 1}]}
+    first = start(client, stuck, data={"samples": 10000}, fit={"epochs": 5, "batch_size": 10000})
+    queued = [start(client, {"input_shape": [10, 20], "layers": [{"type": "Dense", "units": 1}]}) for _ in range(2)]
+    until_status(client, first["id"], {"running"})
+    time.sleep(0.3)
+    with ThreadPoolExecutor(1) as background:
+        deleting = background.submit(client.delete, f"/v1/trainings/{first['id']}")
+        deadline = time.monotonic() + 30
+        while pool.ready_workers == pool.size:  # until the stuck worker has been killed
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        # Now the first queued run is in pebble's hands, waiting for a worker that is still starting; the second
+        # still in the executor's queue. The second is cancelled first: cancelling the first waits for its end,
+        # and the second would meanwhile start for real.
+        for run in reversed(queued):
+            cancelled = client.delete(f"/v1/trainings/{run['id']}").json()
+            assert cancelled["status"] == "cancelled" and cancelled["started_at"] is None, cancelled
+            assert [e["event"] for e in events_of(client, run["id"])] == ["status", "end"]
+        assert deleting.result().json()["status"] == "cancelled"
+    deadline = time.monotonic() + 60
+    while pool.ready_workers < pool.size:  # the one replacement
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    replacement = set(pool.ready_pids)
+    time.sleep(4.0)  # longer than a worker's start: a second kill would show as another pid, or none ready
+    assert set(pool.ready_pids) == replacement and pool.ready_workers == pool.size
+    r = client.post(
+        "/v1/trainings?wait=60", json={"model": {"input_shape": [3], "layers": [{"type": "Dense", "units": 1}]}}
+    )
     assert r.status_code == 201 and r.json()["status"] == "succeeded"
 
 
