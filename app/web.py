@@ -18,6 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import Scope
 
 from app.config import Settings
+from app.protection import API_KEY_HEADER
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -77,8 +78,9 @@ def install_web(app: FastAPI, settings: Settings) -> None:
     """Serve the playground (``/`` and ``/static/...``) and, when ``settings.cors_origins`` is not empty, answer
     those origins' cross-origin requests (Starlette's ``CORSMiddleware``).
 
-    A front-end on another origin needs ``Location`` (where a 202's run lives) and ``Retry-After`` (after a 429)
-    from responses, so both are exposed; ``Last-Event-ID`` is allowed for resuming an event stream by hand.
+    A front-end on another origin needs ``Location`` (where a 202's run lives), ``Retry-After`` (after a 429) and
+    the request id from responses, so they are exposed; it may send ``Last-Event-ID`` (resuming an event stream
+    by hand), the API key (``X-API-Key`` or ``Authorization``) and its own request id.
     """
     app.include_router(router)
     app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR), name="static")
@@ -87,6 +89,14 @@ def install_web(app: FastAPI, settings: Settings) -> None:
             CORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "DELETE"],
-            allow_headers=["Content-Type", "Accept", "Last-Event-ID"],
-            expose_headers=["Location", "Retry-After"],
+            # The API key's two headers and the request id, so a front-end elsewhere can use what the API offers.
+            allow_headers=[
+                "Content-Type",
+                "Accept",
+                "Last-Event-ID",
+                API_KEY_HEADER,
+                "Authorization",
+                settings.request_id_header,
+            ],
+            expose_headers=["Location", "Retry-After", settings.request_id_header],
         )

@@ -105,11 +105,17 @@ def test_an_allowed_origin_gets_cors_headers_and_another_does_not() -> None:
     assert preflight.status_code == 200
     assert preflight.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "POST" in preflight.headers["access-control-allow-methods"]
+    # With an API key set, a front-end elsewhere sends it (either header) and may send its own request id.
+    for header in ("x-api-key", "authorization", "content-type,x-request-id"):
+        asked = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": header}
+        r = client.options("/v1/models/summary", headers={"Origin": "http://localhost:5173", **asked})
+        assert r.status_code == 200, (header, r.text)
 
     r = client.get("/healthz", headers={"Origin": "http://localhost:5173"})
     assert r.headers["access-control-allow-origin"] == "http://localhost:5173"
     # A front-end reads where a 202's run lives, and how long to wait after a 429.
-    assert {"location", "retry-after"} <= set(r.headers["access-control-expose-headers"].lower().split(", "))
+    exposed = set(r.headers["access-control-expose-headers"].lower().split(", "))
+    assert {"location", "retry-after", "x-request-id"} <= exposed
 
     other = client.get("/healthz", headers={"Origin": "http://evil.example"})
     assert "access-control-allow-origin" not in other.headers
