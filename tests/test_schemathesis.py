@@ -58,6 +58,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_lie(tmp_path: Path) ->
             capture_output=True,
             text=True,
             timeout=1200,
+            cwd=tmp_path,  # its example cache (.schemathesis/) goes there, not into the working tree
         )
     out = done.stdout
     assert done.returncode == 0, out[-8000:]
