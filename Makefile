@@ -64,10 +64,10 @@ bench-insight: $(VENV)/.installed-test
 load: $(VENV)/.installed-test
 	$(BIN)/python bench/load.py $(if $(QUICK),--quick)
 
-## make vendor: refresh the playground's Chart.js and /docs' Swagger UI from the npm registry (versions in scripts/vendor-*.sh)
+## make vendor: refresh the playground's Chart.js and /docs' Swagger UI from the npm registry (versions here)
 vendor:
-	scripts/vendor-chartjs.sh
-	scripts/vendor-swagger-ui.sh
+	scripts/vendor-npm.sh chart.js 4.6.1 . dist/chart.umd.min.js dist/chart.umd.min.js.map LICENSE.md:chart.js.LICENSE.md
+	scripts/vendor-npm.sh swagger-ui-dist 5.35.0 swagger-ui swagger-ui-bundle.js swagger-ui.css LICENSE
 
 format: $(VENV)/.installed-test
 	$(BIN)/ruff format app tests bench

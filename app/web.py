@@ -47,7 +47,7 @@ SWAGGER_UI = "/static/vendor/swagger-ui"
 @router.get("/docs")
 async def docs(request: Request) -> HTMLResponse:
     """The API's interactive documentation (Swagger UI) over ``/openapi.json``, its script and style served from
-    the package (``scripts/vendor-swagger-ui.sh``), so it works with no CDN reachable, as the playground does.
+    the package (``make vendor``), so it works with no CDN reachable, as the playground does.
     FastAPI's documented self-hosting of the docs' assets (fastapi.tiangolo.com/how-to/custom-docs-ui-assets/)."""
     root = request.scope.get("root_path", "").rstrip("/")
     return get_swagger_ui_html(
