@@ -89,13 +89,13 @@ class WorkerTimeoutError(LayerwiseError):
     error_type = "worker_timeout"
 
 
-def _strip(errors: Sequence[Any], limits: Limits | None = None) -> list[ErrorItem]:
+def _strip(errors: Sequence[Any], limits: Limits | None = None, loc: Sequence[str | int] = ()) -> list[ErrorItem]:
     # pydantic's errors echo the offending input and a docs URL; a 10 MB body must not come back in the
     # answer, so keep only what the shared error shape promises (app.validation also drops union tags from
     # locs and rewrites the messages that do not say how to fix).
     from app.validation import error_item
 
-    return [error_item(e, limits) for e in errors]
+    return [error_item(e, limits, loc) for e in errors]
 
 
 def validation_items(exc: ValidationError, loc: Sequence[str | int], limits: Limits | None = None) -> list[ErrorItem]:
@@ -105,7 +105,7 @@ def validation_items(exc: ValidationError, loc: Sequence[str | int], limits: Lim
     Args:
         limits: the service's limits, named by the message of a value over a schema bound they are below.
     """
-    return [ErrorItem((*loc, *item["loc"]), item["msg"], item["type"]) for item in _strip(exc.errors(), limits)]
+    return _strip(exc.errors(), limits, loc)
 
 
 async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:

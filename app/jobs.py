@@ -194,7 +194,6 @@ class _LiveRun:
     recorder: RunRecorder
     future: ProcessFuture[Any] | None = None
     pid: int | None = None
-    stop_reason: str | None = None
     inbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
     task: asyncio.Task[None] | None = None
     spec: dict[str, Any] = field(default_factory=dict)
@@ -274,7 +273,7 @@ class LocalExecutor:
                 if kind == "started":
                     live.pid = message["pid"]
                     if live.cancelled_before_start:
-                        self._stop(live, "cancelled")
+                        self._stop(live)
                 if live.cancelled_before_start:
                     continue
                 await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
@@ -292,11 +291,8 @@ class LocalExecutor:
             return
         try:
             out = live.future.result()
-        except FutureCancelledError:
-            if live.stop_reason == "timed_out":
-                await recorder.finish("timed_out", error=time_limit_error(limit))
-            else:
-                await recorder.finish("cancelled")
+        except FutureCancelledError:  # only a cancel cancels pebble's future (the time limit is its timeout)
+            await recorder.finish("cancelled")
         except FutureTimeoutError:
             await recorder.finish("timed_out", error=time_limit_error(limit))
         except ProcessExpired as exc:
@@ -308,7 +304,6 @@ class LocalExecutor:
         live = self._live.get(run_id)
         if live is None:
             return False
-        live.stop_reason = "cancelled"
         if live.future is None:  # still in this executor's queue: drop it
             self._waiting.remove(live)
             live.inbox.put_nowait(None)
@@ -318,14 +313,14 @@ class LocalExecutor:
             # as it says it started, before it fits (see _drive and keras_build.train).
             live.cancelled_before_start = True
         else:
-            self._stop(live, "cancelled")
+            self._stop(live)
         return True
 
-    def _stop(self, live: _LiveRun, reason: str) -> None:
-        """Ask a started run's worker to stop at its next batch; kill it (pebble replaces it) if it has not
-        within ``cancel_grace_s``."""
+    def _stop(self, live: _LiveRun) -> None:
+        """Ask a started run's worker to stop (cancelled) at its next batch; kill it (pebble replaces it) if it
+        has not within ``cancel_grace_s``."""
         assert live.future is not None and live.pid is not None
-        message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": reason}
+        message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": "cancelled"}
         if self._hub.send(live.pid, message):
             asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
         else:

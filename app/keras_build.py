@@ -321,10 +321,11 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
     Graph mode traces the train step once per model, which dominates tiny trainings; eager mode skips that but
     is slower per step (``bench/eager_threshold.py`` measures the crossover). The two run different kernels
     (TensorFlow's graph optimiser fuses some), so an eager loss can differ from Keras's default run in the last
-    bits of float32 (a sweep of 30 random one-epoch runs: 4 differed, by at most 1.2e-7 relative); for the
-    seed's models they are identical. Dropout draws its masks from a different random stream in each mode, and
-    eager evaluation can differ in ``val_loss``: those runs stay in graph mode, so their history is exactly
-    what ``model.fit`` gives by default.
+    bits of float32 (``bench/eager_threshold.py --agreement 100``: 2 of 76 random one-epoch runs without dropout,
+    by at most 1.2e-7 relative); for the seed's models they are identical. With dropout the masks are drawn in
+    another way in each mode (1 of 24 differed, by 3.4e-7, in that run; an earlier sweep saw 1.5e-5 once, not
+    reproduced), and eager evaluation can differ in ``val_loss``: those runs stay in graph mode, so their
+    history is exactly what ``model.fit`` gives by default.
     """
     if spec.compile.run_eagerly is not None:
         return "eager" if spec.compile.run_eagerly else "graph"

@@ -130,13 +130,12 @@ def profile(name: str, calls: int, call: Callable[[int], object]) -> None:
     session = profiler.last_session
     assert session is not None
     root = session.root_frame()
-    total = root.time if root is not None else wall
     print(f"\n{name}: {wall / calls * 1000:.1f} ms per call ({calls} calls, {wall:.2f} s)")
-    if root is None:
+    if root is None:  # no sample taken
         return
     for label, seconds in places(root).items():
-        if seconds / total >= 0.01:
-            print(f"  {seconds / total:6.1%}  {label}")
+        if seconds / root.time >= 0.01:
+            print(f"  {seconds / root.time:6.1%}  {label}")
 
 
 def main() -> None:

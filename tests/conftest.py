@@ -7,7 +7,6 @@ import copy
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from fastapi.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.seed_examples import SEED_MODELS
+from tests.serving import free_port
 
 # The test apps: one warm worker per pool, runs in memory, and no per-client limits (the whole suite is one
 # client, polling fast); tests/test_protection.py has an app of its own with them on.
@@ -93,13 +93,6 @@ def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
             event[key] = event[key] + "\n" + value if key == "data" and key in event else value
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (Debian's package) on a free loopback port, with nothing persisted; stopped at
@@ -107,7 +100,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("the Celery tests need redis-server: apt-get install redis-server (make test does it)")
-    port = _free_port()
+    port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     proc = subprocess.Popen(
         [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", str(workdir)],

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -116,18 +115,11 @@ def scale(base: str, other: str, workers: int) -> None:
     )
     # As many trainings at once as there are workers: each goes to a worker of its own.
     ids: list[str] = []
-    threads = []
     for i in range(workers):
         body = {"model": SEED_MODELS["seed_example_2"], "data": {"samples": 3000}, "fit": {"epochs": 3}, "seed": i}
         status, run, _ = call("POST", f"{base}/v1/trainings", body)
         check(status == 202, f"training {i} queued")
         ids.append(run["id"])
-    for run_id in ids:
-        thread = threading.Thread(target=until, args=(other, run_id, {"succeeded"}))
-        thread.start()
-        threads.append(thread)
-    for thread in threads:
-        thread.join()
     for run_id in ids:
         run = until(other, run_id, {"succeeded", "failed"})
         check(

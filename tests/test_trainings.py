@@ -211,11 +211,13 @@ def test_a_training_over_the_limits_is_422_before_queueing(client: TestClient) -
 def test_absurd_trainings_are_refused_before_queueing(
     client: TestClient, seed: dict[str, Any], kw: dict[str, Any], loc: list[Any], needle: str
 ) -> None:
+    runs = client.get("/v1/trainings", params={"limit": 5}).json()["items"]
     r = client.post("/v1/trainings", json={"model": seed["seed_example_1"], **kw})
     assert r.status_code == 422, r.text
     items = r.json()["detail"]
     assert any(item["loc"] == loc and needle in item["msg"] for item in items), items
     assert all(item["type"] == "limit_exceeded" for item in items)
+    assert client.get("/v1/trainings", params={"limit": 5}).json()["items"] == runs  # nothing queued
 
 
 def test_data_too_large_for_memory_is_refused(client: TestClient) -> None:

@@ -74,12 +74,6 @@ export function formatBytes(bytes) {
   return `${value.toFixed(unit === 0 ? 0 : 2)} ${units[unit]}`;
 }
 
-/** 1968032 -> "1.97M" (the exact figure goes in a title). */
-export function formatCompact(n) {
-  if (n === null || n === undefined) return "—";
-  return new Intl.NumberFormat("en-US", { notation: "compact", maximumFractionDigits: 2 }).format(n);
-}
-
 /** A loss for people: 4 significant digits, or "—" for a missing or non-finite one (the API sends null). */
 export function formatLoss(x) {
   return x === null || x === undefined || !Number.isFinite(x) ? "—" : x.toPrecision(4);

@@ -49,10 +49,6 @@ function inputOf(spec) {
 
 export class ModelEditor {
   /**
-   * @param {ReturnType<import("./schema.js").readSchema>} schema
-   * @param {(spec: object, from: string) => void} onChange called after every change, with where it came from
-   */
-  /**
    * @param schema the layer types and arguments read from /openapi.json
    * @param onChange called with (spec, from) after every change
    * @param importKeras turns a Keras model config (model.to_json()) into a spec: (config) => Promise<spec>

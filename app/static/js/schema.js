@@ -132,7 +132,6 @@ export function readSchema(openapi) {
     topLevelTypes: topLevel.map((schema) => schema.properties[discriminator].const),
     training,
     examples,
-    version: openapi.info?.version ?? "",
   };
 }
 

@@ -150,12 +150,11 @@ function groupByLayer(items) {
   return groups;
 }
 
-/** ["layers", 2, "LSTM", "units"] -> 2; anything else -> null. */
+/** ["layers", 2, "units"] -> 2; anything else -> null. */
 export function layerIndexOf(loc) {
   return loc[0] === "layers" && typeof loc[1] === "number" ? loc[1] : null;
 }
 
 function locText(loc) {
-  const parts = loc.filter((part) => typeof part === "number" || !/^[A-Z]/.test(part));
-  return parts.length ? parts.join(".") : null;
+  return loc.length ? loc.join(".") : null;
 }
