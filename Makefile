@@ -41,11 +41,12 @@ redis-server:
 container-test:
 	bash scripts/container-test.sh
 
-## make lint: ruff (lint and format check) and mypy --strict
+## make lint: ruff (lint and format check), mypy --strict, and the layering contracts (lint-imports, pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test

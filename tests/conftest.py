@@ -22,11 +22,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.seed_examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS
 from tests.serving import free_port
 
 # The test apps: one warm worker per pool, runs in memory, and no per-client limits (the whole suite is one
-# client, polling fast); tests/test_protection.py has an app of its own with them on.
+# client, polling fast); tests/api/test_protection.py has an app of its own with them on.
 TEST_SETTINGS: dict[str, Any] = {
     "summary_workers": 1,
     "training_workers": 1,
@@ -156,7 +156,7 @@ def start_celery_worker(settings: Settings, log: Path) -> CeleryWorker:
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from app.celery_app import main; main()"], env=env, stdout=out, stderr=out
+            [sys.executable, "-c", "from app.scaleout.worker import main; main()"], env=env, stdout=out, stderr=out
         )
     client = redis.Redis.from_url(str(settings.broker_url))
     deadline = time.monotonic() + 180
