@@ -1,9 +1,13 @@
-"""Shapes, counts and bytes as text, for the messages of the engine, the limits, the warnings and the export."""
+"""Shapes, counts and bytes as text, one convention everywhere: Python's messages and the page say a number
+one way (the page's ``formatShape``, ``formatInt`` and ``formatBytes`` in ``app/static/js/dom.js`` follow it)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
+
+# Keras's units for memory sizes (keras/src/utils/summary_utils.py, readable_memory_size): base 1024.
+BYTE_UNITS = ("B", "KB", "MB", "GB", "TB", "PB")
 
 
 def fmt_shape(shape: Sequence[int | None]) -> str:
@@ -18,11 +22,15 @@ def fmt_count(n: int) -> str:
 
 
 def fmt_bytes(n: int) -> str:
-    """Bytes for a person, in binary units: ``24.0 KiB``, ``596.1 GiB``, ``12.0 PiB``; ``800 bytes`` below 1 KiB;
-    in scientific notation from 1024 PiB on (``1.81e+78 bytes``). Integer arithmetic, so any int works."""
-    if n < 1024:
-        return f"{n:,} bytes"
-    for power, unit in enumerate(("KiB", "MiB", "GiB", "TiB", "PiB"), start=1):
-        if n < 1024 ** (power + 1):
-            return f"{n / 1024**power:.1f} {unit}"
-    return f"{Decimal(n):.2e} bytes"
+    """Bytes as Keras's ``model.summary()`` prints them (``readable_memory_size``): base 1024, two decimals,
+    units B, KB, MB, GB, TB, PB -- ``800.00 B``, ``24.03 KB``, ``596.11 GB``; in scientific notation from 1024 PB
+    on (``1.15e+18 B``), where a figure in PB would be a long string of digits (any int works: 10**400 does not
+    fit a float)."""
+    if n >= 1024 ** len(BYTE_UNITS):
+        return f"{Decimal(n):.2e} B"
+    value = float(n)
+    for unit in BYTE_UNITS[:-1]:
+        if value < 1024:
+            return f"{value:.2f} {unit}"
+        value /= 1024
+    return f"{value:.2f} {BYTE_UNITS[-1]}"
