@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench profile bench-insight load vendor clean redis-server container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server container-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ $(CHROMIUM):
 ## playground; the Celery mode's tests start Debian's redis-server (installed here if missing) and a Celery worker
 test: $(VENV)/.installed-test $(CHROMIUM) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The pure tests: the request language, the analytic engine, formatting. No workers, server, browser, Redis,
+# apt-get or Keras (tests/conftest.py fails a test there that asks for one).
+PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py
+
+## make test-fast: the pure tests only (no workers, no server, no browser, no apt-get, no Keras), in seconds
+test-fast: $(VENV)/.installed-test
+	LAYERWISE_TEST_FAST=1 $(BIN)/python -m pytest $(PURE_TESTS) $(PYTEST_ARGS)
 
 redis-server:
 	@command -v redis-server >/dev/null || { \
