@@ -16,7 +16,7 @@ from app.api import health, metrics, summary, trainings
 from app.api.deps import reject_unknown_query_parameters
 from app.api.json_body import document_json_bodies, require_json_body
 from app.config import Settings, get_settings
-from app.errors import install_error_handlers
+from app.errors import UnhandledErrorMiddleware, install_error_handlers
 from app.jobs import Executor, LocalExecutor, TrainingService
 from app.metrics import NAMESPACE, Metrics
 from app.pool import ChannelHub, Message, WorkerPool
@@ -123,6 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_json_bodies(app)
     install_rate_limits(app, settings)
     install_body_limit(app, settings)
+    # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.state.metrics = Metrics()
     Instrumentator(
         should_group_status_codes=False,  # 422, 429 and 503 tell different stories

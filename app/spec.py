@@ -15,6 +15,7 @@ caches key on.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import Field
@@ -157,6 +158,10 @@ class ModelSpec(StrictModel):
                 )
             )
         batch_shape = given[0][1] if given else None
+        if batch_shape is not None:
+            variable = variable_axis_error(given[0][1], given[0][0])
+            if variable is not None:
+                errors.append(variable)
 
         seen: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
@@ -294,8 +299,8 @@ class TrainingSpec(StrictModel):
             raise SpecError.one(
                 (*loc, "fit", "validation_split"),
                 f"validation_split={self.fit.validation_split} splits samples={self.data.samples} into {train} "
-                f"for training and {val} for validation, and Keras needs at least one of each; use more "
-                "samples or a validation_split nearer 0.5",
+                f"for training and {val} for validation, and Keras needs at least one of each; "
+                f"{_split_fix(self.data.samples, self.fit.validation_split)}",
                 "validation_split_empty",
             )
         stateful = [i for i, layer in enumerate(model.layers) if layer.is_stateful]
@@ -323,6 +328,45 @@ class TrainingSpec(StrictModel):
                         "stateful_samples",
                     )
         return self.model_copy(update={"model": model, "fit": self.fit.model_copy(update={"batch_size": batch_size})})
+
+
+def _split_fix(samples: int, validation_split: float) -> str:
+    """How to make ``validation_split`` leave at least one sample on each side, true of these numbers: a split
+    that works for ``samples`` (checked with :func:`split_samples`), or more samples when none does."""
+    if samples < 2:
+        return f"use at least 2 samples (samples={samples} cannot be split), or validation_split=0"
+    # Any split in (0, 1 - 1/samples] leaves one sample or more on each side; offer the nearest with 2 decimals.
+    # (0.5 always works from 2 samples on, so the list is never empty.)
+    works = [k / 100 for k in range(1, 100) if min(split_samples(samples, k / 100)) >= 1]
+    nearest = min(works, key=lambda v: abs(v - validation_split))
+    return f"use a validation_split from {works[0]:g} to {works[-1]:g} with samples={samples} (e.g. {nearest:g})"
+
+
+def variable_axis_error(batch_shape: Sequence[int | None], loc: Loc) -> ErrorItem | None:
+    """The error for an input shape with a variable axis (``null``, Keras's ``None``) after the batch, which
+    the service does not support yet: every figure it gives (shapes, Mult-Adds, bytes) needs every length.
+
+    Args:
+        batch_shape: the input's shape, batch first (an ``input_shape`` has ``None`` prepended).
+        loc: where the shape was given: a ``batch_input_shape`` field (whose index ``i`` is axis ``i``), or
+            Keras's ``batch_shape`` / ``build_input_shape``, which are laid out the same way.
+
+    Returns:
+        An item (``variable_length_unsupported``) whose ``loc`` ends at the first null axis, or ``None``.
+    """
+    axis = next((i for i, d in enumerate(batch_shape) if i > 0 and d is None), None)
+    if axis is None:
+        return None
+    role = " (the time axis)" if axis == 1 and len(batch_shape) >= 3 else ""
+    example = [batch_shape[0], *(10 if d is None else d for d in batch_shape[1:])]
+    example_text = "[" + ", ".join("null" if d is None else str(d) for d in example) + "]"
+    return ErrorItem(
+        (*loc, axis),
+        f"axis {axis}{role} of the input shape is null (a variable length, Keras's None), which is not "
+        "supported yet: only the batch axis (the first) may be null, because every figure of a summary needs "
+        f"every other length; give axis {axis} a size, e.g. {example_text}",
+        "variable_length_unsupported",
+    )
 
 
 def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:
