@@ -433,3 +433,24 @@ def test_the_api_docs_render_from_this_service_alone(browser: Browser, server: s
     shot(page, "09-api-docs", full_page=False)
     context.close()
     assert origins == {server.split("/")[2]} and console.unexpected() == []
+
+
+@pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["wide", "narrow"])
+def test_the_curl_dialog_shows_the_whole_command_from_its_start(page: Page, viewport: ViewportSize) -> None:
+    page.set_viewport_size(viewport)
+    pick_example(page, "seed_example_2")
+    for button in ("#curl-training", "#curl-summary"):
+        page.click(button)
+        text = page.locator("#code-text")
+        expect(text).to_be_visible()
+        assert page.input_value("#code-text").startswith("curl -s ")
+        box = text.evaluate(
+            "t => ({left: t.scrollLeft, top: t.scrollTop, width: t.scrollWidth, client: t.clientWidth,"
+            " right: t.getBoundingClientRect().right, viewport: innerWidth})"
+        )
+        assert box["left"] == 0 and box["top"] == 0, box  # scrolled to the start
+        assert box["width"] <= box["client"], box  # wrapped: no horizontal scrolling
+        assert box["right"] <= box["viewport"], box  # inside the screen
+        shot(page, f"13-curl-dialog-{'wide' if viewport is WIDE else 'narrow'}", full_page=False)
+        assert_accessible(page)
+        page.click("#code-close")

@@ -151,6 +151,7 @@ async function main() {
       title: "curl: this summary",
       note: "The request the page sends for the summary. Add -H 'Accept: text/plain' for Keras's table alone.",
       text: curlCommand(request),
+      wrap: true,
       filename: "summary.sh",
       type: "text/x-shellscript",
     });
@@ -163,6 +164,7 @@ async function main() {
         "The request Train sends. It answers 202 with the run; follow it with " +
         `curl -N ${apiUrl("v1/trainings/")}RUN_ID/events, or add ?wait=60 to the URL to wait for the end.`,
       text: curlCommand(request),
+      wrap: true,
       filename: "training.sh",
       type: "text/x-shellscript",
     });
@@ -244,14 +246,21 @@ function setupCodeDialog() {
   });
 }
 
-function openCode({ title, note, text, filename, type }) {
+/** Show a text in the code dialog. `wrap`: one long line (a curl command) wrapped anywhere, so all of it is in view;
+ *  code keeps its lines. Either way it opens at its start, not where setting the value left the caret (its end). */
+function openCode({ title, note, text, filename, type, wrap = false }) {
   current = { filename, type };
+  const area = byId("code-text");
   byId("code-title").textContent = title;
   byId("code-note").textContent = note;
-  byId("code-text").value = text;
+  area.value = text;
+  area.classList.toggle("wrap", wrap);
   byId("code-feedback").textContent = "";
   byId("code-download").hidden = !filename;
   byId("code-dialog").showModal();
+  area.setSelectionRange(0, 0);
+  area.scrollTop = 0;
+  area.scrollLeft = 0;
   byId("code-copy").focus();
 }
 
