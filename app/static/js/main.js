@@ -99,13 +99,7 @@ async function main() {
       refresh(); // the batch size is the summary's ?batch_size= (memory and Mult-Adds per batch)
     },
   });
-  const savedSettings = loadLocal(SETTINGS_KEY, null);
-  if (savedSettings) {
-    for (const [name, value] of Object.entries(savedSettings)) {
-      const input = document.getElementById(`t-${name}`);
-      if (input && value !== undefined && value !== null) input.value = String(value);
-    }
-  }
+  training.restore(loadLocal(SETTINGS_KEY, null));
 
   // The seed's examples: the summary body's OpenAPI examples.
   byId("examples").replaceChildren(
