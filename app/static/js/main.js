@@ -55,6 +55,7 @@ async function main() {
 
   const refresh = debounce(async () => {
     inflight?.abort();
+    if (editor.invalid) return; // the spec is the last valid one, not what the form shows
     const controller = new AbortController();
     inflight = controller;
     const mine = ++sequence;
@@ -80,14 +81,26 @@ async function main() {
     schema,
     (spec, from) => {
       saveLocal(SPEC_KEY, spec);
+      training.modelChanged();
       if (from === "load" || from === "import") refresh.flush();
       else refresh();
     },
     async (config) => JSON.parse(await exportModel(config, "spec")),
+    (message) => {
+      // Not a spec yet: no answer for the last valid one may land, and nothing of it stays as if current.
+      refresh.cancel();
+      inflight?.abort();
+      sequence += 1;
+      editor.showResults(null);
+      editor.showProblems([]);
+      summaryView.invalid(`No summary: ${message}`);
+      training.modelChanged();
+    },
   );
 
   const training = new TrainingPanel(schema, {
     spec: () => editor.spec,
+    invalid: () => editor.invalid,
     problems: (items) => editor.showProblems(items),
     loadRun: (run) => {
       editor.load(compactSpec(run.request.model, schema));

@@ -31,6 +31,8 @@ export class TrainingPanel {
     this.page = page;
     this.current = null; // {id, stream}
     this.shown = null; // the id of the run on the chart
+    this.idle = true; // the status says only what there is to do (no run shown, no refusal)
+    this.refusal = false; // the status is the service's refusal of the last Train
     this.form = byId("training-form");
     this.trainButton = byId("train");
     this.stopButton = byId("stop");
@@ -44,6 +46,7 @@ export class TrainingPanel {
       this.train();
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.showIdle();
     this.renderRuns();
   }
 
@@ -70,7 +73,12 @@ export class TrainingPanel {
     const id = `t-${name}`;
     const problem = h("div", { class: "field-problem", id: `${id}-problem` });
     const changed = () => {
-      this.clearSettingProblem(name); // what the service said was about the value just changed
+      // What the service said of this setting was about the value just changed; a refusal with nothing left to
+      // say is over.
+      this.clearSettingProblem(name);
+      if (this.refusal && !this.problems.children.length && !this.form.querySelector(".field-problem:not(:empty)")) {
+        this.showIdle();
+      }
       this.page.settingsChanged();
     };
     const title = field.description || null;
@@ -179,6 +187,12 @@ export class TrainingPanel {
     if (this.current) return;
     this.showProblems([]);
     this.clearSettingProblems();
+    const invalid = this.page.invalid();
+    if (invalid) {
+      // The spec still holds the last valid model: training it would train something the form does not show.
+      this.setStatus(`Not started: ${invalid}`, "error");
+      return;
+    }
     this.trainButton.disabled = true;
     let started;
     try {
@@ -211,6 +225,7 @@ export class TrainingPanel {
           ? "The server did not answer."
           : `The service refused this training (${error.status}).`;
     this.setStatus(headline, "error");
+    this.refusal = true;
     const unplaced = other.filter((item) => !this.placeSettingProblem(item));
     this.showProblems([...unplaced, ...model.map((m) => ({ ...m, msg: `model: ${m.msg}` }))]);
   }
@@ -337,6 +352,32 @@ export class TrainingPanel {
     this.showProblems(items.filter((item) => !this.placeSettingProblem(item)));
   }
 
+  /** The model on screen is another one now: what the panel shows of a run or a refusal is about the model before,
+   *  so it goes (the runs stay listed, one click away). A run still going on stays: it is followed to its end. */
+  modelChanged() {
+    if (this.current) return;
+    this.shown = null;
+    this.clearSettingProblems();
+    this.showProblems([]);
+    this.resetChart(this.getValue("epochs", this.fields.get("epochs").field) ?? 1);
+    this.progress.max = 1;
+    this.progress.value = 0;
+    byId("run-id").hidden = true;
+    delete this.status.dataset.status;
+    byId("runs").querySelectorAll("[aria-current]").forEach((node) => node.removeAttribute("aria-current"));
+    this.showIdle();
+  }
+
+  /** No run shown: say what there is to do, true of the runs listed below. */
+  showIdle() {
+    const n = byId("runs").children.length;
+    this.setStatus(
+      n ? `${n} past run${n === 1 ? "" : "s"} below: pick one to show it, or press Train.` : "No run yet: press Train.",
+      "idle",
+    );
+    this.idle = true;
+  }
+
   describe(run) {
     byId("run-id").textContent = `Run ${run.id}`;
     byId("run-id").hidden = false;
@@ -347,6 +388,8 @@ export class TrainingPanel {
   setStatus(text, tone) {
     this.status.textContent = text;
     this.status.className = `status ${tone}`;
+    this.idle = false;
+    this.refusal = false;
   }
 
   showProblems(items) {
@@ -454,6 +497,7 @@ export class TrainingPanel {
     const items = runs.filter(Boolean).map((run) => this.runItem(run));
     list.replaceChildren(...items);
     byId("runs-empty").hidden = items.length > 0;
+    if (this.idle) this.showIdle();
   }
 
   runItem(run) {
