@@ -14,8 +14,11 @@ const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interru
 // The page starts with more than the API's defaults (1 epoch, no validation): a chart needs a few points and
 // val_loss needs a validation split.
 const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
-// The groups of a training request's settings, in the order the form shows them; then the body's own (seed).
+// The groups of a training request's settings; then the body's own fields (seed).
 const GROUPS = ["data", "fit", "compile"];
+// The order of the form: boxes and choices two by two, then the check boxes; a field not named here comes last.
+const ORDER = ["samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
+  "shuffle", "run_eagerly", "metrics"];
 const NULL_OPTION = "__null__";
 const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default" };
 const STEPS = { validation_split: "0.05" };
@@ -65,6 +68,8 @@ export class TrainingPanel {
     for (const [name, field] of Object.entries(top)) {
       if (!["model", ...GROUPS].includes(name)) this.fields.set(name, { group: null, field });
     }
+    const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
+    this.fields = new Map([...this.fields].sort(([a], [b]) => rank(a) - rank(b))); // a stable sort
     this.form.replaceChildren(...[...this.fields].map(([name, { field }]) => this.settingControl(name, field)));
   }
 
