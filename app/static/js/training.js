@@ -10,6 +10,8 @@ import { problemNode } from "./editor.js";
 
 const RUNS_KEY = "layerwise.runs";
 const MAX_RUNS = 20;
+// A copy of the server's final statuses (app/store.py's FINAL_STATUSES): the OpenAPI document's enum of
+// TrainingRun.status lists every status but does not say which are final.
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interrupted"]);
 // The page starts with more than the API's defaults (1 epoch, no validation): a chart needs a few points and
 // val_loss needs a validation split.
