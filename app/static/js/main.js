@@ -127,6 +127,8 @@ async function main() {
   );
 
   setupCodeDialog();
+  // While the form holds what is not a spec, what is exported or copied is the last valid model: say so.
+  const codeOf = (options) => openCode({ ...options, stale: editor.invalid });
   const specName = () => (typeof editor.spec.name === "string" && editor.spec.name) || "model";
   byId("export-python").addEventListener("click", () =>
     exportTo("python", `Keras 3 Python: ${specName()}.py`, `${specName()}.py`, "text/x-python"),
@@ -137,7 +139,7 @@ async function main() {
   const exportTo = async (format, title, filename, type) => {
     try {
       const text = await exportModel(editor.spec, format);
-      openCode({
+      codeOf({
         title,
         note:
           format === "python"
@@ -149,12 +151,12 @@ async function main() {
       });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      openCode({ title, note: "The service could not export this model:", text: error.message, filename: null });
+      codeOf({ title, note: "The service could not export this model:", text: error.message, filename: null });
     }
   };
   byId("curl-summary").addEventListener("click", () => {
     const request = summaryRequest(editor.spec, training.settings().batch_size);
-    openCode({
+    codeOf({
       title: "curl: this summary",
       note: "The request the page sends for the summary. Add -H 'Accept: text/plain' for Keras's table alone.",
       text: curlCommand(request),
@@ -165,7 +167,7 @@ async function main() {
   });
   byId("curl-training").addEventListener("click", () => {
     const request = trainingRequest(training.request());
-    openCode({
+    codeOf({
       title: "curl: this training",
       note:
         "The request Train sends. It answers 202 with the run; follow it with " +
@@ -254,12 +256,12 @@ function setupCodeDialog() {
 }
 
 /** Show a text in the code dialog. `wrap`: one long line (a curl command) wrapped anywhere, so all of it is in view;
- *  code keeps its lines. Either way it opens at its start, not where setting the value left the caret (its end). */
-function openCode({ title, note, text, filename, type, wrap = false }) {
+ *  code keeps its lines. `stale`: why the form is not the spec the text is of (ModelEditor.invalid). Either way it opens at its start, not where setting the value left the caret (its end). */
+function openCode({ title, note, text, filename, type, wrap = false, stale = null }) {
   current = { filename, type };
   const area = byId("code-text");
   byId("code-title").textContent = title;
-  byId("code-note").textContent = note;
+  byId("code-note").textContent = stale ? `Of the last valid model, not of the form: ${stale} ${note}` : note;
   area.value = text;
   area.classList.toggle("wrap", wrap);
   byId("code-feedback").textContent = "";
