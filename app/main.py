@@ -14,7 +14,7 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from app import __version__
 from app.api import health, metrics, models, trainings
 from app.api.deps import reject_unknown_query_parameters
-from app.api.error_handlers import install_error_handlers
+from app.api.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.api.json_body import document_json_bodies, require_json_body
 from app.api.metrics import NAMESPACE, Metrics
 from app.api.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
@@ -126,6 +126,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     document_json_bodies(app)
     install_rate_limits(app, settings)
     install_body_limit(app, settings)
+    # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.
+    app.add_middleware(UnhandledErrorMiddleware)
     app.state.metrics = Metrics()
     Instrumentator(
         should_group_status_codes=False,  # 422, 429 and 503 tell different stories

@@ -62,7 +62,106 @@ class Hostile:
         return kwargs
 
 
+EXPORT = "/v1/models/export"
+
+# A variable axis (null, Keras's None) after the batch, in every place a shape is given, before every layer type
+# that has something to say about it: until variable-length inputs are supported, each is a 422 at that axis.
+_NULL_SHAPES: list[tuple[str, list[int | None]]] = [
+    ("time", [None, None, 20]),
+    ("fixed batch, time", [5, None, 20]),
+    ("features", [None, 10, None]),
+    ("every sample", [None, None, None]),
+]
+_NULL_STACKS: dict[str, list[dict[str, Any]]] = {
+    "LSTM": [{"type": "LSTM", "units": 4}],
+    "GRU": [{"type": "GRU", "units": 4}],
+    "SimpleRNN": [{"type": "SimpleRNN", "units": 4}],
+    "Bidirectional": [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 4}}],
+    "TimeDistributed": [{"type": "TimeDistributed", "layer": {"type": "Dense", "units": 4}}],
+    "Dense": [{"type": "Dense", "units": 4}],
+    "Flatten": [{"type": "Flatten"}, {"type": "Dense", "units": 4}],
+    "Dropout": [{"type": "Dropout", "rate": 0.1}],
+}
+
+
+def _null_axis(shape: list[int | None]) -> int:
+    return next(i for i, d in enumerate(shape) if i and d is None)
+
+
+def _null_cases() -> list[Hostile]:
+    cases: list[Hostile] = []
+    for (what, shape), (kind, stack) in zip(_NULL_SHAPES * 2, _NULL_STACKS.items(), strict=True):
+        axis = _null_axis(shape)
+        top = {"batch_input_shape": shape, "layers": stack}
+        first = {"layers": [{**stack[0], "batch_input_shape": shape}, *stack[1:]]}
+        cases += [
+            Hostile(f"null {what} axis before {kind}", SUMMARY, 422, ("body", "batch_input_shape", axis), "null", top),
+            Hostile(
+                f"null {what} axis on {kind} itself",
+                SUMMARY,
+                422,
+                ("body", "layers", 0, "batch_input_shape", axis),
+                "not supported yet",
+                first,
+            ),
+        ]
+    shape, axis = [None, None, 20], 1
+    body = {"batch_input_shape": shape, "layers": _NULL_STACKS["LSTM"]}
+    for export in ("keras_json", "python", "spec"):
+        cases.append(
+            Hostile(
+                f"null time axis, export as {export}",
+                EXPORT,
+                422,
+                ("body", "batch_input_shape", axis),
+                "null",
+                body,
+                params={"format": export},
+            )
+        )
+    cases.append(
+        Hostile(
+            "null time axis, training",
+            TRAININGS,
+            422,
+            ("body", "model", "batch_input_shape", axis),
+            "null",
+            {"model": body},
+        )
+    )
+    # Keras's own to_json() of Sequential([keras.Input(shape=(None, 20)), LSTM(4)]), as Keras 3 writes it.
+    keras_json = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "config": {
+            "name": "sequential",
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "InputLayer",
+                    "config": {"batch_shape": [None, None, 20], "dtype": "float32", "name": "input_layer"},
+                    "registered_name": None,
+                },
+                {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm", "units": 4}},
+            ],
+        },
+        "registered_name": None,
+    }
+    cases.append(
+        Hostile(
+            "Keras JSON of Input(shape=(None, 20))",
+            SUMMARY,
+            422,
+            ("body", "config", "layers", 0, "config", "batch_shape", 1),
+            "not supported yet",
+            keras_json,
+        )
+    )
+    return cases
+
+
 CATALOGUE: list[Hostile] = [
+    *_null_cases(),
     # Sizes a model asks for
     Hostile("huge units", SUMMARY, 422, ("body", "layers", 0, "units"), "LAYERWISE_MAX_UNITS", lstm(units=200_000)),
     Hostile(

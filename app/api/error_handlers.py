@@ -1,4 +1,5 @@
-"""The one place that turns any error into a response, and the response models of the error body.
+"""The one place that turns any error into a response: the exception handlers, the middleware that answers a bug
+no handler knows (:class:`UnhandledErrorMiddleware`), and the response models of the error body.
 
 Every error body has FastAPI's validation shape, ``{"detail": [{"loc": [...], "msg": "...", "type": "..."}]}``,
 whatever the status, so a front-end parses one format. The errors themselves are :mod:`app.errors`'.
@@ -13,11 +14,13 @@ import typing
 from collections.abc import Mapping
 from typing import Any
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import ErrorItem, LayerwiseError, StoreUnavailableError
 from app.spec.messages import error_items
@@ -159,6 +162,53 @@ async def _store_error(_: Request, exc: Exception) -> JSONResponse:
     msg = f"the run store failed ({exc}); retry later, and tell the operator"
     item = ErrorItem((), msg, "store_unavailable")
     return JSONResponse({"detail": [item]}, status_code=503, headers={"Retry-After": "5"})
+
+
+class UnhandledErrorMiddleware:
+    """Answers an exception no handler knows (a bug) with the shared error body and status 500, never
+    Starlette's bare ``Internal Server Error`` in plain text; logs it once with its traceback and request id.
+
+    Added inside the request-id and metrics middlewares (:func:`app.main.create_app`), so the answer carries
+    ``X-Request-ID`` and is counted in ``/metrics`` as a 500 of its route. An exception after the answer has
+    started (a broken event stream) cannot be answered again: it is logged and the connection closed.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as exc:
+            request_id = correlation_id.get()
+            logger.error(
+                "unhandled %s on %s %s (request id %s)",
+                type(exc).__name__,
+                scope.get("method"),
+                scope.get("path"),
+                request_id,
+                exc_info=exc,
+            )
+            if started:
+                raise
+            item = ErrorItem(
+                (),
+                f"the service failed unexpectedly ({type(exc).__name__}); this is a bug, not a problem with the "
+                f"request. It has been logged with the request id {request_id}: tell the operator that id",
+                "internal_error",
+            )
+            await JSONResponse({"detail": [item]}, status_code=500)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

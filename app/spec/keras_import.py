@@ -24,7 +24,7 @@ from app.spec.layers import LAYER_TYPES
 from app.spec.layers.base import KerasImportError
 from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Float32
 from app.spec.messages import error_item, validation_items
-from app.spec.model import ModelSpec
+from app.spec.model import ModelSpec, variable_axis_error
 
 
 class KerasModelConfig(BaseModel):
@@ -166,8 +166,11 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     head = layers[0]
     if isinstance(head, dict) and head.get("class_name") == "InputLayer":
         first = 1
-        spec["batch_input_shape"] = _input_shape(head, (*config_loc, "layers", 0))
+        spec["batch_input_shape"] = _input_shape(head, (*config_loc, "layers", 0))  # checks config is an object
+        shape_key = "batch_shape" if "batch_shape" in head["config"] else "batch_input_shape"
+        shape_loc: Loc = (*config_loc, "layers", 0, "config", shape_key)
     elif config.get("build_input_shape") is not None:
+        shape_loc = (*config_loc, "build_input_shape")
         spec["batch_input_shape"] = config["build_input_shape"]
     else:
         raise _refuse(
@@ -176,6 +179,11 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             "build_input_shape; start the model with keras.Input(shape=...) before calling to_json()",
         )
 
+    shape = spec["batch_input_shape"]
+    if isinstance(shape, list) and all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape):
+        variable = variable_axis_error(shape, shape_loc)  # keras.Input(shape=(None, 20)): not supported yet
+        if variable is not None:
+            raise SpecError([variable])
     errors: list[ErrorItem] = []
     for i, obj in enumerate(layers[first:], start=first):
         try:

@@ -14,6 +14,8 @@ caches key on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import Field
 
 from app.errors import ErrorItem, Loc, SpecError
@@ -123,6 +125,10 @@ class ModelSpec(StrictModel):
                 )
             )
         batch_shape = given[0][1] if given else None
+        if batch_shape is not None:
+            variable = variable_axis_error(given[0][1], given[0][0])
+            if variable is not None:
+                errors.append(variable)
 
         seen: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
@@ -193,6 +199,33 @@ class ModelSpec(StrictModel):
             batch_input_shape=batch_shape,
             layers=layers,
         )
+
+
+def variable_axis_error(batch_shape: Sequence[int | None], loc: Loc) -> ErrorItem | None:
+    """The error for an input shape with a variable axis (``null``, Keras's ``None``) after the batch, which
+    the service does not support yet: every figure it gives (shapes, Mult-Adds, bytes) needs every length.
+
+    Args:
+        batch_shape: the input's shape, batch first (an ``input_shape`` has ``None`` prepended).
+        loc: where the shape was given: a ``batch_input_shape`` field (whose index ``i`` is axis ``i``), or
+            Keras's ``batch_shape`` / ``build_input_shape``, which are laid out the same way.
+
+    Returns:
+        An item (``variable_length_unsupported``) whose ``loc`` ends at the first null axis, or ``None``.
+    """
+    axis = next((i for i, d in enumerate(batch_shape) if i > 0 and d is None), None)
+    if axis is None:
+        return None
+    role = " (the time axis)" if axis == 1 and len(batch_shape) >= 3 else ""
+    example = [batch_shape[0], *(10 if d is None else d for d in batch_shape[1:])]
+    example_text = "[" + ", ".join("null" if d is None else str(d) for d in example) + "]"
+    return ErrorItem(
+        (*loc, axis),
+        f"axis {axis}{role} of the input shape is null (a variable length, Keras's None), which is not "
+        "supported yet: only the batch axis (the first) may be null, because every figure of a summary needs "
+        f"every other length; give axis {axis} a size, e.g. {example_text}",
+        "variable_length_unsupported",
+    )
 
 
 def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:

@@ -94,8 +94,8 @@ class TrainingSpec(StrictModel):
             raise SpecError.one(
                 (*loc, "fit", "validation_split"),
                 f"validation_split={self.fit.validation_split} splits samples={self.data.samples} into {train} "
-                f"for training and {val} for validation, and Keras needs at least one of each; use more "
-                "samples or a validation_split nearer 0.5",
+                f"for training and {val} for validation, and Keras needs at least one of each; "
+                f"{_split_fix(self.data.samples, self.fit.validation_split)}",
                 "validation_split_empty",
             )
         stateful = [i for i, layer in enumerate(model.layers) if layer.is_stateful]
@@ -123,6 +123,18 @@ class TrainingSpec(StrictModel):
                         "stateful_samples",
                     )
         return self.model_copy(update={"model": model, "fit": self.fit.model_copy(update={"batch_size": batch_size})})
+
+
+def _split_fix(samples: int, validation_split: float) -> str:
+    """How to make ``validation_split`` leave at least one sample on each side, true of these numbers: a split
+    that works for ``samples`` (checked with :func:`split_samples`), or more samples when none does."""
+    if samples < 2:
+        return f"use at least 2 samples (samples={samples} cannot be split), or validation_split=0"
+    # Any split in (0, 1 - 1/samples] leaves one sample or more on each side; offer the nearest with 2 decimals.
+    # (0.5 always works from 2 samples on, so the list is never empty.)
+    works = [k / 100 for k in range(1, 100) if min(split_samples(samples, k / 100)) >= 1]
+    nearest = min(works, key=lambda v: abs(v - validation_split))
+    return f"use a validation_split from {works[0]:g} to {works[-1]:g} with samples={samples} (e.g. {nearest:g})"
 
 
 def split_samples(samples: int, validation_split: float) -> tuple[int, int]:

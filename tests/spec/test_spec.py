@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -182,6 +183,26 @@ def test_validation_split_that_leaves_nothing_is_refused() -> None:
     with pytest.raises(SpecError) as info:
         TrainingSpec.model_validate(training(spec(), data={"samples": 1}, fit={"validation_split": 0.5})).normalized()
     assert locs(info.value) == [["body", "fit", "validation_split"]]
+    # One sample cannot be split whatever the split: the fix is more samples, not another split.
+    assert "use at least 2 samples" in str(info.value) and "nearer" not in str(info.value)
+
+
+@pytest.mark.parametrize(("samples", "split"), [(2, 0.9), (3, 0.9), (10, 0.95), (100, 0.999), (7, 1e-17)])
+def test_the_fix_a_refused_validation_split_offers_works_for_that_request(samples: int, split: float) -> None:
+    with pytest.raises(SpecError) as info:
+        TrainingSpec.model_validate(
+            training(spec(), data={"samples": samples}, fit={"validation_split": split})
+        ).normalized()
+    offered = re.search(
+        r"use a validation_split from ([0-9.]+) to ([0-9.]+) with samples=(\d+) \(e\.g\. ([0-9.]+)\)", str(info.value)
+    )
+    assert offered is not None, str(info.value)
+    low, high, n, example = float(offered[1]), float(offered[2]), int(offered[3]), float(offered[4])
+    assert n == samples and low <= example <= high
+    for value in (low, high, example):  # each split offered leaves a sample or more on each side
+        TrainingSpec.model_validate(
+            training(spec(), data={"samples": samples}, fit={"validation_split": value})
+        ).normalized()
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
