@@ -90,14 +90,14 @@ trap cleanup EXIT
 
 say "engine"
 if ! docker info >/dev/null 2>&1; then
+  started_engine=1  # before start: a start that fails half way leaves a dockerd for `stop` to stop
   "$ENGINE" start
-  started_engine=1
 elif [[ -x $ENGINE ]]; then
   "$ENGINE" start  # the base image and the compose client, if they are missing
 fi
-engine_up=1
 docker images -aq --no-trunc | sort -u >"$LOGS/images.before"
 docker volume ls -q | sort >"$LOGS/volumes.before"
+engine_up=1  # from here on, the clean-up removes what is not in those two lists
 if docker-compose version >/dev/null 2>&1; then
   COMPOSE=(docker-compose)
 elif docker compose version >/dev/null 2>&1; then
