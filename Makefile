@@ -46,9 +46,9 @@ $(CHROMIUM):
 test: $(VENV)/.installed-test $(CHROMIUM) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# The pure tests: the request language, the analytic engine, formatting. No workers, server, browser, Redis,
+# The pure tests: the request language, the analytic engine, formatting, the set-up (fake interpreters). No workers, server, browser, Redis,
 # apt-get or Keras (tests/conftest.py fails a test there that asks for one).
-PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py
+PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py tests/test_setup.py
 
 ## make test-fast: the pure tests only (no workers, no server, no browser, no apt-get, no Keras), in seconds
 test-fast: $(VENV)/.installed-test
