@@ -5,7 +5,7 @@ PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench profile bench-insight load vendor clean redis-server container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server container-test
 
 # The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
 # so that the next make starts afresh instead of reusing it.
@@ -46,6 +46,14 @@ $(CHROMIUM):
 test: $(VENV)/.installed-test $(CHROMIUM) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The pure tests: the request language, the analytic engine, formatting, the set-up (fake interpreters). No workers, server, browser, Redis,
+# apt-get or Keras (tests/conftest.py fails a test there that asks for one).
+PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py tests/test_setup.py
+
+## make test-fast: the pure tests only (no workers, no server, no browser, no apt-get, no Keras), in seconds
+test-fast: $(VENV)/.installed-test
+	LAYERWISE_TEST_FAST=1 $(BIN)/python -m pytest $(PURE_TESTS) $(PYTEST_ARGS)
+
 redis-server:
 	@command -v redis-server >/dev/null || { \
 	  echo "installing Debian's redis-server for the Celery tests"; \
@@ -56,11 +64,12 @@ redis-server:
 container-test:
 	bash scripts/container-test.sh
 
-## make lint: ruff (lint and format check) and mypy --strict
+## make lint: ruff (lint and format check), mypy --strict, and the layering contracts (lint-imports, pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test
