@@ -124,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=protected)
     document_json_bodies(app)
+    trainings.document_run_statuses(app)
     install_rate_limits(app, settings)
     install_body_limit(app, settings)
     # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.

@@ -14,7 +14,7 @@ from app.errors import Loc
 from app.formatting import fmt_shape
 from app.spec.layers import KerasLayer
 from app.spec.model import ModelSpec
-from app.spec.training import TrainingSpec, split_samples
+from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
 
 
 class ModelWarning(BaseModel):
@@ -193,7 +193,7 @@ def training_warnings(training: TrainingSpec, loc: Loc = ("body",)) -> list[Mode
     model = training.model
     model_loc = (*loc, "model")
     figures = analyze(model, model_loc)
-    batch_size = training.fit.batch_size or model.batch_shape[0] or 32
+    batch_size = training.fit.batch_size or model.batch_shape[0] or KERAS_DEFAULT_BATCH_SIZE
     train, _ = split_samples(training.data.samples, training.fit.validation_split)
     warnings = model_warnings(model, figures, model_loc)
     warnings += batch_warnings(

@@ -6,7 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, Response, status
+from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
@@ -14,7 +14,7 @@ from app.api.error_handlers import ErrorBody
 from app.api.protection import client_key
 from app.errors import ErrorItem, SpecError
 from app.runs.models import TrainingRun, TrainingRunPage
-from app.runs.status import FINAL_STATUSES
+from app.runs.status import FINAL_STATUSES, STATUSES
 from app.spec.training import TrainingSpec
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
@@ -34,6 +34,31 @@ SSE_EVENT: dict[str, Any] = {
         "id": {"type": "string", "description": "The event's place in the run's log; batch events have none."},
     },
 }
+
+# The run's states as components of the OpenAPI document: the page reads which statuses are final from
+# FinalRunStatus rather than keeping a copy (app.runs.status is the one place they are written).
+RUN_STATUS_SCHEMAS: dict[str, dict[str, Any]] = {
+    "RunStatus": {"title": "RunStatus", "type": "string", "enum": list(STATUSES), "description": "A run's state."},
+    "FinalRunStatus": {
+        "title": "FinalRunStatus",
+        "type": "string",
+        "enum": [s for s in STATUSES if s in FINAL_STATUSES],
+        "description": "The states a run ends in: nothing changes a run in one of them.",
+    },
+}
+
+
+def document_run_statuses(app: FastAPI) -> None:
+    """Add :data:`RUN_STATUS_SCHEMAS` to the app's OpenAPI document (FastAPI's way of extending it)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = generate()
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(RUN_STATUS_SCHEMAS)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No run has this id."}}
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.runs.models import Divergence, Progress, RunError, TrainingRun
-from app.runs.status import FINAL_STATUSES, RunStatus
+from app.runs.status import FINAL_STATUSES, RunStatus, can_move
 from app.runs.store.base import RunStore
 
 
@@ -23,7 +23,8 @@ def utc_now() -> datetime:
 class RunRecorder:
     """Moves one run through its states and records every step in the store, in order.
 
-    Steps after the run has finished are ignored, so late progress from a worker cannot reopen it.
+    A step :func:`app.runs.status.can_move` does not allow is ignored, so late progress from a worker cannot
+    reopen a finished run, nor a second end replace the first.
     """
 
     def __init__(self, store: RunStore, run: TrainingRun) -> None:
@@ -36,7 +37,7 @@ class RunRecorder:
 
     async def started(self) -> None:
         """The worker began the run: ``running``."""
-        if self.run.status != "queued":
+        if not can_move(self.run.status, "running"):
             return
         self.run.status = "running"
         self.run.started_at = utc_now()
@@ -75,7 +76,7 @@ class RunRecorder:
         Epochs whose progress messages have not arrived yet are recorded from the result's history first,
         so the log always holds one ``epoch`` event per completed epoch before ``end``.
         """
-        if self.finished:
+        if not can_move(self.run.status, status):
             return
         if result is not None:
             history: dict[str, list[float | None]] = result["history"]

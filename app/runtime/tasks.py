@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 from asgi_correlation_id import correlation_id
 
+from app.runtime.deadline import Deadline
+
 if TYPE_CHECKING:
     from app.runtime.keras.train import RunChannel
 
@@ -130,7 +132,7 @@ class _ConnectionChannel:
 
     def __init__(self, run_id: str, time_limit_s: float) -> None:
         self.run_id = run_id
-        self.deadline = time.monotonic() + time_limit_s
+        self.deadline = Deadline(time_limit_s)
         self.reason: str | None = None
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
@@ -142,8 +144,7 @@ class _ConnectionChannel:
             message = _conn.recv()
             if message.get("kind") == "stop" and message.get("run_id") == self.run_id:
                 self.reason = str(message.get("reason", "cancelled"))
-        if self.reason is None and time.monotonic() > self.deadline:
-            self.reason = "timed_out"
+        self.reason = self.deadline.stop_reason(self.reason)
         return self.reason
 
 

@@ -54,6 +54,7 @@ from app.runs.recorder import RunRecorder, apply_step, record_outcome, time_limi
 from app.runs.status import FINAL_STATUSES, RunStatus
 from app.runs.store.redis import RedisRunStore
 from app.runtime import tasks
+from app.runtime.deadline import Deadline
 
 logger = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class _RedisChannel:
         self.runtime = runtime
         self.run_id = run_id
         self.inbox = inbox
-        self.deadline = time.monotonic() + time_limit_s
+        self.deadline = Deadline(time_limit_s)
         self.poll_s = poll_s
         self.reason: str | None = None
         self._next_poll = 0.0
@@ -162,8 +163,7 @@ class _RedisChannel:
                 self.reason = self.runtime.call(self.runtime.store.stop_reason(self.run_id), timeout_s=5.0)
             except (OSError, StoreUnavailableError, TimeoutError) as exc:  # a blip: the next poll tries again
                 logger.warning("training run %s: cannot read its stop flag: %s", self.run_id, exc)
-        if self.reason is None and now > self.deadline:
-            self.reason = "timed_out"
+        self.reason = self.deadline.stop_reason(self.reason)
         return self.reason
 
 

@@ -27,6 +27,8 @@ Loss = Literal[
 ]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam"]
 Metric = Literal["mae", "mse", "mape", "accuracy", "binary_accuracy", "categorical_accuracy"]
+# Keras's batch size in fit() when neither the request nor the model fixes one: the one place it is written.
+KERAS_DEFAULT_BATCH_SIZE = 32
 
 
 class CompileSpec(StrictModel):
@@ -60,7 +62,8 @@ class FitSpec(StrictModel):
         None,
         ge=1,
         le=2**31 - 1,
-        description="Samples per step; null means the model's fixed batch size if it has one, else 32.",
+        description="Samples per step; null means the model's fixed batch size if it has one, "
+        f"else {KERAS_DEFAULT_BATCH_SIZE}.",
     )
     validation_split: float = Field(
         0.0, ge=0.0, lt=1.0, description="Fraction of the samples held out for val_loss, in [0, 1)."
@@ -79,7 +82,7 @@ class TrainingSpec(StrictModel):
 
     def normalized(self, loc: Loc = ("body",)) -> TrainingSpec:
         """Check the training against its model and return it with the model normalized and
-        ``batch_size`` resolved (the model's fixed batch if any, else Keras's default of 32).
+        ``batch_size`` resolved (the model's fixed batch if any, else :data:`KERAS_DEFAULT_BATCH_SIZE`).
 
         Raises:
             SpecError: (422) anything :meth:`ModelSpec.normalized` raises; a stateful model trained with a
@@ -88,7 +91,7 @@ class TrainingSpec(StrictModel):
         """
         model = self.model.normalized((*loc, "model"))
         fixed = model.batch_shape[0]
-        batch_size = self.fit.batch_size or fixed or 32
+        batch_size = self.fit.batch_size or fixed or KERAS_DEFAULT_BATCH_SIZE
         train, val = split_samples(self.data.samples, self.fit.validation_split)
         if self.fit.validation_split and (train == 0 or val == 0):
             raise SpecError.one(

@@ -17,14 +17,11 @@ from app.runtime import tasks
 from app.runtime.pool import WorkerPool
 from app.spec.model import ModelSpec
 from app.spec.python_export import python_snippet
-from app.spec.training import Optimizer, TrainingSpec
+from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, Optimizer, TrainingSpec
 from app.summaries.cache import ResultCache
 from app.summaries.models import LayerSummary, ModelSummary, TrainingMemory
 
 logger = logging.getLogger(__name__)
-
-# Keras's default batch size in fit() when the model fixes none.
-DEFAULT_BATCH_SIZE = 32
 
 
 def raise_for_failure(out: dict[str, Any], loc: Loc) -> None:
@@ -66,9 +63,10 @@ class SummaryService:
     def check(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> CheckedModel:
         """Normalize the spec and check it without any worker: the analytic engine, then the limits.
 
-        The figures are for ``batch_size``, else the model's fixed batch, else 32. The memory limit applies
-        to a training step with Adam at the model's fixed batch, or at a single sample for an open batch: a
-        summary allocates no batch, but a model that no batch fits is refused.
+        The figures are for ``batch_size``, else the model's fixed batch, else Keras's default
+        (``KERAS_DEFAULT_BATCH_SIZE``). The memory limit applies to a training step with Adam at the model's fixed
+        batch, or at a single sample for an open batch: a summary allocates no batch, but a model that no batch fits
+        is refused.
 
         Raises:
             SpecError: (422) the spec is invalid, Keras would refuse a layer (``keras_build_error``), or the
@@ -77,7 +75,7 @@ class SummaryService:
         check_layer_count(spec, self.limits, loc)
         normalized = spec.normalized(loc)
         fixed = normalized.batch_shape[0]
-        return self._check(normalized, loc, batch_size or fixed or DEFAULT_BATCH_SIZE, fixed or 1, "adam")
+        return self._check(normalized, loc, batch_size or fixed or KERAS_DEFAULT_BATCH_SIZE, fixed or 1, "adam")
 
     def check_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> CheckedModel:
         """:meth:`check` for the model of a normalized training request, with the memory limit at its
@@ -88,7 +86,7 @@ class SummaryService:
         """
         check_layer_count(training.model, self.limits, (*loc, "model"))
         model = training.model.normalized((*loc, "model"))
-        batch = training.fit.batch_size or model.batch_shape[0] or DEFAULT_BATCH_SIZE
+        batch = training.fit.batch_size or model.batch_shape[0] or KERAS_DEFAULT_BATCH_SIZE
         return self._check(model, (*loc, "model"), batch, batch, training.compile.optimizer)
 
     def _check(

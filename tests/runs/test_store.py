@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from app.runs.models import Progress, TrainingRun
+from app.runs.status import FINAL_STATUSES, STATUSES, UNFINISHED
 from app.runs.store.base import RunEvent, RunStore
 from app.runs.store.redis import RedisRunStore
 from app.runs.store.sqlite import SqliteRunStore
@@ -171,3 +172,27 @@ def test_redis_keeps_the_first_end_of_a_run(redis_url: str) -> None:
             await store.close()
 
     asyncio.run(scenario())
+
+
+def test_every_store_takes_its_unfinished_states_from_status_py(run_on_store: Callable[[Scenario], None]) -> None:
+    """A run in each state of app.runs.status: the SQL and the Lua count, list, refuse to reopen and prune by
+    UNFINISHED and FINAL_STATUSES, so a new state is one edit there."""
+
+    async def scenario(store: RunStore) -> None:
+        runs = {status: _run(status) for status in STATUSES}
+        for run in runs.values():
+            await store.save(run)
+        assert await store.count_unfinished() == dict.fromkeys(UNFINISHED, 1)
+        assert sorted(run.status for run in await store.unfinished()) == sorted(UNFINISHED)
+        for status, run in runs.items():  # Redis's Lua: a final run is not reopened; an unfinished one moves
+            if not isinstance(store, RedisRunStore):
+                break
+            await store.save(run.model_copy(update={"status": "running"}))
+            stored = await store.get(run.id)
+            assert stored is not None
+            assert stored.status == (status if status in FINAL_STATUSES else "running")
+        assert await store.prune(max_age_s=0, max_count=0) == len(FINAL_STATUSES)
+        assert {run.id for run in await store.unfinished()} == {runs[status].id for status in UNFINISHED}
+        assert [await store.get(runs[status].id) for status in FINAL_STATUSES] == [None] * len(FINAL_STATUSES)
+
+    run_on_store(scenario)

@@ -5,7 +5,7 @@ Keys, under a prefix (``LAYERWISE_REDIS_KEY_PREFIX``, default ``layerwise``):
 - ``{p}:run:{id}``            the run as JSON (a string)
 - ``{p}:runs``                sorted set of run ids, scored by creation order (newest-first paging)
 - ``{p}:runs:created``        sorted set of run ids, scored by creation time in epoch seconds (age pruning)
-- ``{p}:runs:{status}``       set of ids per unfinished status, ``queued`` and ``running`` (counts, 429)
+- ``{p}:runs:{status}``       set of ids per unfinished status (``UNFINISHED``: counts, 429)
 - ``{p}:runs:status``         hash id -> status, so a save knows the status it replaces
 - ``{p}:runs:ended``          hash end status -> runs that ever ended so (monotonic, for the metrics)
 - ``{p}:run:{id}:events``     a Redis Stream: the run's event log, stored and live-only events in one order
@@ -48,21 +48,26 @@ from app.runs.store.base import EventKind, RunEvent, store_errors, stream_errors
 _guarded = store_errors(RedisError)
 RUN_KEYS = ("", ":events", ":seq", ":claim", ":stop", ":lease", ":ended", ":reaped")  # after {p}:run:{id}
 
-# KEYS: run, runs, runs:created, runs:status, runs:queued, runs:running, runs:order
-# ARGV: id, json, status, created_at (epoch s)
+# KEYS: run, runs, runs:created, runs:status, runs:order, then runs:{status} for each of UNFINISHED
+# ARGV: id, json, status, created_at (epoch s), then the UNFINISHED statuses (in the order of their KEYS)
 _SAVE = """
+local n = #ARGV - 4
+local function unfinished(status)
+  for i = 1, n do if status == ARGV[4 + i] then return true end end
+  return false
+end
 local old = redis.call('HGET', KEYS[4], ARGV[1])
-if old and old ~= 'queued' and old ~= 'running' then return 0 end
+if old and not unfinished(old) then return 0 end
 redis.call('SET', KEYS[1], ARGV[2])
 if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[7]), ARGV[1])
+  redis.call('ZADD', KEYS[2], redis.call('INCR', KEYS[5]), ARGV[1])
   redis.call('ZADD', KEYS[3], ARGV[4], ARGV[1])
 end
 redis.call('HSET', KEYS[4], ARGV[1], ARGV[3])
-redis.call('SREM', KEYS[5], ARGV[1])
-redis.call('SREM', KEYS[6], ARGV[1])
-if ARGV[3] == 'queued' then redis.call('SADD', KEYS[5], ARGV[1]) end
-if ARGV[3] == 'running' then redis.call('SADD', KEYS[6], ARGV[1]) end
+for i = 1, n do
+  redis.call('SREM', KEYS[5 + i], ARGV[1])
+  if ARGV[3] == ARGV[4 + i] then redis.call('SADD', KEYS[5 + i], ARGV[1]) end
+end
 return 1
 """
 
@@ -145,21 +150,10 @@ class RedisRunStore:
     @_guarded
     async def save(self, run: TrainingRun) -> None:
         k = self._key
-        await self.redis.eval(
-            _SAVE,
-            7,
-            k("run", run.id),
-            k("runs"),
-            k("runs", "created"),
-            k("runs", "status"),
-            k("runs", "queued"),
-            k("runs", "running"),
-            k("runs", "order"),
-            run.id,
-            run.model_dump_json(),
-            run.status,
-            str(run.created_at.timestamp()),
-        )
+        keys = [k("run", run.id), k("runs"), k("runs", "created"), k("runs", "status"), k("runs", "order")]
+        keys += [k("runs", status) for status in UNFINISHED]
+        args = [run.id, run.model_dump_json(), run.status, str(run.created_at.timestamp()), *UNFINISHED]
+        await self.redis.eval(_SAVE, len(keys), *keys, *args)
 
     @_guarded
     async def get(self, run_id: str) -> TrainingRun | None:

@@ -18,9 +18,12 @@ import aiosqlite
 
 from app.errors import StoreUnavailableError
 from app.runs.models import TrainingRun
+from app.runs.status import UNFINISHED
 from app.runs.store.base import EventKind, RunEvent, store_errors, stream_errors
 
 _guarded = store_errors(sqlite3.Error)
+# One placeholder per unfinished status: the queries take the statuses from app.runs.status as parameters.
+_UNFINISHED_MARKS = ", ".join("?" * len(UNFINISHED))
 
 
 SQLITE_SCHEMA = """
@@ -150,14 +153,14 @@ class SqliteRunStore:
     @_guarded
     async def count_unfinished(self) -> dict[str, int]:
         async with self.db.execute(
-            "SELECT status, COUNT(*) FROM runs WHERE status IN ('queued', 'running') GROUP BY status"
+            f"SELECT status, COUNT(*) FROM runs WHERE status IN ({_UNFINISHED_MARKS}) GROUP BY status", UNFINISHED
         ) as cursor:
             rows = await cursor.fetchall()
         return {status: count for status, count in rows}
 
     @_guarded
     async def unfinished(self) -> list[TrainingRun]:
-        async with self.db.execute("SELECT run FROM runs WHERE status IN ('queued', 'running')") as cursor:
+        async with self.db.execute(f"SELECT run FROM runs WHERE status IN ({_UNFINISHED_MARKS})", UNFINISHED) as cursor:
             rows = await cursor.fetchall()
         return [TrainingRun.model_validate_json(run) for (run,) in rows]
 
@@ -244,11 +247,10 @@ class SqliteRunStore:
     @_guarded
     async def prune(self, max_age_s: float, max_count: int) -> int:
         cutoff = time.time() - max_age_s
-        finished = "status NOT IN ('queued', 'running')"
         async with self.db.execute(
-            f"SELECT id FROM runs WHERE {finished} AND (created_at < ? OR seq NOT IN "
+            f"SELECT id FROM runs WHERE status NOT IN ({_UNFINISHED_MARKS}) AND (created_at < ? OR seq NOT IN "
             "(SELECT seq FROM runs ORDER BY seq DESC LIMIT ?))",
-            (cutoff, max_count),
+            (*UNFINISHED, cutoff, max_count),
         ) as cursor:
             ids = [run_id for (run_id,) in await cursor.fetchall()]
         if ids:

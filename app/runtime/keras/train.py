@@ -15,7 +15,7 @@ import keras
 from app.runtime.keras.build import build_model, describe
 from app.runtime.keras.data import synthetic_data
 from app.spec.layers import KerasLayer
-from app.spec.training import TrainingSpec, split_samples
+from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
 
 OPTIMIZERS: dict[str, Callable[..., Any]] = {
     "adam": keras.optimizers.Adam,
@@ -137,7 +137,7 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
     if spec.compile.run_eagerly is not None:
         return "eager" if spec.compile.run_eagerly else "graph"
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
-    steps = math.ceil(train_samples / (spec.fit.batch_size or 32)) * spec.fit.epochs
+    steps = math.ceil(train_samples / (spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE)) * spec.fit.epochs
     random = any(_draws_random_numbers(layer) for layer in spec.model.layers)
     return "eager" if spec.fit.validation_split == 0 and not random and steps <= eager_max_steps else "graph"
 
@@ -180,7 +180,7 @@ def train(
 
     output_shape = description["layers"][-1]["output_shape"]
     x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed)
-    batch_size = spec.fit.batch_size or 32
+    batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)
     callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)

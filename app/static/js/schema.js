@@ -133,6 +133,8 @@ export function readSchema(openapi) {
 
   return {
     discriminator,
+    // The statuses a run ends in (app/runs/status.py's FINAL_STATUSES, published as a component).
+    finalStatuses: new Set(components.FinalRunStatus.enum),
     layerTypes,
     topLevelTypes: topLevel.map((schema) => schema.properties[discriminator].const),
     training,

@@ -10,9 +10,6 @@ import { problemNode } from "./editor.js";
 
 const RUNS_KEY = "layerwise.runs";
 const MAX_RUNS = 20;
-// A copy of the server's final statuses (app/store.py's FINAL_STATUSES): the OpenAPI document's enum of
-// TrainingRun.status lists every status but does not say which are final.
-const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interrupted"]);
 // The page starts with more than the API's defaults (1 epoch, no validation): a chart needs a few points and
 // val_loss needs a validation split.
 const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
@@ -331,7 +328,7 @@ export class TrainingPanel {
   show(run) {
     const onChart = this.shown === run.id;
     this.shown = run.id;
-    if (!FINAL.has(run.status)) {
+    if (!this.schema.finalStatuses.has(run.status)) {
       this.begin(run);
       return;
     }
@@ -389,7 +386,7 @@ export class TrainingPanel {
     byId("run-id").textContent = `Run ${run.id}`;
     byId("run-id").hidden = false;
     this.status.dataset.status = run.status;
-    this.setStatus(statusText(run), FINAL.has(run.status) ? "ok" : "busy");
+    this.setStatus(statusText(run), this.schema.finalStatuses.has(run.status) ? "ok" : "busy");
   }
 
   setStatus(text, tone) {
