@@ -1,16 +1,26 @@
-"""Response models: the model summary, a training run, the error body."""
+"""Response models: the model summary, a training run, a run's events, the error body."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.errors import error_types
 
 Shape = list[int | None]
 
 
-class LayerSummary(BaseModel):
+class ResponseModel(BaseModel):
+    """Base of every response model: in the OpenAPI document every field is required, defaults included, since
+    the service always sends each one (``null`` when it has no value). Generated clients then read a value, not
+    "value, null or absent" (issue 19)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class LayerSummary(ResponseModel):
     """One row of Keras's summary table."""
 
     index: int = Field(description="0-based position in the model's layers.")
@@ -38,7 +48,7 @@ class LayerSummary(BaseModel):
     )
 
 
-class TrainingMemory(BaseModel):
+class TrainingMemory(ResponseModel):
     """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
 
     A lower bound in torchinfo's convention (torchinfo/model_statistics.py): TensorFlow's workspace and the
@@ -61,17 +71,29 @@ class TrainingMemory(BaseModel):
     total_bytes: int = Field(description="The sum of the above.")
 
 
-class ModelWarning(BaseModel):
+WarningType = Literal[
+    "dense_on_sequence",
+    "softmax_single_unit",
+    "dropout_last",
+    "fixed_batch_size",
+    "partial_last_batch",
+    "labels_shape",
+    "loss_activation",
+    "stateful_shuffle",
+]
+
+
+class ModelWarning(ResponseModel):
     """A model that builds but likely does not do what its author meant: where, what, and how to fix it."""
 
-    type: str = Field(description="What kind of surprise, e.g. dense_on_sequence, fixed_batch_size.")
+    type: WarningType = Field(description="What kind of surprise (app.model_warnings has each one's rule).")
     loc: list[str | int] = Field(description="Where in the request, as an error's loc: e.g. ['body', 'layers', 2].")
     layer: int | None = Field(description="The layer concerned (0-based), or null for the model as a whole.")
     msg: str = Field(description="What happens, naming the layer by index, name and type.")
     fix: str = Field(description="How to change the spec if that is not what was meant.")
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(ResponseModel):
     """What ``model.summary()`` says, as data, plus the table itself."""
 
     name: str
@@ -108,21 +130,28 @@ class ModelSummary(BaseModel):
 RunStatus = Literal["queued", "running", "succeeded", "failed", "cancelled", "timed_out", "interrupted"]
 
 
-class RunError(BaseModel):
+RunErrorKind = Literal["build", "worker", "time_limit", "interrupted", "broker", "internal"]
+
+
+class RunError(ResponseModel):
     """Why a run failed, for a person."""
 
-    kind: str = Field(description="build, worker, internal...")
+    kind: RunErrorKind = Field(
+        description="build: Keras refused the model or its training; worker: the worker process died; time_limit: "
+        "the run was stopped at LAYERWISE_TRAINING_TIME_LIMIT_S; interrupted: the server stopped under it; broker: "
+        "the Celery broker could not take it; internal: a bug, logged."
+    )
     msg: str
 
 
-class Divergence(BaseModel):
+class Divergence(ResponseModel):
     """Where the loss first became NaN or infinite (1-based epoch and batch)."""
 
     epoch: int
     batch: int
 
 
-class Progress(BaseModel):
+class Progress(ResponseModel):
     """How far a run has come: 1-based epoch and batch within it, and the totals."""
 
     epoch: int = 0
@@ -131,7 +160,7 @@ class Progress(BaseModel):
     batches: int
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(ResponseModel):
     """A training run: the request, its state and what it produced."""
 
     id: str
@@ -166,25 +195,68 @@ class TrainingRun(BaseModel):
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None
+    # A dict, as stored (runs of earlier versions load as they were); the document types it as the TrainingSpec
+    # it is (app.api.openapi).
     request: dict[str, Any] = Field(description="The normalized training request.")
 
 
-class TrainingRunPage(BaseModel):
+class TrainingRunPage(ResponseModel):
     """A page of runs, newest first."""
 
     items: list[TrainingRun]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last.")
 
 
-class ErrorItemModel(BaseModel):
+class ErrorItemModel(ResponseModel):
     """One problem with the request."""
 
     loc: list[str | int] = Field(description="Where in the request: e.g. ['body', 'layers', 2].")
     msg: str
-    type: str
+    # An enum in the document only: the bodies are written as dicts (app.errors.ErrorItem), never validated here.
+    type: str = Field(
+        description="What kind of problem: the service's own kinds and pydantic's.",
+        json_schema_extra={"enum": error_types()},
+    )
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(ResponseModel):
     """Every 4xx and 5xx answer has this body."""
 
     detail: list[ErrorItemModel]
+
+
+# The payloads of a run's server-sent events (GET /v1/trainings/{run_id}/events): each event's `data`, as JSON.
+
+
+class TrainingStatusEvent(ResponseModel):
+    """``status``: the run is queued, then running (with the time it started)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    status: Literal["queued", "running"]
+    started_at: datetime | None = Field(None, description="With running only.")
+
+
+class TrainingBatchEvent(ResponseModel):
+    """``batch``: progress within an epoch (1-based), throttled, live only (no id: a late client does not get
+    them)."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float | None = Field(description="The mean loss of the epoch so far; null if not finite.")
+
+
+class TrainingEpochEvent(ResponseModel):
+    """``epoch``: one epoch ended (1-based), with Keras's logs for it."""
+
+    epoch: int
+    epochs: int
+    logs: dict[str, float | None] = Field(description="loss, val_loss when validating, metrics; null if not finite.")
+
+
+class TrainingEndEvent(ResponseModel):
+    """``end``: the run has ended, as GET answers it; the last event of the stream."""
+
+    run: TrainingRun

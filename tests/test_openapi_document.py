@@ -8,6 +8,7 @@ built in-process (no worker is needed to write it), with and without an API key 
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from typing import Any, get_args
 
@@ -16,6 +17,7 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from app.spec import Activation
+from tests.serving import ROOT
 
 OPERATION_IDS = {
     ("post", "/v1/models/summary"): "summarizeModel",
@@ -99,7 +101,8 @@ def test_every_error_answer_is_an_error_body(doc: dict[str, Any]) -> None:
     wrong = {}
     for key, operation in operations(doc):
         for status, response in operation["responses"].items():
-            if int(status) >= 400 and key[0] != "head":
+            # A probe's 503 is its readiness body; a HEAD answer has no body.
+            if int(status) >= 400 and key[0] != "head" and key != ("get", "/readyz"):
                 content = response.get("content", {})
                 if content != {"application/json": {"schema": ERROR_BODY}}:
                     wrong[(*key, status)] = content
@@ -107,17 +110,21 @@ def test_every_error_answer_is_an_error_body(doc: dict[str, Any]) -> None:
     assert "HTTPValidationError" not in doc["components"]["schemas"]
 
 
+# The content-negotiated answers curl users know: JSON first (what a generated client reads), then what
+# `Accept: text/plain` or `?format=python` answers; the operations of one media type each are for clients.
+NEGOTIATED = {("post", "/v1/models/summary"), ("post", "/v1/models/export")}
+
+
 def test_every_answer_has_one_media_type(doc: dict[str, Any]) -> None:
-    """A generator reads an answer as its first media type: a second one is an answer no client can read.
-    exportModel (``?format=``, kept for curl and the playground) is the exception; the per-format operations are
-    what generated clients call."""
+    """A generator reads an answer as its first media type: a second one is an answer it cannot read."""
     several = {
         (*key, status): list(response.get("content", {}))
         for key, operation in operations(doc)
         for status, response in operation["responses"].items()
-        if len(response.get("content", {})) > 1 and key != ("post", "/v1/models/export")
+        if len(response.get("content", {})) > 1
     }
-    assert several == {}
+    assert set(several) == {(*key, "200") for key in NEGOTIATED}
+    assert all(media[0] == "application/json" for media in several.values()), several
 
 
 def test_bodies_over_the_limit_and_unauthorized_requests_are_documented() -> None:
@@ -175,7 +182,8 @@ def test_text_and_export_answers_are_typed(doc: dict[str, Any]) -> None:
         return response
 
     assert content("/v1/models/summary") == {
-        "application/json": {"schema": {"$ref": "#/components/schemas/ModelSummary"}}
+        "application/json": {"schema": {"$ref": "#/components/schemas/ModelSummary"}},
+        "text/plain": {"schema": {"type": "string"}},
     }
     assert content("/v1/models/summary/text") == {"text/plain": {"schema": {"type": "string"}}}
     assert content("/v1/models/export/keras_json")["application/json"]["schema"] == {
@@ -212,7 +220,7 @@ def test_the_event_stream_is_described_as_one(doc: dict[str, Any]) -> None:
     assert stream["schema"] == {"type": "string"}
     events = {
         member["properties"]["event"]["const"]: member["properties"]["data"]["contentSchema"]
-        for member in stream["itemSchema"]["oneOf"]
+        for member in stream["x-itemSchema"]["oneOf"]
     }
     assert events == {
         kind: {"$ref": f"#/components/schemas/Training{kind.title()}Event"}
@@ -242,3 +250,21 @@ def test_closed_vocabularies_are_enums(doc: dict[str, Any]) -> None:
     assert schemas["Activation"]["enum"] == list(get_args(Activation))
     copies = [where for where, node in walk(doc) if isinstance(node, dict) and "tanh" in node.get("enum", [])]
     assert copies == ["#/components/schemas/Activation"]
+
+
+def test_every_error_type_the_code_writes_is_in_the_enum(doc: dict[str, Any]) -> None:
+    """The literal ``type`` of every ErrorItem, SpecError.one and error class in app/, against the document's
+    enum (pydantic's own types come from pydantic_core's list)."""
+    written: set[str] = set()
+    for path in (ROOT / "app").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                if name in ("ErrorItem", "one") and len(node.args) > 2 and isinstance(node.args[2], ast.Constant):
+                    written.add(node.args[2].value)
+            elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "error_type" for t in node.targets):
+                assert isinstance(node.value, ast.Constant)
+                written.add(node.value.value)
+    assert len(written) > 20
+    enum = doc["components"]["schemas"]["ErrorItemModel"]["properties"]["type"]["enum"]
+    assert sorted(written - set(enum)) == []
