@@ -17,7 +17,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -188,7 +188,9 @@ def _json_error(error: Mapping[str, Any], doc: Any) -> ErrorItem:
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models a type annotation names (through unions and ``Annotated``)."""
+    """The pydantic models a type annotation names (through unions, ``Annotated`` and root models)."""
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        return _models_in(annotation.model_fields["root"].annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from app.errors import error_types
 
@@ -207,6 +207,9 @@ class TrainingRunPage(ResponseModel):
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last.")
 
 
+ERROR_TYPES: list[JsonValue] = [*error_types()]
+
+
 class ErrorItemModel(ResponseModel):
     """One problem with the request."""
 
@@ -215,7 +218,7 @@ class ErrorItemModel(ResponseModel):
     # An enum in the document only: the bodies are written as dicts (app.errors.ErrorItem), never validated here.
     type: str = Field(
         description="What kind of problem: the service's own kinds and pydantic's.",
-        json_schema_extra={"enum": error_types()},
+        json_schema_extra={"enum": ERROR_TYPES},
     )
 
 

@@ -261,10 +261,10 @@ def test_every_error_type_the_code_writes_is_in_the_enum(doc: dict[str, Any]) ->
             if isinstance(node, ast.Call):
                 name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
                 if name in ("ErrorItem", "one") and len(node.args) > 2 and isinstance(node.args[2], ast.Constant):
-                    written.add(node.args[2].value)
+                    written.add(str(node.args[2].value))
             elif isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "error_type" for t in node.targets):
                 assert isinstance(node.value, ast.Constant)
-                written.add(node.value.value)
+                written.add(str(node.value.value))
     assert len(written) > 20
     enum = doc["components"]["schemas"]["ErrorItemModel"]["properties"]["type"]["enum"]
     assert sorted(written - set(enum)) == []

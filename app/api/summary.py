@@ -69,7 +69,14 @@ class ModelRequest(RootModel[SkipValidation[ModelSpec | KerasModelConfig]]):
     model_config = ConfigDict(json_schema_extra=_one_of)
 
 
-ModelBody = Annotated[ModelRequest, Body(..., openapi_examples=SUMMARY_EXAMPLES)]
+ModelBody = Annotated[
+    ModelRequest,
+    Body(
+        ...,
+        openapi_examples=SUMMARY_EXAMPLES,
+        description="A model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers.",
+    ),
+]
 BatchSize = Annotated[
     int | None,
     Query(

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
@@ -57,7 +58,7 @@ EVENT_STREAM: dict[str, Any] = {
         ]
     },
 }
-EVENT_PAYLOADS = [TrainingStatusEvent, TrainingBatchEvent, TrainingEpochEvent, TrainingEndEvent]
+EVENT_PAYLOADS: list[type[BaseModel]] = [TrainingStatusEvent, TrainingBatchEvent, TrainingEpochEvent, TrainingEndEvent]
 
 RUN_NOT_FOUND: Responses = {404: error("No run has this id.")}
 

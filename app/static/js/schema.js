@@ -77,7 +77,9 @@ export function readSchema(openapi) {
     if (members && members.every((m) => deref(m)?.properties?.[discriminator]?.const)) {
       return { ...field, kind: "layer", layerTypes: members.map(typeOf) };
     }
-    if (schema.enum) return { ...field, kind: "enum", options: schema.enum };
+    // A named vocabulary (Activation) is a $ref to its component.
+    const choices = deref(schema)?.enum;
+    if (choices) return { ...field, kind: "enum", options: choices };
     if (schema.type === "boolean") return { ...field, kind: "boolean" };
     if (schema.type === "integer") return { ...field, kind: "integer" };
     if (schema.type === "number") return { ...field, kind: "number" };
