@@ -148,6 +148,18 @@ def error_types(body: Any) -> list[str]:
     return [value(item.type_) for item in body.detail]
 
 
+def test_the_readmes_python_example_runs(
+    python_client: PythonClient, served: Served, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Generated clients") :]
+    example = section[
+        section.index("```python\n") + len("```python\n") : section.index("```\n", section.index("```python"))
+    ]
+    exec(example.replace("http://127.0.0.1:8000", served.base), {})
+    assert capsys.readouterr().out == "6151\n"
+
+
 def test_python_client_summarizes_the_seeds_four_models(python_client: PythonClient) -> None:
     summarize = python_client.op("summarizeModel")
     model_spec = python_client.model("ModelSpec")
