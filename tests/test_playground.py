@@ -5,6 +5,7 @@ screenshots in artifacts/screenshots/ (CI keeps them).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -14,9 +15,19 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from axe_playwright_python.sync_playwright import Axe
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, ViewportSize, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Route,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 from tests.serving import running_server
 
@@ -378,7 +389,7 @@ def test_exports_and_copy_as_curl(page: Page, server: str) -> None:
     assert command.startswith(f"curl -s '{server}/v1/trainings' ")
     body = json.loads(command.split(" -d ", 1)[1].strip("'"))
     assert body["model"]["name"] == "seed_example_2"
-    assert body["fit"] == {"epochs": 10, "validation_split": 0.2, "batch_size": 64}
+    assert body["fit"] == {"epochs": 10, "validation_split": 0.2, "batch_size": 64, "shuffle": True}
 
 
 @pytest.fixture(scope="module")
@@ -433,3 +444,193 @@ def test_the_api_docs_render_from_this_service_alone(browser: Browser, server: s
     shot(page, "09-api-docs", full_page=False)
     context.close()
     assert origins == {server.split("/")[2]} and console.unexpected() == []
+
+
+# A stateful LSTM with a fixed batch of 5: trained with shuffle=true, the service warns at fit.shuffle.
+STATEFUL = {
+    "name": "stateful_model",
+    "batch_input_shape": [5, 10, 20],
+    "layers": [{"type": "LSTM", "units": 4, "stateful": True}, {"type": "Dense", "units": 1}],
+}
+# Every field of a training request but the model (TrainingSpec, CompileSpec, DataSpec, FitSpec), as the loc an
+# error or a warning would name it by; a list field (metrics) is named down to its item.
+GROUPS = {"compile": "CompileSpec", "data": "DataSpec", "fit": "FitSpec"}
+TRAINING_LOCS: list[list[str | int]] = [
+    ["body", "fit", "epochs"],
+    ["body", "fit", "batch_size"],
+    ["body", "fit", "validation_split"],
+    ["body", "fit", "shuffle"],
+    ["body", "data", "samples"],
+    ["body", "compile", "loss"],
+    ["body", "compile", "optimizer"],
+    ["body", "compile", "learning_rate"],
+    ["body", "compile", "metrics", 0],
+    ["body", "compile", "run_eagerly"],
+    ["body", "seed"],
+]
+
+
+def load_json(page: Page, spec: dict[str, Any]) -> None:
+    page.click("#tab-json")
+    page.fill("#spec-json", json.dumps(spec))
+    page.click("#tab-layers")
+    if spec.get("name"):
+        expect(page.locator("#summary-status")).to_contain_text(f"{spec['name']}:")
+
+
+def field_of(loc: list[str | int]) -> str:
+    """The training field a loc names: its last name (["body", "compile", "metrics", 0] -> "metrics")."""
+    return next(str(part) for part in reversed(loc) if isinstance(part, str))
+
+
+def refuse(body: str, route: Route) -> None:
+    """Answer a request with a 422 of this body, as the service would for what the body's loc names."""
+    route.fulfill(status=422, content_type="application/json", body=body)
+
+
+def training_body(page: Page) -> dict[str, Any]:
+    """The body of the training request, as the curl dialog prints it."""
+    page.click("#curl-training")
+    command = page.input_value("#code-text")
+    page.click("#code-close")
+    body: dict[str, Any] = json.loads(command.split(" -d ", 1)[1].strip("'"))
+    return body
+
+
+def test_every_training_field_the_service_can_name_is_on_the_form(page: Page, server: str, console: Console) -> None:
+    # The form has a control for every field of the training request the OpenAPI document declares.
+    components = httpx.get(f"{server}/openapi.json").json()["components"]["schemas"]
+    declared: list[list[str | int]] = [
+        ["body", group, name] for group, schema in GROUPS.items() for name in components[schema]["properties"]
+    ] + [["body", name] for name in components["TrainingSpec"]["properties"] if name not in ("model", *GROUPS)]
+    assert sorted(map(str, (loc[:3] for loc in TRAINING_LOCS))) == sorted(map(str, declared))
+    for loc in TRAINING_LOCS:
+        expect(page.locator(f"#t-{field_of(loc)}")).to_have_count(1)
+
+    # shuffle: Keras's default, sent as the checkbox says.
+    expect(page.locator("#t-shuffle")).to_be_checked()
+    assert training_body(page)["fit"]["shuffle"] is True
+
+    # An error at any of them is placed under its field, not in the panel's list.
+    console.allow(422)
+    for loc in TRAINING_LOCS:
+        name = field_of(loc)
+        marker = f"refused at {'.'.join(map(str, loc))}"
+        answer = json.dumps({"detail": [{"loc": loc, "msg": marker, "type": "test"}]})
+        page.route("**/v1/trainings", functools.partial(refuse, answer))
+        page.click("#train")
+        expect(page.locator(f"#t-{name}-problem")).to_contain_text(marker)
+        expect(page.locator("#training-problems")).not_to_contain_text(marker)
+        page.unroute("**/v1/trainings")
+    assert_accessible(page)
+
+    # The stateful_shuffle warning names fit.shuffle: it shows at the checkbox, and unchecking it is the fix.
+    load_json(page, STATEFUL)
+    page.fill("#t-samples", "50")
+    page.fill("#t-epochs", "1")
+    page.click("#train")
+    expect(page.locator("#run-status")).to_contain_text("Succeeded: 1 of 1 epochs", timeout=90_000)
+    expect(page.locator("#t-shuffle-problem")).to_contain_text("set fit.shuffle to false")
+    expect(page.locator("#training-problems")).not_to_contain_text("shuffle")
+    shot(page, "10-shuffle-warning")
+    assert_accessible(page)
+    page.uncheck("#t-shuffle")
+    assert training_body(page)["fit"]["shuffle"] is False
+    page.click("#train")
+    expect(page.locator("#runs li")).to_have_count(2)
+    expect(page.locator("#run-status")).to_contain_text("Succeeded: 1 of 1 epochs", timeout=90_000)
+    expect(page.locator("#t-shuffle-problem")).to_be_empty()
+    # Loading the first run back sets the checkbox as that run had it.
+    page.locator("#runs li").nth(1).get_by_role("button", name=re.compile("^Load")).click()
+    expect(page.locator("#t-shuffle")).to_be_checked()
+
+
+def test_a_training_error_goes_when_the_model_is_another(page: Page, console: Console) -> None:
+    console.allow(422)
+    # A training refused for this model (a stateful batch of 5 and 52 samples) ...
+    load_json(page, STATEFUL)
+    page.fill("#t-samples", "52")
+    page.fill("#t-validation_split", "0")
+    page.click("#train")
+    expect(page.locator("#run-status")).to_contain_text("refused")
+    expect(page.locator("#t-samples-problem")).to_contain_text("exactly 5 samples")
+    # ... is gone once the model is another one: loaded, or edited.
+    pick_example(page, "seed_example_2")
+    expect(page.locator("#run-status")).not_to_contain_text("refused")
+    expect(page.locator("#run-status")).not_to_have_class(re.compile(r"\berror\b"))
+    expect(page.locator("#t-samples-problem")).to_be_empty()
+    expect(page.locator("#training-problems")).to_be_empty()
+    load_json(page, STATEFUL)
+    page.click("#train")
+    expect(page.locator("#t-samples-problem")).to_contain_text("exactly 5 samples")
+    page.fill("#l0-units", "6")
+    expect(page.locator("#summary-status")).to_contain_text("stateful_model:")
+    expect(page.locator("#run-status")).not_to_contain_text("refused")
+    expect(page.locator("#t-samples-problem")).to_be_empty()
+
+
+def test_an_invalid_sample_shape_says_so_and_shows_no_stale_summary(page: Page) -> None:
+    # An invalid sample shape says so at the field, and the summary of the last valid one is not shown as current.
+    pick_example(page, "seed_example_2")
+    for typed in ("None, 20", ", 20", "10,, 20"):
+        page.fill("#input-dims", typed)
+        expect(page.locator("#input-dims")).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#input-dims-problem")).not_to_be_empty()
+        expect(page.locator("#summary-status")).not_to_contain_text("params")
+        expect(page.locator("#summary-status")).not_to_have_class(re.compile(r"\bok\b"))
+        expect(page.locator("#summary-rows tr[data-index]")).to_have_count(0)
+        expect(page.locator("#total-params")).to_have_count(0)
+        expect(page.locator("#l0-result")).to_be_empty()
+    # Editing another field keeps it so (the spec lacks what the shape box shows), and Train does not send it.
+    page.fill("#l0-units", "30")
+    page.wait_for_timeout(600)  # past the summary's debounce
+    expect(page.locator("#summary-rows tr[data-index]")).to_have_count(0)
+    page.click("#train")
+    expect(page.locator("#run-status")).to_contain_text("Not started: the sample shape")
+    expect(page.locator("#runs li")).to_have_count(0)
+    page.click("#curl-summary")  # a copied request is of the last valid model, and says so
+    expect(page.locator("#code-note")).to_contain_text("Of the last valid model, not of the form")
+    page.click("#code-close")
+    shot(page, "11-invalid-shape")
+    assert_accessible(page)
+    page.fill("#input-dims", "10, 20")
+    expect(page.locator("#summary-status")).to_contain_text("seed_example_2:")
+    expect(page.locator("#total-params")).to_have_text("6,421")
+    expect(page.locator("#input-dims-problem")).to_be_empty()
+
+
+def test_after_a_reload_the_training_panel_speaks_of_the_past_runs(page: Page, server: str) -> None:
+    # After a reload, past runs listed below: the panel says so, not "No run yet".
+    pick_example(page, "seed_example_2")
+    run = httpx.post(
+        f"{server}/v1/trainings?wait=60",
+        json={"model": spec_json(page), "fit": {"epochs": 1}, "data": {"samples": 20}},
+        timeout=90,
+    ).json()
+    page.evaluate("(id) => localStorage.setItem('layerwise.runs', JSON.stringify([id]))", run["id"])
+    page.reload()
+    expect(page.locator("#runs li")).to_have_count(1)
+    expect(page.locator("#run-status")).to_contain_text("1 past run below")
+    expect(page.locator("#run-status")).not_to_contain_text("No run yet")
+    shot(page, "12-after-reload")
+
+
+@pytest.mark.parametrize("viewport", [WIDE, NARROW], ids=["wide", "narrow"])
+def test_the_curl_dialog_shows_the_whole_command_from_its_start(page: Page, viewport: ViewportSize) -> None:
+    page.set_viewport_size(viewport)
+    pick_example(page, "seed_example_2")
+    for button in ("#curl-training", "#curl-summary"):
+        page.click(button)
+        text = page.locator("#code-text")
+        expect(text).to_be_visible()
+        assert page.input_value("#code-text").startswith("curl -s ")
+        box = text.evaluate(
+            "t => ({left: t.scrollLeft, top: t.scrollTop, width: t.scrollWidth, client: t.clientWidth,"
+            " right: t.getBoundingClientRect().right, viewport: innerWidth})"
+        )
+        assert box["left"] == 0 and box["top"] == 0, box  # scrolled to the start
+        assert box["width"] <= box["client"], box  # wrapped: no horizontal scrolling
+        assert box["right"] <= box["viewport"], box  # inside the screen
+        shot(page, f"13-curl-dialog-{'wide' if viewport is WIDE else 'narrow'}", full_page=False)
+        assert_accessible(page)
+        page.click("#code-close")

@@ -42,6 +42,7 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     fn(...args);
   };
+  debounced.cancel = () => clearTimeout(timer);
   return debounced;
 }
 
