@@ -24,21 +24,19 @@ from app.spec import Activation
 ACTIVATION_REF = {"$ref": "#/components/schemas/Activation"}
 
 
+def _is_activations(node: Any) -> bool:
+    """True for pydantic's inline schema of the Activation literal: ``{"type": "string", "enum": [...]}``."""
+    return isinstance(node, dict) and node.get("enum") == list(get_args(Activation)) and set(node) <= {"type", "enum"}
+
+
 def _name_activations(node: Any) -> None:
     """Replace, in place, every inline schema of Keras's activation names with a reference to the component."""
-    names = list(get_args(Activation))
-    if isinstance(node, dict):
-        for key, child in node.items():
-            if isinstance(child, dict) and child.get("enum") == names and set(child) <= {"type", "enum"}:
-                node[key] = dict(ACTIVATION_REF)
-            else:
-                _name_activations(child)
-    elif isinstance(node, list):
-        for i, child in enumerate(node):
-            if isinstance(child, dict) and child.get("enum") == names and set(child) <= {"type", "enum"}:
-                node[i] = dict(ACTIVATION_REF)
-            else:
-                _name_activations(child)
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, child in list(children):
+        if _is_activations(child):
+            node[key] = dict(ACTIVATION_REF)
+        else:
+            _name_activations(child)
 
 
 def install_openapi(app: FastAPI, answer_models: Sequence[type[BaseModel]]) -> None:
