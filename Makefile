@@ -1,19 +1,34 @@
 # The README's commands. Each target creates the virtual environment it needs on a fresh machine.
-PYTHON ?= python3
+# PYTHON: the Python 3.11 to make the virtual environment with; empty: python3.11, else python3 if it is 3.11, else
+# a pyenv-installed 3.11 (scripts/find-python.sh, which says in one line what is missing).
+PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
 .PHONY: run test lint format bench profile bench-insight load vendor clean redis-server client-tools container-test
 
+# The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
+# so that the next make starts afresh instead of reusing it.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@rm -rf $(VENV)
+	@python=$$(sh scripts/find-python.sh "$(PYTHON)") \
+	  && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV) \
+	  && $(BIN)/python -m pip install --quiet --upgrade pip \
+	  || { rm -rf $(VENV); exit 1; }
 
+# A .venv made before with another Python (PYTHON=..., or an older Makefile) is refused in one line, not in pip's words.
+VENV_IS_311 = @$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+	|| { echo "make: $(VENV) has $$($(BIN)/python --version 2>&1), not Python 3.11: make clean, then make again" \
+	  "(PYTHON=/path/to/python3.11 to choose one)" >&2; exit 1; }
+
+# Each stamp is written only after its install succeeded.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(VENV_IS_311)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(VENV_IS_311)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
