@@ -5,7 +5,7 @@ PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench profile bench-insight load vendor clean redis-server client-tools container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server client-tools container-test
 
 # The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
 # so that the next make starts afresh instead of reusing it.
@@ -53,6 +53,13 @@ client-tools:
 	  echo "installing Debian's Java runtime and npm for the generated clients' tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 	    default-jre-headless npm >/dev/null; }
+# The pure tests: the request language, the analytic engine, formatting, the set-up (fake interpreters). No workers, server, browser, Redis,
+# apt-get or Keras (tests/conftest.py fails a test there that asks for one).
+PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py tests/test_setup.py
+
+## make test-fast: the pure tests only (no workers, no server, no browser, no apt-get, no Keras), in seconds
+test-fast: $(VENV)/.installed-test
+	LAYERWISE_TEST_FAST=1 $(BIN)/python -m pytest $(PURE_TESTS) $(PYTEST_ARGS)
 
 redis-server:
 	@command -v redis-server >/dev/null || { \
@@ -64,11 +71,12 @@ redis-server:
 container-test:
 	bash scripts/container-test.sh
 
-## make lint: ruff (lint and format check) and mypy --strict
+## make lint: ruff (lint and format check), mypy --strict, and the layering contracts (lint-imports, pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test

@@ -19,7 +19,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from app.spec import Activation
+from app.spec.types import Activation
 
 ACTIVATION_REF = {"$ref": "#/components/schemas/Activation"}
 

@@ -11,10 +11,10 @@ from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
+from app.api.protection import client_key
 from app.api.responses import BODY_TOO_LARGE, LOCATION, STORE_FAILED, Responses, error
 from app.errors import ErrorItem, SpecError
-from app.protection import client_key
-from app.schemas import (
+from app.runs.models import (
     TrainingBatchEvent,
     TrainingEndEvent,
     TrainingEpochEvent,
@@ -22,8 +22,8 @@ from app.schemas import (
     TrainingRunPage,
     TrainingStatusEvent,
 )
-from app.spec import TrainingSpec
-from app.store import FINAL_STATUSES
+from app.runs.status import FINAL_STATUSES
+from app.spec.training import TrainingSpec
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses={503: STORE_FAILED})
 
@@ -46,7 +46,7 @@ def _event(kind: str, payload: str, description: str, *, stored: bool = True) ->
 # The stream as OpenAPI 3.1 describes a media type: its `schema` is the whole content, text (what a generated
 # client hands over once the stream has ended). One event's schema, each event's data a named component, is
 # `x-itemSchema`: OpenAPI 3.2's `itemSchema`, which 3.1 validators and generators refuse (schemathesis reads it
-# as 3.1 tools read a stream's `schema`: tests/test_schemathesis.py).
+# as 3.1 tools read a stream's `schema`: tests/e2e/test_schemathesis.py).
 EVENT_STREAM: dict[str, Any] = {
     "schema": {"type": "string"},
     "x-itemSchema": {

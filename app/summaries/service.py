@@ -1,0 +1,224 @@
+"""Model summaries and exports: normalize the spec, check it with the analytic engine and the limits, have a
+worker build it with Keras, answer with Keras's figures plus the engine's Mult-Adds, bytes and warnings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app.analysis.engine import ModelFigures, analyze
+from app.analysis.limits import check_layer_count, check_limits
+from app.analysis.warnings import ModelWarning, batch_warnings, model_warnings, training_warnings
+from app.config import Limits
+from app.errors import LayerwiseError, Loc, SpecError
+from app.runtime import tasks
+from app.runtime.pool import WorkerPool
+from app.spec.model import ModelSpec
+from app.spec.python_export import python_snippet
+from app.spec.training import Optimizer, TrainingSpec
+from app.summaries.cache import ResultCache
+from app.summaries.models import LayerSummary, ModelSummary, TrainingMemory
+
+logger = logging.getLogger(__name__)
+
+# Keras's default batch size in fit() when the model fixes none.
+DEFAULT_BATCH_SIZE = 32
+
+
+def raise_for_failure(out: dict[str, Any], loc: Loc) -> None:
+    """Turn a worker's ``{"ok": False, "error": ...}`` into the matching domain error.
+
+    Raises:
+        SpecError: (422) Keras refused the model; ``loc`` is ``(*loc, "layers", index)``.
+        LayerwiseError: (500) anything else the worker reported; a bug, not a bad request.
+    """
+    if out["ok"]:
+        return
+    error = out["error"]
+    if error["kind"] == "build":
+        raise SpecError.one((*loc, "layers", error["index"]), error["msg"], "keras_build_error")
+    raise LayerwiseError(f"the worker failed unexpectedly: {error['msg']}")
+
+
+@dataclass(frozen=True)
+class CheckedModel:
+    """A spec that passed the analytic engine and the limits, with what the engine computed."""
+
+    spec: ModelSpec
+    figures: ModelFigures
+    batch_size: int
+    optimizer: Optimizer
+
+
+class SummaryService:
+    """Answers summary and export requests: the analytic engine first, then the summary worker pool."""
+
+    def __init__(
+        self, pool: WorkerPool, timeout_s: float, limits: Limits | None = None, cache_size: int = 1024
+    ) -> None:
+        self._pool = pool
+        self._timeout_s = timeout_s
+        self.limits = limits or Limits()
+        self.cache = ResultCache(cache_size)
+
+    def check(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> CheckedModel:
+        """Normalize the spec and check it without any worker: the analytic engine, then the limits.
+
+        The figures are for ``batch_size``, else the model's fixed batch, else 32. The memory limit applies
+        to a training step with Adam at the model's fixed batch, or at a single sample for an open batch: a
+        summary allocates no batch, but a model that no batch fits is refused.
+
+        Raises:
+            SpecError: (422) the spec is invalid, Keras would refuse a layer (``keras_build_error``), or the
+                model is over a limit (``limit_exceeded``, giving the computed figure and the limit).
+        """
+        check_layer_count(spec, self.limits, loc)
+        normalized = spec.normalized(loc)
+        fixed = normalized.batch_shape[0]
+        return self._check(normalized, loc, batch_size or fixed or DEFAULT_BATCH_SIZE, fixed or 1, "adam")
+
+    def check_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> CheckedModel:
+        """:meth:`check` for the model of a normalized training request, with the memory limit at its
+        ``batch_size`` and optimizer. Pure: a training path can call it before queueing anything.
+
+        Raises:
+            SpecError: as :meth:`check`, with ``loc`` into ``(*loc, "model")``.
+        """
+        check_layer_count(training.model, self.limits, (*loc, "model"))
+        model = training.model.normalized((*loc, "model"))
+        batch = training.fit.batch_size or model.batch_shape[0] or DEFAULT_BATCH_SIZE
+        return self._check(model, (*loc, "model"), batch, batch, training.compile.optimizer)
+
+    def _check(
+        self, spec: ModelSpec, loc: Loc, batch_size: int, memory_batch: int, optimizer: Optimizer
+    ) -> CheckedModel:
+        figures = analyze(spec, loc)
+        check_limits(spec, figures, self.limits, memory_batch, optimizer, loc)
+        return CheckedModel(spec, figures, batch_size, optimizer)
+
+    async def summarize(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> ModelSummary:
+        """Describe the model as Keras builds it, with the engine's Mult-Adds, bytes and warnings.
+
+        Args:
+            spec: the model as requested (normalized here).
+            loc: where the spec sits in the request body, for error locations.
+            batch_size: the batch for the ``*_batch`` figures and ``training_memory`` (see :meth:`check`).
+
+        Raises:
+            SpecError: (422) see :meth:`check`; or Keras refused to build the model.
+            WorkerError, WorkerTimeoutError: (503) the worker died or ran past ``timeout_s`` seconds.
+        """
+        checked = self.check(spec, loc, batch_size=batch_size)
+        warnings = model_warnings(checked.spec, checked.figures, loc)
+        if batch_size is not None:
+            warnings += batch_warnings(checked.spec, batch_size, None, loc)
+        return await self._summarize(checked, loc, warnings)
+
+    async def summarize_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> ModelSummary:
+        """:meth:`summarize` for the model of a normalized training request: figures at its ``batch_size``,
+        memory with its optimizer, and :func:`app.analysis.warnings.training_warnings` (batch against a fixed
+        batch, labels shape, loss against the output's activation, stateful with shuffling).
+
+        Raises:
+            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`, ``loc`` into ``(*loc, "model")``.
+        """
+        checked = self.check_training(training, loc)
+        warnings = training_warnings(training.model_copy(update={"model": checked.spec}), loc)
+        return await self._summarize(checked, (*loc, "model"), warnings)
+
+    async def _in_worker(self, kind: str, task: Callable[[dict[str, Any]], dict[str, Any]], spec: ModelSpec) -> Any:
+        """``task(spec)`` on the summary pool, through the cache (keyed by the canonical spec)."""
+        key = ResultCache.key(kind, spec.model_dump_json())
+        return await self.cache.get_or_compute(
+            key, lambda: self._pool.call(task, spec.model_dump(), timeout=self._timeout_s)
+        )
+
+    async def _summarize(self, checked: CheckedModel, loc: Loc, warnings: list[ModelWarning]) -> ModelSummary:
+        out = await self._in_worker("summary", tasks.summary_task, checked.spec)
+        raise_for_failure(out, loc)
+        return _summary(out["summary"], checked, warnings)
+
+    async def keras_json(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+        """Keras's own JSON config of the model (``model.to_json()``), built in a worker.
+
+        Raises:
+            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
+        """
+        checked = self.check(spec, loc)
+        out = await self._in_worker("keras_json", tasks.keras_json_task, checked.spec)
+        raise_for_failure(out, loc)
+        return str(out["keras_json"])
+
+    def spec(self, spec: ModelSpec, loc: Loc = ("body",)) -> dict[str, Any]:
+        """The normalized spec as a request body, arguments at Keras's default left out (as JSON data), the
+        input as ``input_shape`` when the batch is open.
+
+        Raises:
+            SpecError: (422) the spec is invalid, or Keras would refuse a layer.
+        """
+        normalized = spec.normalized(loc)
+        analyze(normalized, loc)
+        body = normalized.model_dump(mode="json", exclude_defaults=True)
+        batch, *sample = body["batch_input_shape"]
+        shape = {"input_shape": sample} if batch is None else {"batch_input_shape": [batch, *sample]}
+        return {"name": body["name"], **shape, "layers": body["layers"]}
+
+    def python(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+        """A Keras 3 script that builds the model (:func:`app.spec.python_export.python_snippet`). No limits
+        apply: nothing is built here, and the script may well be meant for a larger machine.
+
+        Raises:
+            SpecError: (422) the spec is invalid, or Keras would refuse a layer.
+        """
+        normalized = spec.normalized(loc)
+        analyze(normalized, loc)
+        return python_snippet(normalized)
+
+
+def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelWarning]) -> ModelSummary:
+    """Keras's summary (a worker's plain dict) with the engine's figures added to every row and in total."""
+    figures, batch = checked.figures, checked.batch_size
+    rows: list[LayerSummary] = []
+    for row, fig in zip(keras["layers"], figures.layers, strict=True):
+        if (row["output_shape"], row["params"]) != (list(fig.output_shape), fig.params):
+            # Keras is the source of truth for what is returned; the property test keeps this from happening.
+            logger.error(
+                "analytic engine disagrees with Keras on layer %d (%s): %s / %d vs %s / %d",
+                fig.index,
+                fig.type,
+                list(fig.output_shape),
+                fig.params,
+                row["output_shape"],
+                row["params"],
+            )
+        rows.append(
+            LayerSummary(
+                **row,
+                mult_adds=fig.mult_adds,
+                mult_adds_batch=fig.mult_adds * batch,
+                activation_bytes=fig.activation_bytes,
+            )
+        )
+    memory = figures.training_memory(batch, checked.optimizer)
+    return ModelSummary(
+        **{**keras, "layers": rows},
+        weights_bytes=keras["total_params"] * 4,
+        batch_size=batch,
+        mult_adds=figures.mult_adds,
+        mult_adds_batch=figures.mult_adds * batch,
+        activation_bytes=figures.activation_bytes,
+        input_bytes=figures.input_bytes,
+        training_memory=TrainingMemory(
+            batch_size=memory.batch_size,
+            optimizer=memory.optimizer,
+            weights_bytes=memory.weights_bytes,
+            gradients_bytes=memory.gradients_bytes,
+            optimizer_bytes=memory.optimizer_bytes,
+            activations_bytes=memory.activations_bytes,
+            input_bytes=memory.input_bytes,
+            total_bytes=memory.total_bytes,
+        ),
+        warnings=warnings,
+    )
