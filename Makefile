@@ -5,7 +5,7 @@ PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server client-tools container-test
 
 # The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
 # so that the next make starts afresh instead of reusing it.
@@ -43,9 +43,16 @@ $(CHROMIUM):
 
 ## make test: the test suite, against real worker processes and a real server on loopback, in Chromium for the
 ## playground; the Celery mode's tests start Debian's redis-server (installed here if missing) and a Celery worker
-test: $(VENV)/.installed-test $(CHROMIUM) redis-server
+test: $(VENV)/.installed-test $(CHROMIUM) redis-server client-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The generated clients' tests run openapi-generator on Java and tsc on Node (their npm packages: npm ci, from
+# tests/clients/package-lock.json, which the test runs itself).
+client-tools:
+	@command -v java >/dev/null && command -v npm >/dev/null || { \
+	  echo "installing Debian's Java runtime and npm for the generated clients' tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    default-jre-headless npm >/dev/null; }
 # The pure tests: the request language, the analytic engine, formatting, the set-up (fake interpreters). No workers, server, browser, Redis,
 # apt-get or Keras (tests/conftest.py fails a test there that asks for one).
 PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py tests/test_setup.py

@@ -24,10 +24,55 @@ A store raises :class:`StoreUnavailableError` for its backend's own errors (``sq
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Sequence
 from typing import Any
 
 Loc = tuple[str | int, ...]
+
+
+# Every error item's `type` the service writes itself; the others are pydantic's own (``pydantic_core``'s
+# ErrorType), which validation errors keep. tests/api/test_openapi_document.py checks every type the code writes is
+# here; the document lists both as the item's enum (app.api.error_handlers.ErrorItemModel).
+SERVICE_ERROR_TYPES = (
+    "body_too_large",
+    "conflict",
+    "cursor_invalid",
+    "duplicate_name",
+    "http_400",
+    "http_404",
+    "http_405",
+    "input_shape_conflict",
+    "input_shape_missing",
+    "input_shape_not_first",
+    "internal_error",
+    "json_invalid",
+    "keras_build_error",
+    "keras_import_refused",
+    "last_event_id_invalid",
+    "limit_exceeded",
+    "not_found",
+    "query_param_unknown",
+    "queue_full",
+    "rate_limited",
+    "stateful_batch_size",
+    "stateful_needs_batch",
+    "stateful_samples",
+    "store_unavailable",
+    "unauthorized",
+    "unsupported_media_type",
+    "validation_split_empty",
+    "variable_length_unsupported",
+    "worker_error",
+    "worker_timeout",
+)
+
+
+def error_types() -> list[str]:
+    """Every ``type`` an error item may have: the service's own and pydantic's, sorted."""
+    from pydantic_core.core_schema import ErrorType
+
+    return sorted(set(SERVICE_ERROR_TYPES) | set(typing.get_args(ErrorType)))
 
 
 class ErrorItem(dict[str, Any]):
@@ -42,10 +87,14 @@ class LayerwiseError(Exception):
 
     status_code = 500
     error_type = "internal_error"
+    # Seconds a client should wait before retrying, sent as Retry-After (every 503 has one, as the document says).
+    retry_after_s: int | None = None
 
     def __init__(self, msg: str, *, loc: Sequence[str | int] = (), headers: dict[str, str] | None = None) -> None:
         super().__init__(msg)
         self.items = [ErrorItem(loc, msg, self.error_type)]
+        if headers is None and self.retry_after_s is not None:
+            headers = {"Retry-After": str(self.retry_after_s)}
         self.headers = headers
 
 
@@ -80,6 +129,7 @@ class WorkerError(LayerwiseError):
 
     status_code = 503
     error_type = "worker_error"
+    retry_after_s = 1  # the pool has started a new worker already
 
 
 class WorkerTimeoutError(LayerwiseError):
@@ -87,6 +137,7 @@ class WorkerTimeoutError(LayerwiseError):
 
     status_code = 503
     error_type = "worker_timeout"
+    retry_after_s = 1
 
 
 class ConflictError(LayerwiseError):
@@ -123,3 +174,4 @@ class StoreUnavailableError(LayerwiseError):
 
     status_code = 503
     error_type = "store_unavailable"
+    retry_after_s = 5

@@ -17,7 +17,9 @@ from app.api.deps import reject_unknown_query_parameters
 from app.api.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.api.json_body import document_json_bodies, require_json_body
 from app.api.metrics import NAMESPACE, Metrics
+from app.api.openapi import install_openapi
 from app.api.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
+from app.api.responses import INVALID_REQUEST, RATE_LIMITED, UNAUTHORIZED, Responses
 from app.api.web import install_web
 from app.config import Settings, get_settings
 from app.runs.executors.base import Executor
@@ -119,12 +121,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # that says "needs a key" of a service that needs none is a lie clients and schemathesis would believe.
     protected = [Depends(rate_limit)] + ([Depends(require_api_key)] if settings.api_key else [])
     checked = [*protected, Depends(reject_unknown_query_parameters)]
-    app.include_router(models.router, dependencies=checked)
-    app.include_router(trainings.router, dependencies=checked)
+    # What the protection answers, documented where it applies (and only then: as for the key's schemes).
+    guarded: Responses = {
+        **({401: UNAUTHORIZED} if settings.api_key else {}),
+        **({429: RATE_LIMITED} if settings.rate_limit else {}),
+    }
+    app.include_router(models.router, dependencies=checked, responses={**guarded, 422: INVALID_REQUEST})
+    app.include_router(trainings.router, dependencies=checked, responses={**guarded, 422: INVALID_REQUEST})
     app.include_router(health.router)
-    app.include_router(metrics.router, dependencies=protected)
+    app.include_router(metrics.router, dependencies=protected, responses=guarded)
     document_json_bodies(app)
     trainings.document_run_statuses(app)
+    install_openapi(app, trainings.EVENT_PAYLOADS)  # outermost: it caches the whole document
     install_rate_limits(app, settings)
     install_body_limit(app, settings)
     # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.

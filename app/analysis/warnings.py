@@ -7,6 +7,8 @@ request (batch, samples, labels, loss, shuffling) and is what a training path ca
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from app.analysis.engine import ModelFigures, analyze
@@ -16,18 +18,29 @@ from app.spec.layers import KerasLayer
 from app.spec.model import ModelSpec
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
 
+WarningType = Literal[
+    "dense_on_sequence",
+    "softmax_single_unit",
+    "dropout_last",
+    "fixed_batch_size",
+    "partial_last_batch",
+    "labels_shape",
+    "loss_activation",
+    "stateful_shuffle",
+]
+
 
 class ModelWarning(BaseModel):
     """A model that builds but likely does not do what its author meant: where, what, and how to fix it."""
 
-    type: str = Field(description="What kind of surprise, e.g. dense_on_sequence, fixed_batch_size.")
+    type: WarningType = Field(description="What kind of surprise (each one's rule is below).")
     loc: list[str | int] = Field(description="Where in the request, as an error's loc: e.g. ['body', 'layers', 2].")
     layer: int | None = Field(description="The layer concerned (0-based), or null for the model as a whole.")
     msg: str = Field(description="What happens, naming the layer by index, name and type.")
     fix: str = Field(description="How to change the spec if that is not what was meant.")
 
 
-def _warning(type: str, loc: Loc, layer: int | None, msg: str, fix: str) -> ModelWarning:
+def _warning(type: WarningType, loc: Loc, layer: int | None, msg: str, fix: str) -> ModelWarning:
     return ModelWarning(type=type, loc=list(loc), layer=layer, msg=msg, fix=fix)
 
 

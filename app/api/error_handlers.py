@@ -18,11 +18,11 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, JsonValue, RootModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ErrorItem, LayerwiseError, StoreUnavailableError
+from app.errors import ErrorItem, LayerwiseError, StoreUnavailableError, error_types
 from app.spec.messages import error_items
 
 logger = logging.getLogger(__name__)
@@ -31,12 +31,19 @@ logger = logging.getLogger(__name__)
 _HTTP_METHODS = frozenset({"GET", "PUT", "POST", "DELETE", "OPTIONS", "HEAD", "PATCH", "TRACE"})
 
 
+ERROR_TYPES: list[JsonValue] = [*error_types()]
+
+
 class ErrorItemModel(BaseModel):
     """One problem with the request."""
 
     loc: list[str | int] = Field(description="Where in the request: e.g. ['body', 'layers', 2].")
     msg: str
-    type: str
+    # An enum in the document only: the bodies are written as dicts (app.errors.ErrorItem), never validated here.
+    type: str = Field(
+        description="What kind of problem: the service's own kinds and pydantic's.",
+        json_schema_extra={"enum": ERROR_TYPES},
+    )
 
 
 class ErrorBody(BaseModel):
@@ -73,7 +80,9 @@ def _json_error(error: Mapping[str, Any], doc: Any) -> ErrorItem:
 
 
 def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    """The pydantic models a type annotation names (through unions and ``Annotated``)."""
+    """The pydantic models a type annotation names (through unions, ``Annotated`` and root models)."""
+    if isinstance(annotation, type) and issubclass(annotation, RootModel):
+        return _models_in(annotation.model_fields["root"].annotation)
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         return [annotation]
     return [model for arg in typing.get_args(annotation) for model in _models_in(arg)]

@@ -1,47 +1,112 @@
 """``/healthz`` (the process answers) and ``/readyz`` (workers started and Keras imported), each on GET and HEAD.
 
 Probes often send HEAD; FastAPI's routes answer only the methods they declare (unlike Starlette's, which add
-HEAD to GET), so both are declared. The server (uvicorn) drops the body of a HEAD answer and keeps its status and
-headers, ``Content-Length`` included.
+HEAD to GET), so both are declared, HEAD as an operation of its own whose answers have no body in the document.
+The server (uvicorn) drops the body of a HEAD answer and keeps its status and headers, ``Content-Length``
+included.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from app.api.responses import RETRY_AFTER, Responses
 
 router = APIRouter(tags=["health"])
 
-
-@router.get("/healthz", summary="Liveness: the server process answers")
-@router.head("/healthz", summary="Liveness, headers only (for probes)")
-async def healthz() -> dict[str, str]:
-    """Always ``{"status": "ok"}`` while the process serves requests."""
-    return {"status": "ok"}
+# Seconds a client or probe should wait before asking a server that is not ready again (workers take seconds).
+NOT_READY_RETRY_AFTER_S = 1
 
 
-NOT_READY: dict[int | str, dict[str, Any]] = {
-    503: {"description": "Not ready yet: some pool has no worker that has imported Keras."}
+class Health(BaseModel):
+    """The process serves requests."""
+
+    status: Literal["ok"]
+
+
+class PoolReadiness(BaseModel):
+    """One worker pool: workers ready (Keras imported, a model built) of those configured, and their pids."""
+
+    ready: int
+    size: int
+    pids: list[int]
+
+
+class Readiness(BaseModel):
+    """Whether the service can answer summaries and trainings: every pool has a ready worker and the run store
+    answers."""
+
+    status: Literal["ready", "starting"]
+    pools: dict[str, PoolReadiness] = Field(description="By pool name: summary, and training when embedded.")
+    run_store: Literal["ok", "unreachable"]
+
+
+NOT_READY = "Not ready yet: some pool has no worker that has imported Keras, or the run store does not answer."
+HEAD_RESPONSES: Responses = {
+    200: {"description": "As GET, headers only."},
+    503: {"description": NOT_READY + " Headers only.", "headers": RETRY_AFTER},
 }
 
 
-@router.get("/readyz", summary="Readiness: every pool has a warm worker", responses=NOT_READY)
-@router.head("/readyz", summary="Readiness, headers only (for probes)", responses=NOT_READY)
-async def readyz(request: Request) -> JSONResponse:
-    """200 when every worker pool has at least one worker that imported Keras and built a model (and, in the
-    Celery mode, Redis answers), else 503. The body gives each pool's ready and configured workers and the
-    ready workers' process ids. Trainings in the Celery mode wait in the queue for a Celery worker; `/metrics`
-    tells how many workers there are."""
+@router.get("/healthz", summary="Liveness: the server process answers", operation_id="getHealth")
+async def get_health() -> Health:
+    """Always ``{"status": "ok"}`` while the process serves requests."""
+    return Health(status="ok")
+
+
+@router.head(
+    "/healthz",
+    summary="Liveness, headers only (for probes)",
+    operation_id="headHealth",
+    response_class=Response,
+    responses={200: HEAD_RESPONSES[200]},
+)
+async def head_health() -> Response:
+    """GET's answer, whose body the server drops."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readiness(request: Request) -> JSONResponse:
+    """The readiness answer: 200 when every worker pool has at least one worker that imported Keras and built a
+    model, and the run store (Redis in the Celery mode) answers, else 503 with ``Retry-After``."""
     pools: dict[str, Any] = {
         pool.name: {"ready": pool.ready_workers, "size": pool.size, "pids": pool.ready_pids}
         for pool in request.app.state.pools
     }
-    body: dict[str, Any] = {"pools": pools}
-    ready = all(p["ready"] > 0 for p in pools.values())
-    # The run store (Redis in the Celery mode): without it no run can be started or read.
-    body["run_store"] = "ok" if await request.app.state.store.ping() else "unreachable"
-    ready = ready and body["run_store"] == "ok"
-    body = {"status": "ready" if ready else "starting", **body}
-    return JSONResponse(body, status_code=200 if ready else 503)
+    run_store = "ok" if await request.app.state.store.ping() else "unreachable"
+    ready = all(p["ready"] > 0 for p in pools.values()) and run_store == "ok"
+    body = {"status": "ready" if ready else "starting", "pools": pools, "run_store": run_store}
+    if ready:
+        return JSONResponse(body)
+    return JSONResponse(body, status_code=503, headers={"Retry-After": str(NOT_READY_RETRY_AFTER_S)})
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: every pool has a warm worker",
+    operation_id="getReadiness",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": NOT_READY, "headers": RETRY_AFTER}},
+)
+async def get_readiness(request: Request) -> JSONResponse:
+    """200 when every worker pool has at least one worker that imported Keras and built a model (and, in the
+    Celery mode, Redis answers), else 503. The body gives each pool's ready and configured workers and the
+    ready workers' process ids. Trainings in the Celery mode wait in the queue for a Celery worker; `/metrics`
+    tells how many workers there are."""
+    return await readiness(request)
+
+
+@router.head(
+    "/readyz",
+    summary="Readiness, headers only (for probes)",
+    operation_id="headReadiness",
+    response_class=Response,
+    responses=HEAD_RESPONSES,
+)
+async def head_readiness(request: Request) -> Response:
+    """GET's answer, whose body the server drops."""
+    return await readiness(request)

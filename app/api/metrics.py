@@ -116,7 +116,17 @@ class Metrics:
         self._ended.totals = figures.ended
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    operation_id="getMetrics",
+    response_class=Response,
+    # Prometheus's text exposition format: text/plain with a version parameter (the media type's parameters
+    # are not part of the document's key).
+    responses={
+        200: {"description": "Prometheus's text format.", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
 async def metrics(request: Request) -> Response:
     """Request counts and latencies per route, workers per pool (size, ready, busy), trainings queued,
     running and ended by status, summary cache hits and misses; Prometheus's text format."""

@@ -7,33 +7,58 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
+from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
-from app.api.error_handlers import ErrorBody
 from app.api.protection import client_key
+from app.api.responses import BODY_TOO_LARGE, LOCATION, STORE_FAILED, Responses, error
 from app.errors import ErrorItem, SpecError
-from app.runs.models import TrainingRun, TrainingRunPage
+from app.runs.models import (
+    TrainingBatchEvent,
+    TrainingEndEvent,
+    TrainingEpochEvent,
+    TrainingRun,
+    TrainingRunPage,
+    TrainingStatusEvent,
+)
 from app.runs.status import FINAL_STATUSES, STATUSES
 from app.spec.training import TrainingSpec
 
-router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
+router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses={503: STORE_FAILED})
 
-# One server-sent event, as OpenAPI 3.1 describes an event stream's items.
-SSE_EVENT: dict[str, Any] = {
-    "type": "object",
-    "required": ["event", "data"],
-    "properties": {
-        "event": {"type": "string", "enum": ["status", "batch", "epoch", "end"]},
+
+def _event(kind: str, payload: str, description: str, *, stored: bool = True) -> dict[str, Any]:
+    """One server-sent event as its fields: the event name, its JSON data (of a component), its id."""
+    properties: dict[str, Any] = {
+        "event": {"const": kind},
         "data": {
             "type": "string",
             "contentMediaType": "application/json",
-            "description": "status: {status, started_at?}; batch: {epoch, epochs, batch, batches, loss}; "
-            "epoch: {epoch, epochs, logs}; end: {run}.",
+            "contentSchema": {"$ref": f"#/components/schemas/{payload}"},
         },
-        "id": {"type": "string", "description": "The event's place in the run's log; batch events have none."},
+    }
+    if stored:
+        properties["id"] = {"type": "string", "description": "The event's place in the run's log."}
+    return {"type": "object", "description": description, "required": ["event", "data"], "properties": properties}
+
+
+# The stream as OpenAPI 3.1 describes a media type: its `schema` is the whole content, text (what a generated
+# client hands over once the stream has ended). One event's schema, each event's data a named component, is
+# `x-itemSchema`: OpenAPI 3.2's `itemSchema`, which 3.1 validators and generators refuse (schemathesis reads it
+# as 3.1 tools read a stream's `schema`: tests/e2e/test_schemathesis.py).
+EVENT_STREAM: dict[str, Any] = {
+    "schema": {"type": "string"},
+    "x-itemSchema": {
+        "oneOf": [
+            _event("status", "TrainingStatusEvent", "queued, then running."),
+            _event("batch", "TrainingBatchEvent", "Throttled progress, live only.", stored=False),
+            _event("epoch", "TrainingEpochEvent", "One per epoch, with its logs."),
+            _event("end", "TrainingEndEvent", "The run, ended; the last event."),
+        ]
     },
 }
+EVENT_PAYLOADS: list[type[BaseModel]] = [TrainingStatusEvent, TrainingBatchEvent, TrainingEpochEvent, TrainingEndEvent]
 
 # The run's states as components of the OpenAPI document: the page reads which statuses are final from
 # FinalRunStatus rather than keeping a copy (app.runs.status is the one place they are written).
@@ -60,7 +85,7 @@ def document_run_statuses(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-RUN_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No run has this id."}}
+RUN_NOT_FOUND: Responses = {404: error("No run has this id.")}
 
 
 # The run a POST answered with, for the operations that take its id (OpenAPI links: clients and schemathesis's
@@ -85,16 +110,23 @@ RUN_LINKS = {
         201: {
             "model": TrainingRun,
             "description": "With ?wait=: the run finished within the wait.",
+            "headers": LOCATION,
             "links": RUN_LINKS,
         },
-        202: {"description": "The run is queued or running; follow Location.", "links": RUN_LINKS},
-        422: {"model": ErrorBody, "description": "The request is invalid or Keras refused to build the model."},
-        429: {
-            "model": ErrorBody,
-            "description": "Too many runs are waiting, this client has too many runs queued or running, or it "
-            "sent too many requests; retry after Retry-After seconds.",
-        },
-        503: {"model": ErrorBody, "description": "The summary worker died or timed out; nothing was queued."},
+        202: {"description": "The run is queued or running; follow Location.", "headers": LOCATION, "links": RUN_LINKS},
+        413: BODY_TOO_LARGE,
+        422: error("The request is invalid or Keras refused to build the model."),
+        429: error(
+            "Too many runs are waiting (LAYERWISE_MAX_QUEUED_RUNS), this client has too many runs queued or running "
+            "(LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT), or it sent too many requests (LAYERWISE_RATE_LIMIT); retry "
+            "after Retry-After seconds.",
+            retry_after=True,
+        ),
+        503: error(
+            "The summary worker died or timed out, or the run store failed; nothing was queued. Retry after "
+            "Retry-After seconds.",
+            retry_after=True,
+        ),
     },
 )
 async def create_training(
@@ -175,7 +207,7 @@ async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
             "description": "text/event-stream: `status` (queued, running), `epoch` (one per epoch, with its "
             "logs), `batch` (throttled progress, live only), then `end` with the whole run. Each stored event "
             "has an `id`; reconnecting with `Last-Event-ID` (or `?after=`) resumes after it.",
-            "content": {"text/event-stream": {"schema": SSE_EVENT}},
+            "content": {"text/event-stream": EVENT_STREAM},
         },
         **RUN_NOT_FOUND,
     },
@@ -223,7 +255,7 @@ async def follow_training(
     response_model=TrainingRun,
     summary="Cancel a training run",
     operation_id="cancelTraining",
-    responses={**RUN_NOT_FOUND, 409: {"model": ErrorBody, "description": "The run has already finished."}},
+    responses={**RUN_NOT_FOUND, 409: error("The run has already finished.")},
 )
 async def cancel_training(run_id: str, trainings: Trainings) -> TrainingRun:
     """A queued run never starts; a running one stops at its next batch. Answers with the run once ended."""

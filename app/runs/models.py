@@ -1,31 +1,38 @@
-"""Response models of a training run: the run, a page of runs, its progress, divergence and error."""
+"""Response models of a training run: the run, a page of runs, its progress, divergence and error, and the
+payloads of its events."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from app.runs.status import RunStatus
-from app.summaries.models import ModelSummary
+from app.summaries.models import ModelSummary, ResponseModel
+
+RunErrorKind = Literal["build", "worker", "time_limit", "interrupted", "broker", "internal"]
 
 
-class RunError(BaseModel):
+class RunError(ResponseModel):
     """Why a run failed, for a person."""
 
-    kind: str = Field(description="build, worker, internal...")
+    kind: RunErrorKind = Field(
+        description="build: Keras refused the model or its training; worker: the worker process died; time_limit: "
+        "the run was stopped at LAYERWISE_TRAINING_TIME_LIMIT_S; interrupted: the server stopped under it; broker: "
+        "the Celery broker could not take it; internal: a bug, logged."
+    )
     msg: str
 
 
-class Divergence(BaseModel):
+class Divergence(ResponseModel):
     """Where the loss first became NaN or infinite (1-based epoch and batch)."""
 
     epoch: int
     batch: int
 
 
-class Progress(BaseModel):
+class Progress(ResponseModel):
     """How far a run has come: 1-based epoch and batch within it, and the totals."""
 
     epoch: int = 0
@@ -34,7 +41,7 @@ class Progress(BaseModel):
     batches: int
 
 
-class TrainingRun(BaseModel):
+class TrainingRun(ResponseModel):
     """A training run: the request, its state and what it produced."""
 
     id: str
@@ -69,11 +76,50 @@ class TrainingRun(BaseModel):
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None
+    # A dict, as stored (runs of earlier versions load as they were); the document types it as the TrainingSpec
+    # it is (app.api.openapi).
     request: dict[str, Any] = Field(description="The normalized training request.")
 
 
-class TrainingRunPage(BaseModel):
+class TrainingRunPage(ResponseModel):
     """A page of runs, newest first."""
 
     items: list[TrainingRun]
     next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page; null on the last.")
+
+
+# The payloads of a run's server-sent events (GET /v1/trainings/{run_id}/events): each event's `data`, as JSON.
+
+
+class TrainingStatusEvent(ResponseModel):
+    """``status``: the run is queued, then running (with the time it started)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=False)
+
+    status: Literal["queued", "running"]
+    started_at: datetime | None = Field(None, description="With running only.")
+
+
+class TrainingBatchEvent(ResponseModel):
+    """``batch``: progress within an epoch (1-based), throttled, live only (no id: a late client does not get
+    them)."""
+
+    epoch: int
+    epochs: int
+    batch: int
+    batches: int
+    loss: float | None = Field(description="The mean loss of the epoch so far; null if not finite.")
+
+
+class TrainingEpochEvent(ResponseModel):
+    """``epoch``: one epoch ended (1-based), with Keras's logs for it."""
+
+    epoch: int
+    epochs: int
+    logs: dict[str, float | None] = Field(description="loss, val_loss when validating, metrics; null if not finite.")
+
+
+class TrainingEndEvent(ResponseModel):
+    """``end``: the run has ended, as GET answers it; the last event of the stream."""
+
+    run: TrainingRun

@@ -35,7 +35,9 @@ class KerasModelConfig(BaseModel):
     config: dict[str, Any] = Field(
         description="Sequential.get_config(): name, layers (an InputLayer, then supported layers), ..."
     )
-    registered_name: None = Field(None, description="null: custom registered classes are refused.")
+    # Documented as a nullable string, not as the JSON type null alone, which generators cannot type (a
+    # typescript-fetch client imported a "Null" model it never wrote); the import refuses any string.
+    registered_name: str | None = Field(None, description="null: custom registered classes are refused (422).")
     build_config: dict[str, Any] | None = Field(None, description="Ignored: shapes are recomputed.")
     compile_config: dict[str, Any] | None = Field(None, description="Ignored.")
 

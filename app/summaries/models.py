@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from app.analysis.warnings import ModelWarning
 
 Shape = list[int | None]
 
 
-class LayerSummary(BaseModel):
+class ResponseModel(BaseModel):
+    """Base of every response model: in the OpenAPI document every field is required, defaults included, since
+    the service always sends each one (``null`` when it has no value). Generated clients then read a value, not
+    "value, null or absent" (issue 19)."""
+
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class LayerSummary(ResponseModel):
     """One row of Keras's summary table."""
 
     index: int = Field(description="0-based position in the model's layers.")
@@ -37,7 +45,7 @@ class LayerSummary(BaseModel):
     )
 
 
-class TrainingMemory(BaseModel):
+class TrainingMemory(ResponseModel):
     """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
 
     A lower bound in torchinfo's convention (torchinfo/model_statistics.py): TensorFlow's workspace and the
@@ -60,7 +68,7 @@ class TrainingMemory(BaseModel):
     total_bytes: int = Field(description="The sum of the above.")
 
 
-class ModelSummary(BaseModel):
+class ModelSummary(ResponseModel):
     """What ``model.summary()`` says, as data, plus the table itself."""
 
     name: str

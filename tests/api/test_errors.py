@@ -85,7 +85,15 @@ def test_undocumented_paths_allow_what_their_route_answers(client: TestClient, p
 
 # -- 415 ------------------------------------------------------------------------------------------------------
 
-JSON_BODY_OPERATIONS = [("/v1/models/summary", "model"), ("/v1/models/export", "model"), ("/v1/trainings", "training")]
+JSON_BODY_OPERATIONS = [
+    ("/v1/models/summary", "model"),
+    ("/v1/models/summary/text", "model"),
+    ("/v1/models/export", "model"),
+    ("/v1/models/export/keras_json", "model"),
+    ("/v1/models/export/python", "model"),
+    ("/v1/models/export/spec", "model"),
+    ("/v1/trainings", "training"),
+]
 
 
 def body_of(kind: str) -> dict[str, Any]:
