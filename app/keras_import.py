@@ -22,7 +22,7 @@ from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError, validation_items
 from app.layers import LAYER_TYPES
 from app.layers.base import KerasImportError
-from app.layers.keras_config import COMMON_FIXED, FALSE, Float32
+from app.layers.keras_config import COMMON_FIXED, FALSE, Expect, Float32, Value
 from app.spec import ModelSpec, variable_axis_error
 from app.validation import error_item
 
@@ -43,6 +43,8 @@ class KerasModelConfig(BaseModel):
 _MODEL_KEYS = {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}
 _LAYER_KEYS = {"module", "class_name", "config", "registered_name", "build_config"}
 _INPUT_FIXED = {"dtype": Float32(), "sparse": FALSE, "ragged": FALSE, "optional": FALSE}
+# The Sequential's own keys beyond name and layers (a model is trainable as a whole).
+_MODEL_FIXED: dict[str, Expect] = {**COMMON_FIXED, "trainable": Value(True)}
 
 
 def is_keras_config(body: Any) -> bool:
@@ -151,8 +153,8 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     if not isinstance(config, dict):
         raise _refuse((*loc, "config"), "the model needs a config object")
     config_loc = (*loc, "config")
-    _check_keys(config, {"name", "layers", "build_input_shape", *COMMON_FIXED}, config_loc, "the Sequential config")
-    for key, expect in COMMON_FIXED.items():
+    _check_keys(config, {"name", "layers", "build_input_shape", *_MODEL_FIXED}, config_loc, "the Sequential config")
+    for key, expect in _MODEL_FIXED.items():
         if key in config and not expect.matches(config[key]):
             raise _refuse((*config_loc, key), f"the model's {key} must be {expect}")
     layers = config.get("layers")

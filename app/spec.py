@@ -76,6 +76,12 @@ class ModelSpec(StrictModel):
         return list(self.batch_input_shape)
 
     @property
+    def input_dtype(self) -> str:
+        """The input's dtype: ``"int32"`` when the first layer is an Embedding (token ids, as keras-io writes
+        ``Input(shape=(None,), dtype="int32")``), else ``"float32"``."""
+        return "int32" if self.layers[0].type == "Embedding" else "float32"
+
+    @property
     def input_layer_name(self) -> str:
         """The name of the model's ``InputLayer``: Keras's first auto name, ``input_layer``, unless a layer
         took it (Keras would then refuse the duplicate; this takes the next free one)."""
@@ -137,6 +143,7 @@ class ModelSpec(StrictModel):
                                 "input_shape_not_first",
                             )
                         )
+        errors += _keras2_arguments(self.layers, loc, given)
         if not given:
             errors.append(
                 ErrorItem(
@@ -208,7 +215,10 @@ class ModelSpec(StrictModel):
         counters: dict[str, int] = {}
 
         def named(layer: KerasLayer) -> KerasLayer:
+            layer = layer.keras2_renamed()
             update: dict[str, object] = {"input_shape": None, "batch_input_shape": None}
+            if "input_length" in type(layer).model_fields:
+                update["input_length"] = None
             for field in layer.WRAPPED_FIELDS:
                 update[field] = named(getattr(layer, field))
             name = layer.name
@@ -367,6 +377,46 @@ def variable_axis_error(batch_shape: Sequence[int | None], loc: Loc) -> ErrorIte
         f"every other length; give axis {axis} a size, e.g. {example_text}",
         "variable_length_unsupported",
     )
+
+
+def _keras2_arguments(
+    layers: Sequence[KerasLayer], loc: Loc, given: list[tuple[Loc, list[int | None]]]
+) -> list[ErrorItem]:
+    """Check Keras 2 argument names against their Keras 3 forms; an Embedding's ``input_length`` on the first
+    layer is added to ``given`` as the input shape ``[None, input_length]`` (unless the same length is given
+    there already).
+
+    Returns:
+        Errors: ``input_length`` on a later layer, or a Keras 2 name given with its Keras 3 one.
+    """
+    errors: list[ErrorItem] = []
+    for i, top in enumerate(layers):
+        for where, layer in _inner_layers(top, (*loc, "layers", i), itself=True):
+            for old, new in layer.KERAS2_RENAMES.items():
+                if getattr(layer, old) is not None and new in layer.model_fields_set:
+                    errors.append(
+                        ErrorItem(
+                            (*where, old),
+                            f"layer {i} ({layer.type}) has both {old} (Keras 2's name) and {new} (Keras 3's); "
+                            f"give only {new}",
+                            "keras2_conflict",
+                        )
+                    )
+            length = getattr(layer, "input_length", None)
+            if length is None:
+                continue
+            if i > 0 or where != (*loc, "layers", i):
+                errors.append(
+                    ErrorItem(
+                        (*where, "input_length"),
+                        f"layer {i} ({layer.type}) has input_length, which Keras 2 takes on the first layer only "
+                        "(it is the model's input shape); remove it",
+                        "input_shape_not_first",
+                    )
+                )
+            elif not any(shape[1:] == [length] for _, shape in given):
+                given.append(((*where, "input_length"), [None, length]))
+    return errors
 
 
 def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:

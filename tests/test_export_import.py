@@ -175,7 +175,7 @@ def test_custom_object_is_refused(client: TestClient) -> None:
     ("layer", "key", "needle"),
     [
         (L.Dense(2, kernel_regularizer="l2"), "kernel_regularizer", "only null is"),
-        (L.Dense(2, trainable=False), "trainable", "only true is"),
+        (L.BatchNormalization(renorm=True), "renorm", "only false is"),
         (L.LSTM(2, go_backwards=True), "go_backwards", "only false is"),
         (L.LSTM(2, kernel_initializer="orthogonal"), "kernel_initializer", "Keras's default GlorotUniform"),
         (L.Dropout(0.5, seed=3), "seed", "only null is"),

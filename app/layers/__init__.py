@@ -1,8 +1,9 @@
 """The layer types a spec may use, one module each, and the discriminated union of them.
 
 Adding a layer type: write its module (fields, analytic shape / params / mult-adds, Keras config keys it does
-not model) and add its class to :data:`LAYER_CLASSES` below; the request schema, the analytic engine, Keras
-building, export, import and the property test all take it from there.
+not model), add its class to :data:`~app.layers.simple.SIMPLE_LAYER_CLASSES` (or, for a wrapper, to
+:data:`LAYER_CLASSES` below); the request schema, the analytic engine, Keras building, export, import and the
+property test all take it from there.
 """
 
 from __future__ import annotations
@@ -15,22 +16,15 @@ from app.layers.base import KerasLayer, Shape, ShapeError, keras_auto_name
 from app.layers.bidirectional import Bidirectional
 from app.layers.dense import Dense
 from app.layers.dropout import Dropout
+from app.layers.embedding import Embedding
 from app.layers.flatten import Flatten
 from app.layers.gru import GRU
 from app.layers.lstm import LSTM
+from app.layers.simple import SIMPLE_LAYER_CLASSES
 from app.layers.simple_rnn import SimpleRNN
 from app.layers.time_distributed import TimeDistributed
 
-LAYER_CLASSES: tuple[type[KerasLayer], ...] = (
-    LSTM,
-    GRU,
-    SimpleRNN,
-    Dense,
-    Flatten,
-    Dropout,
-    Bidirectional,
-    TimeDistributed,
-)
+LAYER_CLASSES: tuple[type[KerasLayer], ...] = (*SIMPLE_LAYER_CLASSES, Bidirectional, TimeDistributed)
 if TYPE_CHECKING:
     # Code works through the KerasLayer interface; only pydantic needs the concrete union.
     AnyLayer: TypeAlias = KerasLayer
@@ -50,6 +44,7 @@ __all__ = [
     "Bidirectional",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "KerasLayer",
     "Layer",

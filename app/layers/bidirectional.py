@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
 from app.errors import Loc
-from app.layers.base import KerasImportError, KerasLayer, Shape, TranslateLayer
+from app.layers.base import KerasImportError, KerasLayer, Shape, TranslateLayer, Weight
 from app.layers.gru import GRU
 from app.layers.lstm import LSTM
 from app.layers.simple_rnn import SimpleRNN
@@ -26,6 +27,7 @@ class Bidirectional(KerasLayer):
     """
 
     WRAPPED_FIELDS: ClassVar[tuple[str, ...]] = ("layer",)
+    SUPPORTS_MASKING: ClassVar[bool] = True
     INPUT_NDIM: ClassVar[int | None] = 3
     NEEDS: ClassVar[str] = "3-D input (batch, timesteps, features)"
     STEPS_OVER_TIME: ClassVar[bool] = True
@@ -44,8 +46,10 @@ class Bidirectional(KerasLayer):
             return (*shape[:-1], 2 * last)
         return shape
 
-    def param_count(self, input_shape: Shape) -> int:
-        return 2 * self.layer.param_count(input_shape)
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        # Both copies are made from the wrapped layer's config, trainable flag included.
+        inner = self.layer.counted_weights(input_shape)
+        return [replace(w, name=f"{direction}_{w.name}") for direction in ("forward", "backward") for w in inner]
 
     def mult_adds(self, input_shape: Shape) -> int:
         return 2 * self.layer.mult_adds(input_shape)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from app.layers.base import Activation, KerasLayer, Shape, Units, prod
+from app.layers.base import Activation, KerasLayer, Shape, Units, Weight, prod
 from app.layers.keras_config import DENSE_FIXED, Expect
 
 
@@ -21,6 +21,7 @@ class Dense(KerasLayer):
     """
 
     INPUT_MIN_NDIM: ClassVar[int] = 2
+    SUPPORTS_MASKING: ClassVar[bool] = True
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = DENSE_FIXED
 
     type: Literal["Dense"]
@@ -32,10 +33,9 @@ class Dense(KerasLayer):
         self.check_input(input_shape)
         return (*input_shape[:-1], self.units)
 
-    def param_count(self, input_shape: Shape) -> int:
-        features = input_shape[-1]
-        assert features is not None
-        return features * self.units + (self.units if self.use_bias else 0)
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        kernel = Weight("kernel", (input_shape[-1], self.units))
+        return [kernel, Weight("bias", (self.units,))] if self.use_bias else [kernel]
 
     def mult_adds(self, input_shape: Shape) -> int:
         return prod(input_shape[1:-1]) * self.param_count(input_shape)

@@ -82,8 +82,9 @@ class Float32(Expect):
 NULL = Value(None)
 FALSE = Value(False)
 
-# Keys of every layer's config (keras/src/layers/layer.py, Layer.get_config).
-COMMON_FIXED: dict[str, Expect] = {"trainable": Value(True), "dtype": Float32()}
+# Keys of every layer's config (keras/src/layers/layer.py, Layer.get_config) that the spec does not model
+# (``trainable`` it does: a field of every layer).
+COMMON_FIXED: dict[str, Expect] = {"dtype": Float32()}
 
 GLOROT_UNIFORM = KerasObject("keras.initializers", "GlorotUniform", seed=None, input_axes=None, output_axes=None)
 ORTHOGONAL = KerasObject("keras.initializers", "Orthogonal", seed=None, gain=1.0)
@@ -123,4 +124,51 @@ RECURRENT_FIXED: dict[str, Expect] = {
     "recurrent_constraint": NULL,
     "bias_constraint": NULL,
     "seed": NULL,
+}
+
+# The convolutions' keys beyond their arguments (keras/src/layers/convolutional/base_conv.py,
+# BaseConv.get_config; base_conv_transpose.py likewise).
+CONV_FIXED: dict[str, Expect] = {
+    **COMMON_FIXED,
+    "data_format": Value("channels_last"),
+    "kernel_initializer": GLOROT_UNIFORM,
+    "bias_initializer": ZEROS,
+    "kernel_regularizer": NULL,
+    "bias_regularizer": NULL,
+    "activity_regularizer": NULL,
+    "kernel_constraint": NULL,
+    "bias_constraint": NULL,
+}
+
+# SeparableConv1D's (keras/src/layers/convolutional/base_separable_conv.py, get_config).
+SEPARABLE_CONV_FIXED: dict[str, Expect] = {
+    **COMMON_FIXED,
+    "data_format": Value("channels_last"),
+    "depthwise_initializer": GLOROT_UNIFORM,
+    "pointwise_initializer": GLOROT_UNIFORM,
+    "bias_initializer": ZEROS,
+    "depthwise_regularizer": NULL,
+    "pointwise_regularizer": NULL,
+    "bias_regularizer": NULL,
+    "activity_regularizer": NULL,
+    "depthwise_constraint": NULL,
+    "pointwise_constraint": NULL,
+    "bias_constraint": NULL,
+}
+
+ONES = KerasObject("keras.initializers", "Ones")
+
+# The pooling layers' (keras/src/layers/pooling/base_pooling.py, base_global_pooling.py).
+POOLING_FIXED: dict[str, Expect] = {**COMMON_FIXED, "data_format": Value("channels_last")}
+
+# The normalization layers' initializers, regularizers and constraints (keras/src/layers/normalization/
+# batch_normalization.py and layer_normalization.py, get_config).
+NORMALIZATION_FIXED: dict[str, Expect] = {
+    **COMMON_FIXED,
+    "beta_initializer": ZEROS,
+    "gamma_initializer": ONES,
+    "beta_regularizer": NULL,
+    "gamma_regularizer": NULL,
+    "beta_constraint": NULL,
+    "gamma_constraint": NULL,
 }

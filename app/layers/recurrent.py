@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from app.layers.base import Activation, KerasLayer, Rate, Shape, Units
+from app.layers.base import Activation, KerasLayer, Rate, Shape, Units, Weight
 from app.layers.keras_config import RECURRENT_FIXED, Expect
 
 
@@ -24,6 +24,7 @@ class RecurrentLayer(KerasLayer):
     """
 
     INPUT_NDIM: ClassVar[int | None] = 3
+    SUPPORTS_MASKING: ClassVar[bool] = True
     NEEDS: ClassVar[str] = "3-D input (batch, timesteps, features)"
     STEPS_OVER_TIME: ClassVar[bool] = True
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = RECURRENT_FIXED
@@ -46,10 +47,13 @@ class RecurrentLayer(KerasLayer):
         batch, steps, _ = input_shape
         return (batch, steps, self.units) if self.return_sequences else (batch, self.units)
 
-    def param_count(self, input_shape: Shape) -> int:
-        features = input_shape[-1]
-        assert features is not None
-        return self.GATES * self.units * (features + self.units + self.bias_vectors())
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        width = self.GATES * self.units
+        weights = [Weight("kernel", (input_shape[-1], width)), Weight("recurrent_kernel", (self.units, width))]
+        vectors = self.bias_vectors()
+        if vectors:
+            weights.append(Weight("bias", (width,) if vectors == 1 else (vectors, width)))
+        return weights
 
     def mult_adds(self, input_shape: Shape) -> int:
         steps = input_shape[1]
