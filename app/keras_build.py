@@ -167,7 +167,30 @@ def build_model(spec: ModelSpec, initialize: bool = True) -> keras.Sequential:
         raise _build_error(spec, layers, exc) from None
     if not all(layer._inbound_nodes for layer in layers):  # Sequential.build gives up quietly on some errors
         raise _build_error(spec, layers, ValueError("the layer's output shape cannot be inferred"))
+    _check_time_distributed(spec, layers)
     return model
+
+
+def _check_time_distributed(spec: ModelSpec, layers: list[keras.layers.Layer]) -> None:
+    """Refuse a TimeDistributed whose wrapped layer's InputSpec does not take one timestep's shape.
+
+    TimeDistributed builds and calls the wrapped layer without that check (keras/src/layers/rnn/
+    time_distributed.py), so a MaxPooling1D over a 2-D timestep builds quietly and fails only in ``fit``; the
+    check is Keras's own (``assert_input_compatibility``), made here where Keras skips it.
+
+    Raises:
+        BuildError: at the first such TimeDistributed.
+    """
+    shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers)]
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, keras.layers.TimeDistributed):
+            continue
+        child = keras.KerasTensor(shape=(shapes[i][0], *shapes[i][2:]))
+        try:
+            input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
+        except ValueError as exc:
+            what = _what_keras_said(exc, layer, shapes[i])
+            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what)) from None
 
 
 def _count(weights: list[Any]) -> int:
@@ -260,15 +283,25 @@ def _describe(model: keras.Model) -> dict[str, Any]:
 
 
 def synthetic_data(
-    batch_shape: list[int | None], output_shape: list[int | None], samples: int, seed: int
+    batch_shape: list[int | None],
+    output_shape: list[int | None],
+    samples: int,
+    seed: int,
+    tokens: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Features and labels as the seed notebook makes them.
+    """Features and labels as the seed notebook makes them, or token ids for a model that starts with an
+    Embedding.
 
-    Features: float32 uniform in [0, 1), shape ``(samples, *batch_shape[1:])``. Labels: integers in {0, 1}
-    (as float32), shape ``(samples, *output_shape[1:])``. Both from ``numpy.random.default_rng(seed)``.
+    Features: float32 uniform in [0, 1), shape ``(samples, *batch_shape[1:])``; with ``tokens`` (the first
+    Embedding's ``input_dim``), int32 uniform in ``[0, tokens)`` instead, every id of the vocabulary as likely.
+    Labels: integers in {0, 1} (as float32), shape ``(samples, *output_shape[1:])``. Both from
+    ``numpy.random.default_rng(seed)``.
     """
     rng = np.random.default_rng(seed)
-    x = rng.random((samples, *[int(d) for d in batch_shape[1:] if d is not None]), dtype=np.float32)
+    shape = (samples, *[int(d) for d in batch_shape[1:] if d is not None])
+    x: np.ndarray = (
+        rng.random(shape, dtype=np.float32) if tokens is None else rng.integers(0, tokens, size=shape, dtype=np.int32)
+    )
     y = rng.integers(0, 2, size=(samples, *[int(d) for d in output_shape[1:] if d is not None])).astype(np.float32)
     return x, y
 
@@ -414,7 +447,9 @@ def train(
     )
 
     output_shape = description["layers"][-1]["output_shape"]
-    x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed)
+    first = spec.model.layers[0]
+    tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
+    x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed, tokens)
     batch_size = spec.fit.batch_size or 32
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)

@@ -87,13 +87,20 @@ class SummaryService:
         check_layer_count(training.model, self.limits, (*loc, "model"))
         model = training.model.normalized((*loc, "model"))
         batch = training.fit.batch_size or model.batch_shape[0] or DEFAULT_BATCH_SIZE
-        return self._check(model, (*loc, "model"), batch, batch, training.compile.optimizer)
+        return self._check(model, (*loc, "model"), batch, batch, training.compile.optimizer, training=True)
 
     def _check(
-        self, spec: ModelSpec, loc: Loc, batch_size: int, memory_batch: int, optimizer: Optimizer
+        self,
+        spec: ModelSpec,
+        loc: Loc,
+        batch_size: int,
+        memory_batch: int,
+        optimizer: Optimizer,
+        *,
+        training: bool = False,
     ) -> CheckedModel:
         figures = analyze(spec, loc)
-        check_limits(spec, figures, self.limits, memory_batch, optimizer, loc)
+        check_limits(spec, figures, self.limits, memory_batch, optimizer, loc, training=training)
         return CheckedModel(spec, figures, batch_size, optimizer)
 
     async def summarize(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> ModelSummary:
@@ -180,16 +187,19 @@ def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelW
     figures, batch = checked.figures, checked.batch_size
     rows: list[LayerSummary] = []
     for row, fig in zip(keras["layers"], figures.layers, strict=True):
-        if (row["output_shape"], row["params"]) != (list(fig.output_shape), fig.params):
+        engine = (list(fig.output_shape), fig.params, fig.trainable_params, fig.non_trainable_params)
+        if (row["output_shape"], row["params"], row["trainable_params"], row["non_trainable_params"]) != engine:
             # Keras is the source of truth for what is returned; the property test keeps this from happening.
             logger.error(
-                "analytic engine disagrees with Keras on layer %d (%s): %s / %d vs %s / %d",
+                "analytic engine disagrees with Keras on layer %d (%s): %s / %d (%d non-trainable) vs %s / %d (%d)",
                 fig.index,
                 fig.type,
                 list(fig.output_shape),
                 fig.params,
+                fig.non_trainable_params,
                 row["output_shape"],
                 row["params"],
+                row["non_trainable_params"],
             )
         rows.append(
             LayerSummary(

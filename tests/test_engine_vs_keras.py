@@ -1,11 +1,14 @@
-"""The analytic engine against real Keras (built here, in the test process): same shapes, same counts, same
-failures with the same messages, over random valid and invalid stacks of every layer type (hypothesis)."""
+"""The analytic engine against real Keras (built here, in the test process): same shapes, same counts (trainable
+and non-trainable), same failures with the same messages, and the same layers warned of for destroying a mask,
+over random valid and invalid stacks of every layer type (hypothesis)."""
 
 from __future__ import annotations
 
 import os
+import re
 import types
 import typing
+import warnings
 from typing import Any
 
 import keras
@@ -19,6 +22,7 @@ from app import keras_build
 from app.engine import analyze
 from app.errors import SpecError
 from app.layers import LAYER_CLASSES, KerasLayer
+from app.model_warnings import mask_warnings
 from app.seed_examples import SEED_MODELS
 from app.spec import ModelSpec
 from app.validation import drop_tags
@@ -181,23 +185,32 @@ def engine_outcome(spec: ModelSpec) -> Outcome:
     except SpecError as exc:
         (item,) = exc.items
         return "refused", (item["loc"][-1], item["msg"])
+    destroyed = [spec.layers[w.layer].name for w in mask_warnings(spec) if w.layer is not None]
     rows = [
         (row.name, row.type, list(row.output_shape), row.params, row.trainable_params, row.non_trainable_params)
         for row in figures.layers
     ]
-    return "built", (rows, (figures.total_params, figures.trainable_params, figures.non_trainable_params))
+    return "built", (rows, (figures.total_params, figures.trainable_params, figures.non_trainable_params), destroyed)
+
+
+# Keras's build-time warning that a layer drops the mask it was given (keras/src/layers/layer.py).
+_MASK_WARNING = re.compile(r"Layer '([^']+)' \(of type \w+\) was passed an input with a mask attached to it")
 
 
 def keras_outcome(spec: ModelSpec) -> Outcome:
-    try:
-        summary = keras_build.summarize(spec)
-    except keras_build.BuildError as exc:
-        return "refused", (exc.index, str(exc))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            summary = keras_build.summarize(spec)
+        except keras_build.BuildError as exc:
+            return "refused", (exc.index, str(exc))
+    destroyed = [m[1] for w in caught if (m := _MASK_WARNING.search(str(w.message)))]
     rows = [
         (r["name"], r["type"], r["output_shape"], r["params"], r["trainable_params"], r["non_trainable_params"])
         for r in summary["layers"]
     ]
-    return "built", (rows, (summary["total_params"], summary["trainable_params"], summary["non_trainable_params"]))
+    totals = (summary["total_params"], summary["trainable_params"], summary["non_trainable_params"])
+    return "built", (rows, totals, destroyed)
 
 
 def _layer_at(body: dict[str, Any], loc: tuple[str | int, ...]) -> dict[str, Any]:
@@ -276,6 +289,7 @@ def test_engine_and_keras_agree(body: dict[str, Any]) -> None:
 def test_seed_models_give_the_notebook_figures_through_the_engine_and_keras(example: str) -> None:
     spec = ModelSpec.model_validate(SEED_MODELS[example]).normalized()
     rows, total = EXPECTED[example]
-    expected = ([(name, kind, shape, params, params, 0) for name, kind, shape, params in rows], (total, total, 0))
+    layers = [(name, kind, shape, params, params, 0) for name, kind, shape, params in rows]
+    expected: tuple[Any, ...] = (layers, (total, total, 0), [])
     assert engine_outcome(spec) == ("built", expected)
     assert keras_outcome(spec) == ("built", expected)

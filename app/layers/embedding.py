@@ -25,7 +25,8 @@ class Embedding(KerasLayer):
     argument; :meth:`app.spec.ModelSpec.normalized` moves it there.
     """
 
-    SUPPORTS_MASKING: ClassVar[bool] = True
+    # It makes a mask (mask_zero) but takes none: one from a Masking before it is destroyed.
+    SUPPORTS_MASKING: ClassVar[bool] = False
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = {
         **COMMON_FIXED,
         "embeddings_initializer": KerasObject(
