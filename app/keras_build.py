@@ -119,6 +119,10 @@ def _build_error(spec: ModelSpec, layers: list[keras.layers.Layer], exc: Excepti
     # A layer gets an inbound node only once a call on it succeeded, so the first layer without one is the
     # layer Keras refused; what each layer received is the previous layer's output.
     index = next((i for i, layer in enumerate(layers) if not layer._inbound_nodes), len(layers) - 1)
+    try:  # a TimeDistributed before it that Keras let through is the first refusal (see below)
+        _check_time_distributed(spec, layers[:index])
+    except BuildError as earlier:
+        return earlier
     shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers[:index])]
     return BuildError(index, failure_message(spec, index, shapes, _what_keras_said(exc, layers[index], shapes[index])))
 

@@ -22,7 +22,7 @@ from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError, validation_items
 from app.layers import LAYER_TYPES
 from app.layers.base import KerasImportError
-from app.layers.keras_config import COMMON_FIXED, FALSE, Expect, Float32, Value
+from app.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
 from app.spec import ModelSpec, variable_axis_error
 from app.validation import error_item
 
@@ -42,7 +42,7 @@ class KerasModelConfig(BaseModel):
 
 _MODEL_KEYS = {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}
 _LAYER_KEYS = {"module", "class_name", "config", "registered_name", "build_config"}
-_INPUT_FIXED = {"dtype": Float32(), "sparse": FALSE, "ragged": FALSE, "optional": FALSE}
+_INPUT_FIXED: dict[str, Expect] = {"dtype": InputDtype(), "sparse": FALSE, "ragged": FALSE, "optional": FALSE}
 # The Sequential's own keys beyond name and layers (a model is trainable as a whole).
 _MODEL_FIXED: dict[str, Expect] = {**COMMON_FIXED, "trainable": Value(True)}
 

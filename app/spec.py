@@ -220,7 +220,13 @@ class ModelSpec(StrictModel):
             if "input_length" in type(layer).model_fields:
                 update["input_length"] = None
             for field in layer.WRAPPED_FIELDS:
-                update[field] = named(getattr(layer, field))
+                inner = getattr(layer, field)
+                if not layer.trainable:
+                    # Keras's trainable setter freezes the layers a wrapper holds; a constructor argument alone
+                    # would not (Bidirectional(GRU(4), trainable=False) counts its weights trainable), so the
+                    # canonical form, its Keras build and its exported code say it on the inner layer too.
+                    inner = inner.model_copy(update={"trainable": False})
+                update[field] = named(inner)
             name = layer.name
             if name is None:
                 # Keras counts per stem from 0 ("dense", "dense_1", ...); skip names the user took.

@@ -37,7 +37,6 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "alpha": st.sampled_from([None, None, 0.1]),  # Keras 2's LeakyReLU negative_slope
     "target_shape": st.lists(st.sampled_from([-1, 1, 2, 3, 4, 6]), min_size=1, max_size=3),
     "dims": st.sampled_from([[1], [2, 1], [1, 2], [2, 1, 3], [3, 1, 2], [1, 3], [2, 2]]),
-    "axis": st.sampled_from([-1, -1, -1, 1, 2, -2, 3, 0, -4]),
     "shared_axes": st.sampled_from([None, None, [1], [1, 2], [2], [0], [3]]),
     "kernel_size": st.one_of(st.integers(1, 4), st.lists(st.integers(1, 3), min_size=1, max_size=2)),
     "pool_size": st.one_of(st.integers(1, 3), st.lists(st.integers(1, 3), min_size=1, max_size=2)),
@@ -55,8 +54,12 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
-# Conv and pooling paddings, ZeroPadding1D's sizes: each class draws those its field takes.
-_PADDINGS: list[Any] = ["valid", "same", "causal", 0, 1, [0, 2]]
+# Fields whose kinds differ between classes (conv and pooling paddings, ZeroPadding1D's sizes; an axis or a list of
+# them): each class draws the values its field takes.
+_BY_KIND: dict[str, list[Any]] = {
+    "padding": ["valid", "same", "causal", 0, 1, [0, 2]],
+    "axis": [-1, -1, -1, 1, 2, -2, 3, 0, -4, [1, 2], [-1]],
+}
 
 
 def _field_strategy(cls: type[KerasLayer], name: str, field: FieldInfo) -> st.SearchStrategy[Any]:
@@ -70,9 +73,9 @@ def _field_strategy(cls: type[KerasLayer], name: str, field: FieldInfo) -> st.Se
         return st.sampled_from([False, False, False, True])
     if name == "return_sequences":  # mostly on, so that more stacks build and their figures are compared
         return st.sampled_from([True, True, False])
-    if name == "padding":
+    if name in _BY_KIND:
         allowed = _literal_or_kinds(field.annotation)
-        return st.sampled_from([v for v in _PADDINGS if _fits(v, allowed)])
+        return st.sampled_from([v for v in _BY_KIND[name] if _fits(v, allowed)])
     if name in _FIELD_VALUES:
         return _FIELD_VALUES[name]
     annotation = field.annotation

@@ -79,6 +79,18 @@ class Float32(Expect):
         return "float32"
 
 
+class InputDtype(Expect):
+    """An InputLayer's dtype: float32, or the int32 (or int64) of token ids before an Embedding. The service
+    derives the dtype from the first layer (:attr:`app.spec.ModelSpec.input_dtype`), so the value is only
+    checked to be one of these."""
+
+    def matches(self, value: Any) -> bool:
+        return value in ("float32", "int32", "int64") or Float32().matches(value)
+
+    def __str__(self) -> str:
+        return "float32, or int32 / int64 before an Embedding"
+
+
 NULL = Value(None)
 FALSE = Value(False)
 
