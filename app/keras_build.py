@@ -23,7 +23,7 @@ import numpy as np
 from keras.src.layers import input_spec
 
 from app.engine import failure_message
-from app.layers import refusals
+from app.layers import keras_objects, refusals
 from app.layers.base import ShapeError
 from app.spec import KerasLayer, ModelSpec, TrainingSpec, split_samples
 
@@ -133,6 +133,18 @@ def _initializer_arguments(cls: type) -> tuple[str, ...]:
     return tuple(name for name in inspect.signature(cls).parameters if name.endswith("_initializer"))
 
 
+def _argument(key: str, value: Any, initialize: bool) -> Any:
+    """A constructor argument: a wrapped layer built, a built-in initializer, regularizer or constraint given as
+    ``{"class_name", "config"}`` made from its class (one of :mod:`app.layers.keras_objects`'s lists, which the
+    spec's schema checked: nothing is resolved by a name from the request beyond those)."""
+    if isinstance(value, KerasLayer):
+        return make_layer(value, initialize)
+    module = keras_objects.module_of(key)
+    if module is not None and isinstance(value, dict):
+        return getattr(getattr(keras, module), value["class_name"])(**value.get("config", {}))
+    return value
+
+
 def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer:
     """Instantiate ``keras.layers.<layer.type>`` with the spec's Keras arguments; a wrapped layer first.
 
@@ -140,7 +152,7 @@ def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer
     :func:`build_model`).
     """
     cls = getattr(keras.layers, layer.type)
-    config = {k: make_layer(v, initialize) if isinstance(v, KerasLayer) else v for k, v in layer.keras_config().items()}
+    config = {k: _argument(k, v, initialize) for k, v in layer.keras_config().items()}
     if not initialize:
         config.update(dict.fromkeys(_initializer_arguments(cls), "zeros"))
     trainable = config.pop("trainable", True)

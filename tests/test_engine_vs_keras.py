@@ -54,6 +54,13 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
 }
 
 
+# Initializers, regularizers and constraints: a name, or a built-in class with arguments.
+_OBJECTS: dict[str, list[Any]] = {
+    "_initializer": [None, "he_normal", {"class_name": "RandomNormal", "config": {"stddev": 0.001}}],
+    "_regularizer": [None, "l2", {"class_name": "L1L2", "config": {"l1": 0.01, "l2": 0.001}}],
+    "_constraint": [None, "non_neg", {"class_name": "MaxNorm", "config": {"max_value": 2.0}}],
+}
+
 # Fields whose kinds differ between classes (conv and pooling paddings, ZeroPadding1D's sizes; an axis or a list of
 # them): each class draws the values its field takes.
 _BY_KIND: dict[str, list[Any]] = {
@@ -78,6 +85,9 @@ def _field_strategy(cls: type[KerasLayer], name: str, field: FieldInfo) -> st.Se
         return st.sampled_from([v for v in _BY_KIND[name] if _fits(v, allowed)])
     if name in _FIELD_VALUES:
         return _FIELD_VALUES[name]
+    for suffix, values in _OBJECTS.items():  # they change no figure: a few of each kind keep the test honest
+        if name.endswith(suffix):
+            return st.sampled_from(values) if field.default is None else st.sampled_from([field.default, *values[1:]])
     annotation = field.annotation
     options = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
     choices: list[st.SearchStrategy[Any]] = []

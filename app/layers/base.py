@@ -247,7 +247,14 @@ class KerasLayer(StrictModel):
                 continue
             if key == "trainable" and not self.TRAINABLE_ARGUMENT:
                 continue  # has no weights to freeze, and its constructor does not take the argument
-            expr = value.python_expr() if isinstance(value, KerasLayer) else python_literal(value)
+            if isinstance(value, KerasLayer):
+                expr = value.python_expr()
+            elif isinstance(value, dict) and "class_name" in value:  # a built-in initializer, regularizer...
+                from app.layers import keras_objects
+
+                expr = keras_objects.python_expr(keras_objects.module_of(key) or "", value)
+            else:
+                expr = python_literal(value)
             args.append(f"{key}={expr}")
         args.append(f"name={python_literal(name)}")
         return f"keras.layers.{self.type}({', '.join(args)})"
@@ -270,7 +277,7 @@ class KerasLayer(StrictModel):
             if key in cls.WRAPPED_FIELDS:
                 spec[key] = translate(value, where, layer_type_names(cls.model_fields[key].annotation))
             elif key in fields:
-                spec[key] = value
+                spec[key] = cls._keras_object(key, value, where)
             elif key in cls.KERAS_FIXED:
                 expect = cls.KERAS_FIXED[key]
                 if not expect.matches(value):
@@ -285,6 +292,21 @@ class KerasLayer(StrictModel):
                     where, f"{spec['type']} has no argument {key!r} that this service supports (known: {known})"
                 )
         return spec
+
+    @classmethod
+    def _keras_object(cls, key: str, value: Any, loc: Loc) -> Any:
+        """A config value as the spec takes it: an initializer, regularizer or constraint from Keras's
+        serialized form (its default as the field's default), anything else as it is."""
+        from app.layers import keras_objects
+        from app.layers.keras_config import DEFAULT_OBJECTS
+
+        module = keras_objects.module_of(key)
+        if module is None:
+            return value
+        default = cls.model_fields[key].default
+        if isinstance(default, str) and default in DEFAULT_OBJECTS and DEFAULT_OBJECTS[default].matches(value):
+            return default
+        return keras_objects.from_keras(module, value, loc)
 
     # -- Analytic shape engine --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from app.errors import Loc
 from app.layers import refusals
 from app.layers.base import Activation, KerasLayer, Shape, ShapeError, TranslateLayer, Weight, prod
 from app.layers.keras_config import CONV_FIXED, Expect
+from app.layers.keras_objects import Constraint, Initializer, Regularizer
 
 Filters = Annotated[
     int, Field(ge=1, le=2**31 - 1, description="Number of output channels (the last axis).", examples=[32])
@@ -130,7 +131,20 @@ class BaseConv(KerasLayer):
 _SIZE_KEYS = ("kernel_size", "strides", "dilation_rate", "output_padding")
 
 
-class GroupedConv(BaseConv):
+class KernelConv(BaseConv):
+    """A convolution with one kernel and a bias (Conv1D, Conv2D, Conv1DTranspose): their initializers,
+    regularizers and constraints (SeparableConv1D has a depthwise and a pointwise kernel instead)."""
+
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    bias_constraint: Constraint = None
+
+
+class GroupedConv(KernelConv):
     """Conv1D and Conv2D: :class:`BaseConv` with ``groups``.
 
     Weights (``BaseConv.build``): a kernel ``(*kernel_size, channels // groups, filters)`` and a bias

@@ -7,7 +7,7 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from app.layers.base import Shape, Weight
-from app.layers.base_conv import BaseConv, as_tuple
+from app.layers.base_conv import KernelConv, as_tuple
 
 
 def transpose_length(
@@ -28,7 +28,7 @@ def transpose_length(
     return (length - 1) * stride + span % 2 + output_padding
 
 
-class Conv1DTranspose(BaseConv):
+class Conv1DTranspose(KernelConv):
     """``keras.layers.Conv1DTranspose``: ``(batch, steps, channels)`` -> ``(batch, new_steps, filters)``, with
     ``new_steps`` from :func:`transpose_length` (keras/src/layers/convolutional/base_conv_transpose.py,
     ``compute_output_shape``). Weights (``build``): a kernel ``(k, filters, channels)`` and a bias

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 
 from app.layers.base import Activation, KerasLayer, Shape, Units, Weight, prod
 from app.layers.keras_config import DENSE_FIXED, Expect
+from app.layers.keras_objects import Constraint, Initializer, Regularizer
 
 
 class Dense(KerasLayer):
@@ -28,6 +29,13 @@ class Dense(KerasLayer):
     units: Units
     activation: Activation | None = None
     use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    bias_constraint: Constraint = None
 
     def output_shape(self, input_shape: Shape) -> Shape:
         self.check_input(input_shape)

@@ -8,7 +8,8 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from app.layers.base import Dim, KerasLayer, Shape, Weight
-from app.layers.keras_config import COMMON_FIXED, NULL, Expect, KerasObject
+from app.layers.keras_config import COMMON_FIXED, NULL, Expect
+from app.layers.keras_objects import Constraint, Initializer, Regularizer
 
 
 class Embedding(KerasLayer):
@@ -29,12 +30,6 @@ class Embedding(KerasLayer):
     SUPPORTS_MASKING: ClassVar[bool] = False
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = {
         **COMMON_FIXED,
-        "embeddings_initializer": KerasObject(
-            "keras.initializers", "RandomUniform", seed=None, minval=-0.05, maxval=0.05
-        ),
-        "embeddings_regularizer": NULL,
-        "activity_regularizer": NULL,
-        "embeddings_constraint": NULL,
         "quantization_config": NULL,
         "lora_rank": NULL,
         "lora_alpha": NULL,
@@ -46,6 +41,10 @@ class Embedding(KerasLayer):
     mask_zero: bool = Field(
         False, description="Token 0 is padding: masked for the layers after it that support masking."
     )
+    embeddings_initializer: Initializer = "uniform"
+    embeddings_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    embeddings_constraint: Constraint = None
     input_length: Dim | None = Field(
         None, description="Keras 2, first layer only: the sequence length, i.e. the model's input_shape [n]."
     )

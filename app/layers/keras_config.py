@@ -105,13 +105,6 @@ ZEROS = KerasObject("keras.initializers", "Zeros")
 # Dense's keys beyond its arguments (keras/src/layers/core/dense.py, Dense.get_config).
 DENSE_FIXED: dict[str, Expect] = {
     **COMMON_FIXED,
-    "kernel_initializer": GLOROT_UNIFORM,
-    "bias_initializer": ZEROS,
-    "kernel_regularizer": NULL,
-    "bias_regularizer": NULL,
-    "activity_regularizer": NULL,
-    "kernel_constraint": NULL,
-    "bias_constraint": NULL,
     "lora_rank": NULL,
     "lora_alpha": NULL,
     "quantization_config": NULL,
@@ -125,32 +118,12 @@ RECURRENT_FIXED: dict[str, Expect] = {
     "go_backwards": FALSE,
     "unroll": FALSE,
     "zero_output_for_mask": FALSE,
-    "kernel_initializer": GLOROT_UNIFORM,
-    "recurrent_initializer": ORTHOGONAL,
-    "bias_initializer": ZEROS,
-    "kernel_regularizer": NULL,
-    "recurrent_regularizer": NULL,
-    "bias_regularizer": NULL,
-    "activity_regularizer": NULL,
-    "kernel_constraint": NULL,
-    "recurrent_constraint": NULL,
-    "bias_constraint": NULL,
     "seed": NULL,
 }
 
 # The convolutions' keys beyond their arguments (keras/src/layers/convolutional/base_conv.py,
 # BaseConv.get_config; base_conv_transpose.py likewise).
-CONV_FIXED: dict[str, Expect] = {
-    **COMMON_FIXED,
-    "data_format": Value("channels_last"),
-    "kernel_initializer": GLOROT_UNIFORM,
-    "bias_initializer": ZEROS,
-    "kernel_regularizer": NULL,
-    "bias_regularizer": NULL,
-    "activity_regularizer": NULL,
-    "kernel_constraint": NULL,
-    "bias_constraint": NULL,
-}
+CONV_FIXED: dict[str, Expect] = {**COMMON_FIXED, "data_format": Value("channels_last")}
 
 # SeparableConv1D's (keras/src/layers/convolutional/base_separable_conv.py, get_config).
 SEPARABLE_CONV_FIXED: dict[str, Expect] = {
@@ -169,6 +142,16 @@ SEPARABLE_CONV_FIXED: dict[str, Expect] = {
 }
 
 ONES = KerasObject("keras.initializers", "Ones")
+UNIFORM = KerasObject("keras.initializers", "RandomUniform", seed=None, minval=-0.05, maxval=0.05)
+
+# A default initializer by name -> Keras's serialized form of it, so that import reads it back as the name.
+DEFAULT_OBJECTS: dict[str, Expect] = {
+    "glorot_uniform": GLOROT_UNIFORM,
+    "orthogonal": ORTHOGONAL,
+    "zeros": ZEROS,
+    "ones": ONES,
+    "uniform": UNIFORM,
+}
 
 # The pooling layers' (keras/src/layers/pooling/base_pooling.py, base_global_pooling.py).
 POOLING_FIXED: dict[str, Expect] = {**COMMON_FIXED, "data_format": Value("channels_last")}

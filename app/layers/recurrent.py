@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from app.layers.base import Activation, KerasLayer, Rate, Shape, Units, Weight
 from app.layers.keras_config import RECURRENT_FIXED, Expect
+from app.layers.keras_objects import Constraint, Initializer, Regularizer
 
 
 class RecurrentLayer(KerasLayer):
@@ -37,6 +38,16 @@ class RecurrentLayer(KerasLayer):
     stateful: bool = False
     dropout: Rate = 0.0
     recurrent_dropout: Rate = 0.0
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    recurrent_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    recurrent_constraint: Constraint = None
+    bias_constraint: Constraint = None
 
     def bias_vectors(self) -> int:
         """How many bias vectors of ``GATES·units`` the layer has: 1, or 0 without ``use_bias``."""
