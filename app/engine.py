@@ -256,13 +256,53 @@ def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
                 input_shape=shape,
                 output_shape=out,
                 params=layer.param_count(shape),
-                mult_adds=layer.mult_adds(shape),
+                # An axis of unknown length leaves the layer's work unknown: length_figures() gives it.
+                mult_adds=0 if None in shape[1:] else layer.mult_adds(shape),
                 timesteps=shape[1] if layer.STEPS_OVER_TIME else None,
                 non_trainable_params=layer.non_trainable_count(shape),
             )
         )
         shapes.append(out)
     return ModelFigures(name=spec.name or "sequential", input_shape=shapes[0], layers=tuple(rows))
+
+
+# The two lengths the per-timestep figures of a variable-length model are measured between (powers of two, so
+# that strided convolutions and pooling divide them).
+PER_TIMESTEP_LENGTHS = (1024, 2048)
+
+
+def length_figures(spec: ModelSpec, timesteps: int, where: Loc, loc: Loc = ("body",)) -> ModelFigures:
+    """The figures of a variable-length model (:attr:`ModelSpec.variable_axes`) with every null axis after the
+    batch at ``timesteps``: what its Mult-Adds, activation bytes and training memory are for that length. Its
+    shapes and parameters are those of :func:`analyze` on the spec itself (Keras's, with None).
+
+    Raises:
+        SpecError: (422, ``keras_build_error``) at ``where`` (e.g. ``("query", "timesteps")``): a layer refuses
+            that length (a kernel longer than it with ``padding="valid"``...), saying which.
+    """
+    try:
+        return analyze(spec.at_length(timesteps), loc)
+    except SpecError as exc:
+        item = exc.items[0]
+        raise SpecError.one(
+            where,
+            f"at timesteps={timesteps:,}, {item['msg']}; use a longer length, or change the layer",
+            "keras_build_error",
+        ) from None
+
+
+def per_timestep(spec: ModelSpec) -> tuple[float, float] | None:
+    """What each step of the variable-length axes adds to one sample's Mult-Adds and activation bytes:
+    ``(f(2048) - f(1024)) / 1024`` over :data:`PER_TIMESTEP_LENGTHS`. Exact for a model whose cost is linear
+    in the length (recurrent layers, Dense per timestep, convolutions with padding "same"); an average for
+    strided or "valid" ones. ``None`` when the model refuses those lengths."""
+    low, high = PER_TIMESTEP_LENGTHS
+    try:
+        short, long = analyze(spec.at_length(low)), analyze(spec.at_length(high))
+    except SpecError:
+        return None
+    steps = high - low
+    return (long.mult_adds - short.mult_adds) / steps, (long.activation_bytes - short.activation_bytes) / steps
 
 
 def _units(layer: KerasLayer, loc: Loc) -> list[tuple[Loc, KerasLayer, int]]:

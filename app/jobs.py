@@ -371,7 +371,10 @@ def check_training_limits(
             "LAYERWISE_MAX_SAMPLE_EPOCHS",
             "train on fewer samples or for fewer epochs",
         )
-    values = math.prod(d for d in training.model.batch_shape[1:] if d) + math.prod(d for d in output_shape[1:] if d)
+    steps = training.data.timesteps or 1  # the length of a variable-length model's null axes
+    values = math.prod(d or steps for d in training.model.batch_shape[1:]) + math.prod(
+        d or steps for d in output_shape[1:]
+    )
     data_bytes = samples * values * 4
     if data_bytes > settings.max_data_bytes:
         over(
@@ -441,7 +444,9 @@ class TrainingService:
         """
         normalized = spec.normalized(loc)
         checked = self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker
-        check_training_limits(normalized, checked.figures.layers[-1].output_shape, self._settings, loc)
+        # The data's shapes: at data.timesteps for a variable-length model (check_training has it then).
+        data_figures = checked.length or checked.figures
+        check_training_limits(normalized, data_figures.layers[-1].output_shape, self._settings, loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc)

@@ -23,7 +23,7 @@ from app.errors import ErrorItem, Loc, SpecError, validation_items
 from app.layers import LAYER_TYPES
 from app.layers.base import KerasImportError
 from app.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
-from app.spec import ModelSpec, variable_axis_error
+from app.spec import ModelSpec
 from app.validation import error_item
 
 
@@ -169,10 +169,7 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     if isinstance(head, dict) and head.get("class_name") == "InputLayer":
         first = 1
         spec["batch_input_shape"] = _input_shape(head, (*config_loc, "layers", 0))  # checks config is an object
-        shape_key = "batch_shape" if "batch_shape" in head["config"] else "batch_input_shape"
-        shape_loc: Loc = (*config_loc, "layers", 0, "config", shape_key)
     elif config.get("build_input_shape") is not None:
-        shape_loc = (*config_loc, "build_input_shape")
         spec["batch_input_shape"] = config["build_input_shape"]
     else:
         raise _refuse(
@@ -181,11 +178,6 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             "build_input_shape; start the model with keras.Input(shape=...) before calling to_json()",
         )
 
-    shape = spec["batch_input_shape"]
-    if isinstance(shape, list) and all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape):
-        variable = variable_axis_error(shape, shape_loc)  # keras.Input(shape=(None, 20)): not supported yet
-        if variable is not None:
-            raise SpecError([variable])
     errors: list[ErrorItem] = []
     for i, obj in enumerate(layers[first:], start=first):
         try:

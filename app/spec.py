@@ -76,6 +76,18 @@ class ModelSpec(StrictModel):
         return list(self.batch_input_shape)
 
     @property
+    def variable_axes(self) -> list[int]:
+        """The input's axes after the batch whose length is left open (null), e.g. ``[1]`` for
+        ``input_shape: [null, 20]``. Valid on a normalized spec."""
+        return [i for i, d in enumerate(self.batch_shape) if i > 0 and d is None]
+
+    def at_length(self, timesteps: int) -> ModelSpec:
+        """This normalized spec with every null axis after the batch set to ``timesteps``: what the
+        length-dependent figures of a variable-length model are computed on."""
+        shape = [timesteps if i > 0 and d is None else d for i, d in enumerate(self.batch_shape)]
+        return self.model_copy(update={"batch_input_shape": shape})
+
+    @property
     def input_dtype(self) -> str:
         """The input's dtype: ``"int32"`` when the first layer is an Embedding (token ids, as keras-io writes
         ``Input(shape=(None,), dtype="int32")``), else ``"float32"``."""
@@ -165,10 +177,6 @@ class ModelSpec(StrictModel):
                 )
             )
         batch_shape = given[0][1] if given else None
-        if batch_shape is not None:
-            variable = variable_axis_error(given[0][1], given[0][0])
-            if variable is not None:
-                errors.append(variable)
 
         seen: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
@@ -268,9 +276,17 @@ class CompileSpec(StrictModel):
 
 
 class DataSpec(StrictModel):
-    """Synthetic data, made as the seed makes it: features uniform in [0, 1), labels integers in {0, 1}."""
+    """Synthetic data, made as the seed makes it: features uniform in [0, 1) (token ids uniform in
+    [0, input_dim) for a model that starts with an Embedding), labels integers in {0, 1}."""
 
     samples: int = Field(100, ge=1, le=2**31 - 1, description="Number of samples to generate.")
+    timesteps: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="For a model whose input has a null (variable-length) axis: the length of the synthetic "
+        "sequences (every null axis after the batch); required then, ignored otherwise.",
+    )
 
 
 class FitSpec(StrictModel):
@@ -308,6 +324,14 @@ class TrainingSpec(StrictModel):
                 parts each) that is not a multiple of it, which Keras would only report from inside ``fit``.
         """
         model = self.model.normalized((*loc, "model"))
+        if model.variable_axes and self.data.timesteps is None:
+            shape = "[" + ", ".join("null" if d is None else str(d) for d in model.batch_shape[1:]) + "]"
+            raise SpecError.one(
+                (*loc, "data", "timesteps"),
+                f"the model's input shape {shape} has a null (variable-length) axis, so the synthetic sequences need "
+                "a length: give data.timesteps, e.g. 100",
+                "timesteps_missing",
+            )
         fixed = model.batch_shape[0]
         batch_size = self.fit.batch_size or fixed or 32
         train, val = split_samples(self.data.samples, self.fit.validation_split)
@@ -356,33 +380,6 @@ def _split_fix(samples: int, validation_split: float) -> str:
     works = [k / 100 for k in range(1, 100) if min(split_samples(samples, k / 100)) >= 1]
     nearest = min(works, key=lambda v: abs(v - validation_split))
     return f"use a validation_split from {works[0]:g} to {works[-1]:g} with samples={samples} (e.g. {nearest:g})"
-
-
-def variable_axis_error(batch_shape: Sequence[int | None], loc: Loc) -> ErrorItem | None:
-    """The error for an input shape with a variable axis (``null``, Keras's ``None``) after the batch, which
-    the service does not support yet: every figure it gives (shapes, Mult-Adds, bytes) needs every length.
-
-    Args:
-        batch_shape: the input's shape, batch first (an ``input_shape`` has ``None`` prepended).
-        loc: where the shape was given: a ``batch_input_shape`` field (whose index ``i`` is axis ``i``), or
-            Keras's ``batch_shape`` / ``build_input_shape``, which are laid out the same way.
-
-    Returns:
-        An item (``variable_length_unsupported``) whose ``loc`` ends at the first null axis, or ``None``.
-    """
-    axis = next((i for i, d in enumerate(batch_shape) if i > 0 and d is None), None)
-    if axis is None:
-        return None
-    role = " (the time axis)" if axis == 1 and len(batch_shape) >= 3 else ""
-    example = [batch_shape[0], *(10 if d is None else d for d in batch_shape[1:])]
-    example_text = "[" + ", ".join("null" if d is None else str(d) for d in example) + "]"
-    return ErrorItem(
-        (*loc, axis),
-        f"axis {axis}{role} of the input shape is null (a variable length, Keras's None), which is not "
-        "supported yet: only the batch axis (the first) may be null, because every figure of a summary needs "
-        f"every other length; give axis {axis} a size, e.g. {example_text}",
-        "variable_length_unsupported",
-    )
 
 
 def _keras2_arguments(

@@ -25,7 +25,7 @@ Rows = list[tuple[str, list[int | None], int, int]]  # type, output shape, param
 def bidirectional_lstm_imdb(length: int | None) -> tuple[dict[str, Any], Callable[[], list[Any]]]:
     spec = {
         "name": "bidirectional_lstm_imdb",
-        "input_shape": [length],
+        "input_shape": [length],  # null: sequences of any length
         "layers": [
             {"type": "Embedding", "input_dim": 20000, "output_dim": 128},
             {"type": "Bidirectional", "layer": {"type": "LSTM", "units": 64, "return_sequences": True}},
@@ -114,6 +114,16 @@ def imdb_cnn_lstm() -> tuple[dict[str, Any], Callable[[], list[Any]]]:
 
 
 MODELS: dict[str, tuple[tuple[dict[str, Any], Callable[[], list[Any]]], Rows, tuple[int, int]]] = {
+    "bidirectional_lstm_imdb": (  # as keras-io writes it: Input(shape=(None,), dtype="int32")
+        bidirectional_lstm_imdb(None),
+        [
+            ("Embedding", [None, None, 128], 2_560_000, 0),
+            ("Bidirectional", [None, None, 128], 98_816, 0),
+            ("Bidirectional", [None, 128], 98_816, 0),
+            ("Dense", [None, 1], 129, 0),
+        ],
+        (2_757_761, 0),
+    ),
     "bidirectional_lstm_imdb_200": (
         bidirectional_lstm_imdb(200),
         [
@@ -194,9 +204,10 @@ def test_reference_model_gives_keras_figures_and_text(client: TestClient, exampl
 @pytest.mark.parametrize("example", list(MODELS))
 def test_reference_model_trains_on_synthetic_data(client: TestClient, example: str) -> None:
     (spec, _), _, (total, _) = MODELS[example]
+    data = {"samples": 16, "timesteps": 50} if None in spec.get("input_shape", []) else {"samples": 16}
     r = client.post(
         "/v1/trainings?wait=120",
-        json={"model": spec, "data": {"samples": 16}, "fit": {"epochs": 1, "batch_size": 8}},
+        json={"model": spec, "data": data, "fit": {"epochs": 1, "batch_size": 8}},
     )
     assert r.status_code == 201, r.text
     run = r.json()

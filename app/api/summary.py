@@ -65,6 +65,16 @@ BatchSize = Annotated[
         description="The batch for mult_adds_batch and training_memory; default the model's fixed batch, else 32.",
     ),
 ]
+Timesteps = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31 - 1,
+        description="For an input with a null (variable-length) axis: the length every null axis after the batch "
+        "takes for mult_adds, activation bytes and training_memory; without it those are null and the summary "
+        "gives them per timestep. Ignored for an input of known lengths.",
+    ),
+]
 
 
 @router.post(
@@ -88,6 +98,7 @@ async def summarize_model(
     body: ModelBody,
     summaries: Summaries,
     batch_size: BatchSize = None,
+    timesteps: Timesteps = None,
     accept: Annotated[str | None, Header()] = None,
 ) -> ModelSummary | Response:
     """Build the model with Keras in a worker process and answer with each layer's `output_shape` and
@@ -96,7 +107,9 @@ async def summarize_model(
 
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
-    summary = await summaries.summarize(parse_model(body, limits=summaries.limits), batch_size=batch_size)
+    summary = await summaries.summarize(
+        parse_model(body, limits=summaries.limits), batch_size=batch_size, timesteps=timesteps
+    )
     if prefers_text(accept):
         return PlainTextResponse(summary.text)
     return summary
