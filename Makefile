@@ -1,19 +1,34 @@
 # The README's commands. Each target creates the virtual environment it needs on a fresh machine.
-PYTHON ?= python3
+# PYTHON: the Python 3.11 to make the virtual environment with; empty: python3.11, else python3 if it is 3.11, else
+# a pyenv-installed 3.11 (scripts/find-python.sh, which says in one line what is missing).
+PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint format bench profile bench-insight load vendor clean redis-server container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server container-test
 
+# The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
+# so that the next make starts afresh instead of reusing it.
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+	@rm -rf $(VENV)
+	@python=$$(sh scripts/find-python.sh "$(PYTHON)") \
+	  && echo "$$python -m venv $(VENV)" && $$python -m venv $(VENV) \
+	  && $(BIN)/python -m pip install --quiet --upgrade pip \
+	  || { rm -rf $(VENV); exit 1; }
 
+# A .venv made before with another Python (PYTHON=..., or an older Makefile) is refused in one line, not in pip's words.
+VENV_IS_311 = @$(BIN)/python -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' \
+	|| { echo "make: $(VENV) has $$($(BIN)/python --version 2>&1), not Python 3.11: make clean, then make again" \
+	  "(PYTHON=/path/to/python3.11 to choose one)" >&2; exit 1; }
+
+# Each stamp is written only after its install succeeded.
 $(VENV)/.installed-run: pyproject.toml | $(BIN)/python
+	$(VENV_IS_311)
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(VENV_IS_311)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -31,6 +46,14 @@ $(CHROMIUM):
 test: $(VENV)/.installed-test $(CHROMIUM) redis-server
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# The pure tests: the request language, the analytic engine, formatting, the set-up (fake interpreters). No workers, server, browser, Redis,
+# apt-get or Keras (tests/conftest.py fails a test there that asks for one).
+PURE_TESTS := tests/spec tests/analysis tests/test_formatting.py tests/test_setup.py
+
+## make test-fast: the pure tests only (no workers, no server, no browser, no apt-get, no Keras), in seconds
+test-fast: $(VENV)/.installed-test
+	LAYERWISE_TEST_FAST=1 $(BIN)/python -m pytest $(PURE_TESTS) $(PYTEST_ARGS)
+
 redis-server:
 	@command -v redis-server >/dev/null || { \
 	  echo "installing Debian's redis-server for the Celery tests"; \
@@ -41,11 +64,12 @@ redis-server:
 container-test:
 	bash scripts/container-test.sh
 
-## make lint: ruff (lint and format check) and mypy --strict
+## make lint: ruff (lint and format check), mypy --strict, and the layering contracts (lint-imports, pyproject.toml)
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check app tests bench
 	$(BIN)/ruff format --check app tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
 bench: $(VENV)/.installed-test

@@ -7,8 +7,9 @@ import sys
 import uvicorn
 
 from app.config import get_settings
+from app.errors import StoreUnavailableError
 from app.logs import log_config
-from app.store import StoreUnavailableError, check_sqlite_store
+from app.runs.store.sqlite import check_sqlite_store
 
 
 def main() -> None:

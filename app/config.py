@@ -16,7 +16,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 @dataclass(frozen=True)
 class Limits:
-    """How large a model the service builds, checked by the analytic engine (:mod:`app.engine`) before any
+    """How large a model the service builds, checked by the analytic engine (:mod:`app.analysis.engine`) before any
     worker is involved. Each is a :class:`Settings` field too, where it is documented; these are the defaults."""
 
     max_layers: int = 100
@@ -61,7 +61,7 @@ class Settings(BaseSettings):
             return origins
         return value
 
-    # Model size limits, checked by the analytic engine before any worker builds anything (app/engine.py).
+    # Model size limits, checked by the analytic engine before any worker builds anything (app/analysis/engine.py).
     max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")
     max_units: int = Field(
         Limits.max_units,
@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         "batch_size for a training.",
     )
 
-    # Training limits, checked before a run is queued (app/jobs.py).
+    # Training limits, checked before a run is queued (app/runs/service.py).
     max_samples: int = Field(1_000_000, ge=1, description="`data.samples` of a training.")
     max_epochs: int = Field(10_000, ge=1, description="`fit.epochs` of a training.")
     max_sample_epochs: int = Field(
@@ -115,7 +115,7 @@ class Settings(BaseSettings):
 
     @property
     def limits(self) -> Limits:
-        """The model size limits, for :class:`app.summaries.SummaryService`."""
+        """The model size limits, for :class:`app.summaries.service.SummaryService`."""
         return Limits(
             max_layers=self.max_layers,
             max_units=self.max_units,
@@ -194,7 +194,7 @@ class Settings(BaseSettings):
     )
     log_json: bool = Field(False, description="Log JSON lines (one object per line) instead of plain text.")
 
-    # Protection of the service itself (app/protection.py): what one request or one client may ask for.
+    # Protection of the service itself (app/api/protection.py): what one request or one client may ask for.
     max_body_bytes: int = Field(
         1 * 2**20,
         ge=1024,

@@ -1,8 +1,8 @@
 """Logging: plain lines or JSON lines (``LAYERWISE_LOG_JSON``), each with the id of the request it serves.
 
 The id comes from asgi-correlation-id's context variable (https://github.com/snok/asgi-correlation-id): its
-middleware sets it for each HTTP request, :func:`app.worker.with_request_id` in a worker process, the Celery
-task (:mod:`app.celery_app`) for a run. ``-`` marks a line outside any request. JSON lines come from
+middleware sets it for each HTTP request, :func:`app.runtime.tasks.with_request_id` in a worker process, the Celery
+task (:mod:`app.scaleout.worker`) for a run. ``-`` marks a line outside any request. JSON lines come from
 python-json-logger (https://nhairs.github.io/python-json-logger/).
 """
 

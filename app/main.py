@@ -12,18 +12,21 @@ from fastapi import Depends, FastAPI
 from prometheus_fastapi_instrumentator import Instrumentator
 
 from app import __version__
-from app.api import health, metrics, summary, trainings
+from app.api import health, metrics, models, trainings
 from app.api.deps import reject_unknown_query_parameters
+from app.api.error_handlers import UnhandledErrorMiddleware, install_error_handlers
 from app.api.json_body import document_json_bodies, require_json_body
+from app.api.metrics import NAMESPACE, Metrics
+from app.api.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
+from app.api.web import install_web
 from app.config import Settings, get_settings
-from app.errors import UnhandledErrorMiddleware, install_error_handlers
-from app.jobs import Executor, LocalExecutor, TrainingService
-from app.metrics import NAMESPACE, Metrics
-from app.pool import ChannelHub, Message, WorkerPool
-from app.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
-from app.store import RunStore, SqliteRunStore
-from app.summaries import SummaryService
-from app.web import install_web
+from app.runs.executors.base import Executor
+from app.runs.executors.local import LocalExecutor
+from app.runs.service import TrainingService
+from app.runs.store.base import RunStore
+from app.runs.store.sqlite import SqliteRunStore
+from app.runtime.pool import ChannelHub, Message, WorkerPool
+from app.summaries.service import SummaryService
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +53,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.broker_url:
             # Scale-out: trainings on Celery workers, runs in Redis (imported here: the embedded default
             # needs neither).
-            from app.celery_executor import CeleryExecutor
-            from app.redis_store import RedisRunStore
+            from app.runs.executors.celery import CeleryExecutor
+            from app.runs.store.redis import RedisRunStore
 
             store = redis_store = RedisRunStore(settings.broker_url, settings.redis_key_prefix)
         else:
@@ -106,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Every route: a body not sent as JSON is a 415 (a route without a body skips it), as the document says.
         dependencies=[Depends(require_json_body)],
-        docs_url=None,  # /docs is served by app.web with Swagger UI's files from the package, not from a CDN
+        docs_url=None,  # /docs is served by app.api.web with Swagger UI's files from the package, not from a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -116,7 +119,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # that says "needs a key" of a service that needs none is a lie clients and schemathesis would believe.
     protected = [Depends(rate_limit)] + ([Depends(require_api_key)] if settings.api_key else [])
     checked = [*protected, Depends(reject_unknown_query_parameters)]
-    app.include_router(summary.router, dependencies=checked)
+    app.include_router(models.router, dependencies=checked)
     app.include_router(trainings.router, dependencies=checked)
     app.include_router(health.router)
     app.include_router(metrics.router, dependencies=protected)

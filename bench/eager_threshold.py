@@ -30,8 +30,8 @@ import keras
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from app import keras_build
-from app.spec import TrainingSpec
+from app.runtime.keras import train as keras_train
+from app.spec.training import TrainingSpec
 
 
 def fit_seconds(steps: int, eager: bool, seed: int) -> float:
@@ -96,12 +96,12 @@ def agreement(n: int) -> None:
         body = random_training(rng)
         spec = TrainingSpec.model_validate(body).normalized()
         # No run here validates and the step limit is out of the way: only dropout keeps one in graph mode.
-        auto_eager = keras_build.execution_mode(spec, eager_max_steps=10**9) == "eager"
+        auto_eager = keras_train.execution_mode(spec, eager_max_steps=10**9) == "eager"
         group = "auto eager" if auto_eager else "with dropout"
         losses = []
         for eagerly in (False, True):
             forced = TrainingSpec.model_validate({**body, "compile": {**body["compile"], "run_eagerly": eagerly}})
-            losses.append(keras_build.train(forced.normalized(), _NoChannel())["history"]["loss"])
+            losses.append(keras_train.train(forced.normalized(), _NoChannel())["history"]["loss"])
         graph, eager = losses
         tally[group].append(max(abs(g - e) / max(abs(g), 1e-30) for g, e in zip(graph, eager, strict=True)))
     for group, diffs in tally.items():

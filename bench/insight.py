@@ -19,10 +19,10 @@ from pathlib import Path
 
 import httpx
 
+from app.analysis.engine import analyze
 from app.config import Limits
-from app.engine import analyze
-from app.seed_examples import SEED_MODELS
-from app.spec import ModelSpec
+from app.spec.examples import SEED_MODELS
+from app.spec.model import ModelSpec
 
 ROUNDS = 20
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,7 +89,7 @@ def engine() -> None:
 
 
 def largest_lstm() -> None:
-    from app import keras_build
+    from app.runtime.keras import build as keras_build
 
     units = 1
     while 4 * (units + 1) * (20 + units + 2) <= Limits.max_training_params:  # 4u(i+u+1) on 20 features

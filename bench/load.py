@@ -44,7 +44,7 @@ import psutil
 from workload import REPEATED, new_spec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests/serving.py starts the service
-from app.seed_examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS
 from tests.serving import served
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -39,7 +39,7 @@ from locust.contrib.fasthttp import ResponseContextManager
 from locust.env import Environment
 from workload import REPEATED, new_spec, training_body
 
-from app.store import FINAL_STATUSES
+from app.runs.status import FINAL_STATUSES
 
 SUMMARY = "/v1/models/summary"
 TRAININGS = "/v1/trainings"

@@ -1,11 +1,11 @@
 """Where a worker's time goes: pyinstrument profiles of the hot paths (``make profile``; asserts nothing).
 
-Runs in one process warmed up exactly as a worker is (:func:`app.worker.warm_up`: Keras imported, a model
+Runs in one process warmed up exactly as a worker is (:func:`app.runtime.tasks.warm_up`: Keras imported, a model
 built, the heap frozen) and profiles, with pyinstrument's statistical sampler:
 
   summary_keras_init    100 distinct summaries of the seed's second model, weights from Keras's initializers
                         (what a summary did before the speed work)
-  summary               the same 100 as the service builds them now (:func:`app.keras_build.summarize`: zero
+  summary               the same 100 as the service builds them now (:func:`app.runtime.keras.build.summarize`: zero
                         weights, Keras's session state released every 50 builds)
   summary_lstm1024      5 summaries of a 1,024-unit LSTM, Keras's initializers (``..._keras_init``), then zeros
   train_graph           3 trainings of the seed's model on 100 samples x 1 epoch in Keras's default graph mode
@@ -38,8 +38,11 @@ import keras  # noqa: E402
 from pyinstrument import Profiler  # noqa: E402
 from pyinstrument.frame import Frame  # noqa: E402
 
-from app import keras_build, worker  # noqa: E402
-from app.spec import ModelSpec, TrainingSpec  # noqa: E402
+from app.runtime import tasks as worker  # noqa: E402
+from app.runtime.keras import build as keras_build  # noqa: E402
+from app.runtime.keras import train as keras_train  # noqa: E402
+from app.spec.model import ModelSpec  # noqa: E402
+from app.spec.training import TrainingSpec  # noqa: E402
 
 OUT = ROOT / "artifacts" / "profile"
 
@@ -141,20 +144,20 @@ def profile(name: str, calls: int, call: Callable[[int], object]) -> None:
 def main() -> None:
     worker.warm_up()
     specs = [seed_spec(features=21 + i) for i in range(100)]
-    keras_build._describe(keras_build.build_model(specs[0]))  # the initializers' path warm too
+    keras_build.describe(keras_build.build_model(specs[0]))  # the initializers' path warm too
     print(f"layerwise profile (Keras {keras_build.KERAS_VERSION}, {os.cpu_count()} CPUs); HTML in {OUT}")
 
-    profile("summary_keras_init", 100, lambda i: keras_build._describe(keras_build.build_model(specs[i])))
+    profile("summary_keras_init", 100, lambda i: keras_build.describe(keras_build.build_model(specs[i])))
     profile("summary", 100, lambda i: keras_build.summarize(specs[i]))
     wide = seed_spec(units=1024)
-    profile("summary_lstm1024_keras_init", 5, lambda i: keras_build._describe(keras_build.build_model(wide)))
+    profile("summary_lstm1024_keras_init", 5, lambda i: keras_build.describe(keras_build.build_model(wide)))
     profile("summary_lstm1024", 5, lambda i: keras_build.summarize(wide))
 
     train = training_spec()
     for mode_steps in (0, 100):  # warm both execution modes
-        keras_build.train(train, _NoChannel(), eager_max_steps=mode_steps)
-    profile("train_graph", 3, lambda i: keras_build.train(train, _NoChannel(), eager_max_steps=0))
-    profile("train_eager", 3, lambda i: keras_build.train(train, _NoChannel(), eager_max_steps=100))
+        keras_train.train(train, _NoChannel(), eager_max_steps=mode_steps)
+    profile("train_graph", 3, lambda i: keras_train.train(train, _NoChannel(), eager_max_steps=0))
+    profile("train_eager", 3, lambda i: keras_train.train(train, _NoChannel(), eager_max_steps=100))
 
     def clear_session_s() -> float:
         for spec in specs[:20]:

@@ -9,7 +9,7 @@ import random
 import uuid
 from typing import Any
 
-from app.seed_examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS
 
 
 def varied(base: dict[str, Any], units: int, features: int, timesteps: int) -> dict[str, Any]:

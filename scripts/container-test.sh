@@ -10,7 +10,13 @@
 #     host network, Redis from Debian's package): trainings run on three Celery workers, each on its own,
 #     and either replica reads, follows and cancels any run
 #
-# Everything it started is stopped on the way out, also on failure (the engine too, if it started it).
+# Everything it started is stopped on the way out, also on failure (the engine too, if it started it), and
+# everything it made is removed: its logs (a temporary folder; copied to artifacts/container-test/ on failure),
+# its containers and volumes, the images it built (the two tagged ones and their build stages) and the
+# engine's build cache. LW_KEEP_IMAGES=1 keeps the images and the build cache, for a faster next build.
+#
+# Needs a Docker engine that answers `docker info`, or CONTAINER_ENGINE (default ../shared/tools/container-engine):
+# a script whose `start` starts one (and installs the docker and compose clients) and whose `stop` stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +28,15 @@ TAG=lwtest$$
 START=$(date +%s)
 export LW_IMAGE=$IMAGE
 
+# Before anything else: with neither an engine nor a script to start one, say so in one line, not in Docker's words.
+if ! docker info >/dev/null 2>&1 && [[ ! -x $ENGINE ]]; then
+  echo "container-test: needs a Docker engine: none answers \`docker info\` and $ENGINE is missing or not executable;" \
+    "set CONTAINER_ENGINE to a script with start/stop (like ../shared/tools/container-engine), or start a Docker engine" >&2
+  exit 2
+fi
+
+LOGS=$(mktemp -d /tmp/lwtest.XXXXXX)
+
 say() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - START))"; }
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 wait_ready() { # URL SECONDS
@@ -32,22 +47,42 @@ wait_ready() { # URL SECONDS
   done
 }
 
-if command -v docker-compose >/dev/null; then COMPOSE=(docker-compose); else COMPOSE=(docker compose); fi
+# The compose client is chosen after the engine step, which installs it on a machine that never had one.
+COMPOSE=()
 compose() { "${COMPOSE[@]}" -p "$TAG" -f docker-compose.yml -f docker/compose.test.yml --profile scale "$@"; }
 
 started_engine=0
+engine_up=0
 cleanup() {
   status=$?
   set +e
   if ((status)); then
     echo "container-test FAILED; the containers' last log lines:"
-    docker logs --tail 40 "$TAG-api" 2>&1
-    compose logs --no-color --tail 40 2>&1
+    ((engine_up)) && docker logs --tail 40 "$TAG-api" 2>&1
+    ((${#COMPOSE[@]})) && compose logs --no-color --tail 40 2>&1
+    mkdir -p artifacts/container-test && cp -a "$LOGS"/. artifacts/container-test/ 2>/dev/null \
+      && echo "container-test: its logs are in artifacts/container-test/"
   fi
-  docker rm -f "$TAG-api" >/dev/null 2>&1
-  docker volume rm "$TAG-runs" >/dev/null 2>&1
-  compose down -v --remove-orphans >/dev/null 2>&1
+  if ((engine_up)); then
+    docker rm -f -v "$TAG-api" >/dev/null 2>&1
+    ((${#COMPOSE[@]})) && compose down -v --remove-orphans >/dev/null 2>&1
+    # every volume this run made: the named one, and compose's and the image's anonymous /data volumes
+    comm -13 "$LOGS/volumes.before" <(docker volume ls -q | sort) | xargs -r docker volume rm >/dev/null 2>&1
+    if [[ ${LW_KEEP_IMAGES:-0} == 1 ]]; then
+      echo "container-test: LW_KEEP_IMAGES=1: kept $IMAGE, $REDIS_IMAGE and the build cache"
+    else
+      docker rmi "$IMAGE" "$REDIS_IMAGE" >/dev/null 2>&1
+      # the build stages' images (the classic builder keeps them untagged) and BuildKit's cache
+      for _ in 1 2 3; do
+        comm -13 "$LOGS/images.before" <(docker images -aq --no-trunc | sort -u) | xargs -r docker rmi >/dev/null 2>&1
+      done
+      docker builder prune -af >/dev/null 2>&1
+    fi
+    root=$(docker info -f '{{.DockerRootDir}}' 2>/dev/null)
+    [[ -n $root && -r $root ]] && echo "container-test: the engine's storage after clean-up: $(du -sm "$root" | cut -f1) MB in $root"
+  fi
   ((started_engine)) && "$ENGINE" stop
+  rm -rf "$LOGS"
   echo "container-test: $( ((status)) && echo failed || echo passed ) in $(($(date +%s) - START)) s"
   exit "$status"
 }
@@ -55,19 +90,32 @@ trap cleanup EXIT
 
 say "engine"
 if ! docker info >/dev/null 2>&1; then
+  started_engine=1  # before start: a start that fails half way leaves a dockerd for `stop` to stop
   "$ENGINE" start
-  started_engine=1
-else
-  "$ENGINE" start  # the base image, if it is missing
+elif [[ -x $ENGINE ]]; then
+  "$ENGINE" start  # the base image and the compose client, if they are missing
 fi
+docker images -aq --no-trunc | sort -u >"$LOGS/images.before"
+docker volume ls -q | sort >"$LOGS/volumes.before"
+engine_up=1  # from here on, the clean-up removes what is not in those two lists
+if docker-compose version >/dev/null 2>&1; then
+  COMPOSE=(docker-compose)
+elif docker compose version >/dev/null 2>&1; then
+  COMPOSE=(docker compose)
+else
+  echo "container-test: no compose client: neither \`docker-compose\` nor \`docker compose\` answers; install one" \
+    "(Debian: apt-get install docker-compose)" >&2
+  exit 1
+fi
+echo "compose client: ${COMPOSE[*]} ($("${COMPOSE[@]}" version --short 2>/dev/null || echo '?'))"
 
 say "build $IMAGE"
-docker build --network host -t "$IMAGE" . >/tmp/$TAG-build.log 2>&1 || { tail -40 /tmp/$TAG-build.log; exit 1; }
+docker build --network host --force-rm -t "$IMAGE" . >"$LOGS/build.log" 2>&1 || { tail -40 "$LOGS/build.log"; exit 1; }
 size=$(docker image inspect -f '{{.Size}}' "$IMAGE")
 base=$(docker image inspect -f '{{.Size}}' python:3.11-slim-bookworm)
 echo "image $IMAGE: $((size / 1000000)) MB (the base image: $((base / 1000000)) MB)"
-docker build --network host -t "$REDIS_IMAGE" -f docker/redis.Dockerfile docker >/tmp/$TAG-redis.log 2>&1 \
-  || { tail -40 /tmp/$TAG-redis.log; exit 1; }
+docker build --network host --force-rm -t "$REDIS_IMAGE" -f docker/redis.Dockerfile docker >"$LOGS/redis.log" 2>&1 \
+  || { tail -40 "$LOGS/redis.log"; exit 1; }
 
 say "the image on its own"
 port=$(free_port)
@@ -100,11 +148,11 @@ compose up -d --scale worker=$WORKERS
 wait_ready "http://127.0.0.1:$LW_API_PORT" 240
 wait_ready "http://127.0.0.1:$LW_API_2_PORT" 240
 python3 tests/container_smoke.py scale "http://127.0.0.1:$LW_API_PORT" "http://127.0.0.1:$LW_API_2_PORT" "$WORKERS" \
-  | tee /tmp/$TAG-scale.log
+  | tee "$LOGS/scale.log"
 
 say "which worker ran which training"
-compose logs --no-color worker >/tmp/$TAG-workers.log
-python3 - /tmp/$TAG-scale.log /tmp/$TAG-workers.log "$WORKERS" <<'EOF'
+compose logs --no-color worker >"$LOGS/workers.log"
+python3 - "$LOGS/scale.log" "$LOGS/workers.log" "$WORKERS" <<'EOF'
 import json, sys
 runs = [line.split()[1] for line in open(sys.argv[1]) if line.startswith("run ")]
 where = {}

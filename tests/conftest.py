@@ -1,5 +1,8 @@
 """Fixtures: one real app (real worker processes) per test session, the seed's models, and for the Celery mode a
-real redis-server and a real Celery worker process."""
+real redis-server and a real Celery worker process.
+
+``make test-fast`` (``LAYERWISE_TEST_FAST=1``) runs the pure tests only: a test there that asks for workers or
+Redis fails with a message saying so, and so does the run if anything imported Keras."""
 
 from __future__ import annotations
 
@@ -22,11 +25,11 @@ from fastapi.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from app.seed_examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS
 from tests.serving import free_port
 
 # The test apps: one warm worker per pool, runs in memory, and no per-client limits (the whole suite is one
-# client, polling fast); tests/test_protection.py has an app of its own with them on.
+# client, polling fast); tests/api/test_protection.py has an app of its own with them on.
 TEST_SETTINGS: dict[str, Any] = {
     "summary_workers": 1,
     "training_workers": 1,
@@ -35,6 +38,26 @@ TEST_SETTINGS: dict[str, Any] = {
     "rate_limit": "",
     "max_active_runs_per_client": 1000,
 }
+
+
+# make test-fast: pure tests only (no workers, no server, no browser, no Redis, no Keras).
+FAST = os.environ.get("LAYERWISE_TEST_FAST") == "1"
+
+
+def pure_tests_only(what: str) -> None:
+    """Fail a test that needs ``what`` when only the pure tests run (``make test-fast``)."""
+    if FAST:
+        pytest.fail(
+            f"make test-fast runs the pure tests only, and this test needs {what}: move it out of its directory"
+        )
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Under ``make test-fast``, fail the run if any test imported Keras or TensorFlow (they are not pure)."""
+    imported = sorted({"keras", "tensorflow"} & set(sys.modules))
+    if FAST and imported:
+        print(f"\nmake test-fast: {', '.join(imported)} imported by a pure test; move it to tests/runtime/")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def wait_ready(client: TestClient, timeout_s: float = 180.0) -> None:
@@ -50,6 +73,7 @@ def wait_ready(client: TestClient, timeout_s: float = 180.0) -> None:
 @pytest.fixture(scope="session")
 def local_client() -> Iterator[TestClient]:
     """A TestClient whose lifespan has started real worker pools, warm before the first test."""
+    pure_tests_only("worker processes (the session app)")
     app = create_app(Settings(**TEST_SETTINGS))
     with TestClient(app) as c:
         wait_ready(c)
@@ -97,6 +121,7 @@ def sse_events(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server (Debian's package) on a free loopback port, with nothing persisted; stopped at
     the end of the session."""
+    pure_tests_only("a redis-server")
     exe = shutil.which("redis-server")
     if exe is None:
         pytest.fail("the Celery tests need redis-server: apt-get install redis-server (make test does it)")
@@ -156,7 +181,7 @@ def start_celery_worker(settings: Settings, log: Path) -> CeleryWorker:
     }
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "from app.celery_app import main; main()"], env=env, stdout=out, stderr=out
+            [sys.executable, "-c", "from app.scaleout.worker import main; main()"], env=env, stdout=out, stderr=out
         )
     client = redis.Redis.from_url(str(settings.broker_url))
     deadline = time.monotonic() + 180

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.seed_examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS
 
 # The seed notebook's figures (Keras 2 printed the same): each layer's params and output shape.
 EXPECTED = {

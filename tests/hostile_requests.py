@@ -1,5 +1,5 @@
 """A catalogue of hostile or malformed requests, each with the answer it must get: a 4xx whose error names
-the field. Used by tests/test_hostile.py (answers, no worker involved, the service fine afterwards) and by
+the field. Used by tests/api/test_hostile.py (answers, no worker involved, the service fine afterwards) and by
 bench/insight.py (how fast each is answered over real HTTP)."""
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
 from app.errors import ErrorItem, SpecError
-from app.jobs import TrainingService
-from app.summaries import SummaryService
+from app.runs.service import TrainingService
+from app.summaries.service import SummaryService
 
 
 async def _summaries(request: Request) -> SummaryService:

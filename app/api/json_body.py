@@ -13,8 +13,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
+from app.api.error_handlers import ErrorBody
 from app.errors import LayerwiseError
-from app.schemas import ErrorBody
 
 # The 415 as the OpenAPI document gives it (ErrorBody: the shared error body, a component of the document).
 UNSUPPORTED_MEDIA_TYPE: dict[str, Any] = {

@@ -10,11 +10,12 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from app.api.deps import Trainings
+from app.api.error_handlers import ErrorBody
+from app.api.protection import client_key
 from app.errors import ErrorItem, SpecError
-from app.protection import client_key
-from app.schemas import ErrorBody, TrainingRun, TrainingRunPage
-from app.spec import TrainingSpec
-from app.store import FINAL_STATUSES
+from app.runs.models import TrainingRun, TrainingRunPage
+from app.runs.status import FINAL_STATUSES
+from app.spec.training import TrainingSpec
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"])
 

@@ -42,6 +42,7 @@ export function debounce(fn, ms) {
     clearTimeout(timer);
     fn(...args);
   };
+  debounced.cancel = () => clearTimeout(timer);
   return debounced;
 }
 
@@ -59,8 +60,9 @@ export function formatShape(shape) {
   return `(${dims.join(", ")}${dims.length === 1 ? "," : ""})`;
 }
 
-/** Bytes in binary units, as Keras's summary prints them (up to PB): 25684 -> "25.08 KB"; in scientific notation
- *  from 1024 PB on (1.15e+18 B), where a figure in PB would be a long string of digits. */
+/** Bytes as Keras's summary prints them (readable_memory_size: base 1024, two decimals, B to PB), as the server's
+ *  messages do (app/formatting.py): 800 -> "800.00 B", 25684 -> "25.08 KB"; in scientific notation from 1024 PB on
+ *  (1.15e+18 B), where a figure in PB would be a long string of digits. */
 export function formatBytes(bytes) {
   if (bytes === null || bytes === undefined) return "—";
   const units = ["B", "KB", "MB", "GB", "TB", "PB"];
@@ -71,7 +73,7 @@ export function formatBytes(bytes) {
     value /= 1024;
     unit += 1;
   }
-  return `${value.toFixed(unit === 0 ? 0 : 2)} ${units[unit]}`;
+  return `${value.toFixed(2)} ${units[unit]}`;
 }
 
 /** A loss for people: 4 significant digits, or "—" for a missing or non-finite one (the API sends null). */

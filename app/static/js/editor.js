@@ -27,14 +27,25 @@ export function prettyJson(value, indent = "") {
   return JSON.stringify(value);
 }
 
-/** "10, 20", "(10, 20)", "[10,20]" or "10x20" -> [10, 20]; null when it is not a list of positive integers. */
+/** "10, 20", "(10, 20)", "[10,20]", "10 20" or "10x20" -> [10, 20]; "(20,)" -> [20]; "" -> []. null when it is not
+ *  a list of positive integers: "None, 20" (the batch is not part of the sample), ", 20" or "10,, 20" (an empty
+ *  entry, which must not be read as a shorter shape). */
 export function parseDims(text) {
-  const parts = text
-    .replace(/[[\]()]/g, " ")
-    .split(/[\s,x×]+/)
-    .filter(Boolean);
+  const inner = text.trim().replace(/^[[(]/, "").replace(/[\])]$/, "").trim();
+  if (inner === "") return [];
+  const parts = inner.split(/\s*[,x×]\s*|\s+/);
+  if (parts.length > 1 && parts.at(-1) === "" && /,\s*$/.test(inner)) parts.pop(); // Python's 1-tuple: (20,)
   if (parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1)) return null;
   return parts.map(Number);
+}
+
+/** Why a sample shape parseDims refused is not one, for the field's message. */
+function dimsProblem(text) {
+  if (/\b(none|null)\b/i.test(text)) {
+    return "The sample shape is its sizes after the batch, each a positive whole number, e.g. 10, 20: None is not " +
+      "a size here (the batch is given apart, and axes of variable length are not supported).";
+  }
+  return "Write the sample's shape as positive whole numbers, e.g. 10, 20 (timesteps, features); no entry may be empty.";
 }
 
 /** Where the spec gives its input shape: on the model, or on layer 0 as Keras 2 writes it. */
@@ -52,11 +63,17 @@ export class ModelEditor {
    * @param schema the layer types and arguments read from /openapi.json
    * @param onChange called with (spec, from) after every change
    * @param importKeras turns a Keras model config (model.to_json()) into a spec: (config) => Promise<spec>
+   * @param onInvalid called with a message when the form or the JSON view holds what is not a spec, which the spec
+   *   (still the last valid one) does not take in: the page must not show the last summary as if it were current
    */
-  constructor(schema, onChange, importKeras = null) {
+  constructor(schema, onChange, importKeras = null, onInvalid = () => {}) {
     this.schema = schema;
     this.onChange = onChange;
     this.importKeras = importKeras;
+    this.onInvalid = onInvalid;
+    // What the shape box, or the JSON view, holds that the spec could not take (a message), or null.
+    this.inputInvalid = null;
+    this.jsonInvalid = null;
     this.spec = { layers: [] };
     this.list = byId("layer-list");
     this.json = byId("spec-json");
@@ -103,12 +120,19 @@ export class ModelEditor {
     this.onChange(this.spec, from);
   }
 
+  /** Why the spec is not what the form or the JSON view shows (the spec is then the last valid one), or null. An
+   *  invalid shape stays so while other fields are edited: the spec lacks what its box shows. */
+  get invalid() {
+    return this.inputInvalid ?? this.jsonInvalid;
+  }
+
   setKey(object, key, value) {
     if (value === undefined) delete object[key];
     else object[key] = value;
   }
 
   writeJson() {
+    this.jsonInvalid = null;
     this.json.value = prettyJson(this.spec);
     this.jsonProblem.textContent = "";
     this.json.removeAttribute("aria-invalid");
@@ -121,11 +145,15 @@ export class ModelEditor {
     } catch (error) {
       this.jsonProblem.textContent = `Not JSON yet: ${error.message}. The form and the summary wait for valid JSON.`;
       this.json.setAttribute("aria-invalid", "true");
+      this.jsonInvalid = "the JSON view does not hold valid JSON.";
+      this.onInvalid(this.jsonInvalid);
       return;
     }
     if (!spec || typeof spec !== "object" || Array.isArray(spec)) {
       this.jsonProblem.textContent = "The body is a JSON object: {\"input_shape\": [...], \"layers\": [...]}.";
       this.json.setAttribute("aria-invalid", "true");
+      this.jsonInvalid = "the JSON view does not hold a JSON object.";
+      this.onInvalid(this.jsonInvalid);
       return;
     }
     if (typeof spec.class_name === "string" && this.importKeras) {
@@ -134,6 +162,7 @@ export class ModelEditor {
     }
     this.jsonProblem.textContent = "";
     this.json.removeAttribute("aria-invalid");
+    this.jsonInvalid = null;
     this.spec = spec;
     this.render();
     this.changed("json");
@@ -152,6 +181,8 @@ export class ModelEditor {
     } catch (error) {
       this.jsonProblem.textContent = `This Keras config cannot be imported: ${error.message}`;
       this.json.setAttribute("aria-invalid", "true");
+      this.jsonInvalid = "the Keras config in the JSON view could not be imported.";
+      this.onInvalid(this.jsonInvalid);
     }
   }
 
@@ -168,6 +199,7 @@ export class ModelEditor {
     byId("input-on-layer0").hidden = !where.layer0;
     byId("input-dims-problem").textContent = "";
     this.inputDims.removeAttribute("aria-invalid");
+    this.inputInvalid = null; // the box shows the spec's shape again
   }
 
   writeInput() {
@@ -176,10 +208,13 @@ export class ModelEditor {
     const dims = parseDims(this.inputDims.value);
     const problem = byId("input-dims-problem");
     if (dims === null) {
-      problem.textContent = "Write the sample's shape as positive whole numbers, e.g. 10, 20 (timesteps, features).";
+      problem.textContent = dimsProblem(this.inputDims.value);
       this.inputDims.setAttribute("aria-invalid", "true");
+      this.inputInvalid = `the sample shape "${this.inputDims.value.trim()}" is not a shape.`;
+      this.onInvalid(this.inputInvalid);
       return;
     }
+    this.inputInvalid = null;
     problem.textContent = "";
     this.inputDims.removeAttribute("aria-invalid");
     const where = inputOf(this.spec);

@@ -55,6 +55,7 @@ async function main() {
 
   const refresh = debounce(async () => {
     inflight?.abort();
+    if (editor.invalid) return; // the spec is the last valid one, not what the form shows
     const controller = new AbortController();
     inflight = controller;
     const mine = ++sequence;
@@ -80,14 +81,26 @@ async function main() {
     schema,
     (spec, from) => {
       saveLocal(SPEC_KEY, spec);
+      training.modelChanged();
       if (from === "load" || from === "import") refresh.flush();
       else refresh();
     },
     async (config) => JSON.parse(await exportModel(config, "spec")),
+    (message) => {
+      // Not a spec yet: no answer for the last valid one may land, and nothing of it stays as if current.
+      refresh.cancel();
+      inflight?.abort();
+      sequence += 1;
+      editor.showResults(null);
+      editor.showProblems([]);
+      summaryView.invalid(`No summary: ${message}`);
+      training.modelChanged();
+    },
   );
 
   const training = new TrainingPanel(schema, {
     spec: () => editor.spec,
+    invalid: () => editor.invalid,
     problems: (items) => editor.showProblems(items),
     loadRun: (run) => {
       editor.load(compactSpec(run.request.model, schema));
@@ -99,13 +112,7 @@ async function main() {
       refresh(); // the batch size is the summary's ?batch_size= (memory and Mult-Adds per batch)
     },
   });
-  const savedSettings = loadLocal(SETTINGS_KEY, null);
-  if (savedSettings) {
-    for (const [name, value] of Object.entries(savedSettings)) {
-      const input = document.getElementById(`t-${name}`);
-      if (input && value !== undefined && value !== null) input.value = String(value);
-    }
-  }
+  training.restore(loadLocal(SETTINGS_KEY, null));
 
   // The seed's examples: the summary body's OpenAPI examples.
   byId("examples").replaceChildren(
@@ -120,6 +127,8 @@ async function main() {
   );
 
   setupCodeDialog();
+  // While the form holds what is not a spec, what is exported or copied is the last valid model: say so.
+  const codeOf = (options) => openCode({ ...options, stale: editor.invalid });
   const specName = () => (typeof editor.spec.name === "string" && editor.spec.name) || "model";
   byId("export-python").addEventListener("click", () =>
     exportTo("python", `Keras 3 Python: ${specName()}.py`, `${specName()}.py`, "text/x-python"),
@@ -130,7 +139,7 @@ async function main() {
   const exportTo = async (format, title, filename, type) => {
     try {
       const text = await exportModel(editor.spec, format);
-      openCode({
+      codeOf({
         title,
         note:
           format === "python"
@@ -142,27 +151,29 @@ async function main() {
       });
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      openCode({ title, note: "The service could not export this model:", text: error.message, filename: null });
+      codeOf({ title, note: "The service could not export this model:", text: error.message, filename: null });
     }
   };
   byId("curl-summary").addEventListener("click", () => {
     const request = summaryRequest(editor.spec, training.settings().batch_size);
-    openCode({
+    codeOf({
       title: "curl: this summary",
       note: "The request the page sends for the summary. Add -H 'Accept: text/plain' for Keras's table alone.",
       text: curlCommand(request),
+      wrap: true,
       filename: "summary.sh",
       type: "text/x-shellscript",
     });
   });
   byId("curl-training").addEventListener("click", () => {
     const request = trainingRequest(training.request());
-    openCode({
+    codeOf({
       title: "curl: this training",
       note:
         "The request Train sends. It answers 202 with the run; follow it with " +
         `curl -N ${apiUrl("v1/trainings/")}RUN_ID/events, or add ?wait=60 to the URL to wait for the end.`,
       text: curlCommand(request),
+      wrap: true,
       filename: "training.sh",
       type: "text/x-shellscript",
     });
@@ -244,14 +255,21 @@ function setupCodeDialog() {
   });
 }
 
-function openCode({ title, note, text, filename, type }) {
+/** Show a text in the code dialog. `wrap`: one long line (a curl command) wrapped anywhere, so all of it is in view;
+ *  code keeps its lines. `stale`: why the form is not the spec the text is of (ModelEditor.invalid). Either way it opens at its start, not where setting the value left the caret (its end). */
+function openCode({ title, note, text, filename, type, wrap = false, stale = null }) {
   current = { filename, type };
+  const area = byId("code-text");
   byId("code-title").textContent = title;
-  byId("code-note").textContent = note;
-  byId("code-text").value = text;
+  byId("code-note").textContent = stale ? `Of the last valid model, not of the form: ${stale} ${note}` : note;
+  area.value = text;
+  area.classList.toggle("wrap", wrap);
   byId("code-feedback").textContent = "";
   byId("code-download").hidden = !filename;
   byId("code-dialog").showModal();
+  area.setSelectionRange(0, 0);
+  area.scrollTop = 0;
+  area.scrollLeft = 0;
   byId("code-copy").focus();
 }
 

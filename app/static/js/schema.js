@@ -11,12 +11,14 @@ import { apiUrl } from "./api.js";
 /**
  * @typedef {object} Field
  * @property {string} name Keras's argument name
- * @property {"integer"|"number"|"boolean"|"enum"|"layer"|"json"} kind how it is edited
+ * @property {"integer"|"number"|"boolean"|"enum"|"enum-list"|"layer"|"json"} kind how it is edited (an
+ *   enum-list is a list of choices, such as compile's metrics)
  * @property {boolean} required
  * @property {boolean} nullable null is allowed (e.g. activation=None)
  * @property {*} default Keras 3's default, as the schema gives it (undefined for a required field)
  * @property {*} example a value to start a required field with
- * @property {string[]} [options] an enum's values
+ * @property {string[]} [options] an enum's values (an enum-list's: those of its items)
+ * @property {number} [maxItems] an enum-list's longest length
  * @property {string[]} [layerTypes] the layer types a wrapper field accepts
  * @property {number} [minimum] @property {number} [maximum]
  * @property {number} [exclusiveMinimum] @property {number} [exclusiveMaximum]
@@ -78,6 +80,9 @@ export function readSchema(openapi) {
       return { ...field, kind: "layer", layerTypes: members.map(typeOf) };
     }
     if (schema.enum) return { ...field, kind: "enum", options: schema.enum };
+    if (schema.type === "array" && deref(schema.items)?.enum) {
+      return { ...field, kind: "enum-list", options: deref(schema.items).enum, maxItems: schema.maxItems };
+    }
     if (schema.type === "boolean") return { ...field, kind: "boolean" };
     if (schema.type === "integer") return { ...field, kind: "integer" };
     if (schema.type === "number") return { ...field, kind: "number" };

@@ -93,6 +93,19 @@ export class SummaryView {
     this.status.className = count ? "status warning" : "status ok";
   }
 
+  /** What the editor holds is not a spec yet (an invalid sample shape, JSON that does not parse): no summary is
+   *  shown, since the last one is of a model no longer on screen. */
+  invalid(headline) {
+    this.done();
+    this.body.replaceChildren();
+    this.foot.replaceChildren();
+    this.figures.replaceChildren();
+    this.text.textContent = "";
+    this.notes.replaceChildren();
+    this.status.textContent = headline;
+    this.status.className = "status error";
+  }
+
   /**
    * The model did not build: rows from the spec (name or type), each error in its layer's row.
    * @param {object} spec

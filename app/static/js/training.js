@@ -6,13 +6,24 @@
 
 import { ApiError, cancelRun, followRun, getRun, startTraining } from "./api.js";
 import { byId, formatInt, formatLoss, h, loadLocal, saveLocal } from "./dom.js";
+import { problemNode } from "./editor.js";
 
 const RUNS_KEY = "layerwise.runs";
 const MAX_RUNS = 20;
+// A copy of the server's final statuses (app/store.py's FINAL_STATUSES): the OpenAPI document's enum of
+// TrainingRun.status lists every status but does not say which are final.
 const FINAL = new Set(["succeeded", "failed", "cancelled", "timed_out", "interrupted"]);
 // The page starts with more than the API's defaults (1 epoch, no validation): a chart needs a few points and
 // val_loss needs a validation split.
 const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
+// The groups of a training request's settings; then the body's own fields (seed).
+const GROUPS = ["data", "fit", "compile"];
+// The order of the form: boxes and choices two by two, then the check boxes; a field not named here comes last.
+const ORDER = ["samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
+  "shuffle", "run_eagerly", "metrics"];
+const NULL_OPTION = "__null__";
+const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default" };
+const STEPS = { validation_split: "0.05" };
 
 export class TrainingPanel {
   /**
@@ -25,6 +36,8 @@ export class TrainingPanel {
     this.page = page;
     this.current = null; // {id, stream}
     this.shown = null; // the id of the run on the chart
+    this.idle = true; // the status says only what there is to do (no run shown, no refusal)
+    this.refusal = false; // the status is the service's refusal of the last Train
     this.form = byId("training-form");
     this.trainButton = byId("train");
     this.stopButton = byId("stop");
@@ -38,78 +51,141 @@ export class TrainingPanel {
       this.train();
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.showIdle();
     this.renderRuns();
   }
 
   // -- settings ------------------------------------------------------------------------------------------------
 
-  /** Bounds, defaults and choices of the settings come from the schema (CompileSpec, DataSpec, FitSpec). */
+  /** One control per field of the training request, in the request's own words, with the bounds, defaults and
+   *  choices of its schema (DataSpec, FitSpec, CompileSpec, TrainingSpec's seed): every field the service can name
+   *  in an error or a warning can be set here, and a field added to the schema shows up with no change here. */
   setupFields() {
-    const { compile, data, fit, top } = this.schema.training;
-    const fields = {
-      samples: data.samples,
-      epochs: fit.epochs,
-      batch_size: fit.batch_size,
-      loss: compile.loss,
-      optimizer: compile.optimizer,
-      learning_rate: compile.learning_rate,
-      validation_split: fit.validation_split,
-      seed: top.seed,
-    };
-    this.fields = fields;
-    for (const [name, field] of Object.entries(fields)) {
-      const input = byId(`t-${name}`);
-      if (field.kind === "enum") {
-        input.replaceChildren(...field.options.map((o) => h("option", { value: o }, o)));
-        input.value = field.default;
-      } else {
-        if (field.minimum !== undefined) input.min = String(field.minimum);
-        if (field.exclusiveMinimum !== undefined) input.min = String(field.exclusiveMinimum);
-        if (field.maximum !== undefined) input.max = String(field.maximum);
-        const start = PAGE_DEFAULTS[name] ?? field.default;
-        input.value = start === null || start === undefined ? "" : String(start);
+    const { top } = this.schema.training;
+    /** name -> {group, field}; group is "data", "fit", "compile", or null for a field of the body itself. */
+    this.fields = new Map();
+    for (const group of GROUPS) {
+      for (const [name, field] of Object.entries(this.schema.training[group])) this.fields.set(name, { group, field });
+    }
+    for (const [name, field] of Object.entries(top)) {
+      if (!["model", ...GROUPS].includes(name)) this.fields.set(name, { group: null, field });
+    }
+    const rank = (name) => (ORDER.includes(name) ? ORDER.indexOf(name) : ORDER.length);
+    this.fields = new Map([...this.fields].sort(([a], [b]) => rank(a) - rank(b))); // a stable sort
+    this.form.replaceChildren(...[...this.fields].map(([name, { field }]) => this.settingControl(name, field)));
+  }
+
+  /** The control of one setting, labelled with its field name, and the slot for what the service says of it. */
+  settingControl(name, field) {
+    const id = `t-${name}`;
+    const problem = h("div", { class: "field-problem", id: `${id}-problem` });
+    const changed = () => {
+      // What the service said of this setting was about the value just changed; a refusal with nothing left to
+      // say is over.
+      this.clearSettingProblem(name);
+      if (this.refusal && !this.problems.children.length && !this.form.querySelector(".field-problem:not(:empty)")) {
+        this.showIdle();
       }
-      if (field.description) input.title = field.description;
-      input.addEventListener("input", () => this.page.settingsChanged());
+      this.page.settingsChanged();
+    };
+    const title = field.description || null;
+    if (field.kind === "enum-list") {
+      // A list of choices (compile's metrics): one check box each, in a group named by the field.
+      const boxes = field.options.map((option) =>
+        h("label", { class: "check" },
+          h("input", { type: "checkbox", value: option, onchange: changed }), h("code", {}, option)));
+      return h("fieldset", { class: "setting setting-list", id, title, "aria-describedby": problem.id },
+        h("legend", {}, name), h("div", { class: "choices" }, boxes), problem);
+    }
+    let control;
+    if (field.kind === "boolean" && !field.nullable) {
+      control = h("input", { type: "checkbox", id, checked: Boolean(field.default), "aria-describedby": problem.id, title });
+      control.addEventListener("change", changed);
+      return h("div", { class: "setting setting-check" }, h("label", { class: "check", for: id }, control, name), problem);
+    }
+    if (field.kind === "enum" || field.kind === "boolean") {
+      // A nullable boolean (compile's run_eagerly) is a choice of three: null lets the service choose.
+      const options = field.kind === "boolean" ? [true, false] : field.options;
+      control = h(
+        "select",
+        { id, "aria-describedby": problem.id, title },
+        field.nullable ? h("option", { value: NULL_OPTION }, "auto (None)") : null,
+        options.map((option) => h("option", { value: String(option) }, String(option))),
+      );
+    } else {
+      const integer = field.kind === "integer";
+      control = h("input", {
+        type: "number", id, step: integer ? "1" : (STEPS[name] ?? "any"), inputmode: integer ? "numeric" : "decimal",
+        min: field.minimum ?? field.exclusiveMinimum, max: field.maximum, placeholder: PLACEHOLDERS[name] ?? null,
+        "aria-describedby": problem.id, title,
+      });
+    }
+    control.addEventListener(control.tagName === "SELECT" ? "change" : "input", changed);
+    const start = PAGE_DEFAULTS[name] ?? field.default;
+    this.setValue(name, field, control, start);
+    return h("div", { class: "setting" }, h("label", { for: id }, name), control, problem);
+  }
+
+  /** Show a value in a setting's control (null or undefined: the field's own default). */
+  setValue(name, field, control = byId(`t-${name}`), value = undefined) {
+    const v = value === undefined || value === null ? (field.nullable ? null : field.default) : value;
+    if (field.kind === "enum-list") {
+      const chosen = new Set(Array.isArray(v) ? v : []);
+      for (const box of control.querySelectorAll("input[type=checkbox]")) box.checked = chosen.has(box.value);
+    } else if (field.kind === "boolean" && !field.nullable) {
+      control.checked = Boolean(v);
+    } else if (field.kind === "enum" || field.kind === "boolean") {
+      control.value = v === null || v === undefined ? (field.nullable ? NULL_OPTION : String(field.options[0])) : String(v);
+    } else {
+      control.value = v === null || v === undefined ? "" : String(v);
     }
   }
 
-  /** The settings as they are now: {name: value} (undefined for an empty optional box). */
+  /** The value a setting's control holds: null for an empty optional box or "auto". */
+  getValue(name, field) {
+    const control = byId(`t-${name}`);
+    if (field.kind === "enum-list") {
+      return [...control.querySelectorAll("input[type=checkbox]")].filter((box) => box.checked).map((box) => box.value);
+    }
+    if (field.kind === "boolean" && !field.nullable) return control.checked;
+    if (field.kind === "boolean") return control.value === NULL_OPTION ? null : control.value === "true";
+    if (field.kind === "enum") return control.value === NULL_OPTION ? null : control.value;
+    return control.value === "" ? null : Number(control.value);
+  }
+
+  /** The settings as they are now: {name: value} (null for an optional field left empty). */
   settings() {
     const out = {};
-    for (const [name, field] of Object.entries(this.fields)) {
-      const raw = byId(`t-${name}`).value;
-      out[name] = field.kind === "enum" ? raw : raw === "" ? undefined : Number(raw);
-    }
+    for (const [name, { field }] of this.fields) out[name] = this.getValue(name, field);
     return out;
   }
 
-  /** Fill the settings from a run's request (a past run loaded again). */
+  /** Fill the settings from {name: value} (settings saved in this browser); names the form lacks are ignored. */
+  restore(values) {
+    for (const [name, value] of Object.entries(values ?? {})) {
+      const known = this.fields.get(name);
+      if (known) this.setValue(name, known.field, undefined, value);
+    }
+  }
+
+  /** Fill the settings from a run's request (a past run loaded again); a field it leaves out is at its default. */
   setSettings(request) {
-    const values = {
-      samples: request.data?.samples,
-      epochs: request.fit?.epochs,
-      batch_size: request.fit?.batch_size,
-      loss: request.compile?.loss,
-      optimizer: request.compile?.optimizer,
-      learning_rate: request.compile?.learning_rate,
-      validation_split: request.fit?.validation_split,
-      seed: request.seed,
-    };
-    for (const [name, value] of Object.entries(values)) {
-      byId(`t-${name}`).value = value === null || value === undefined ? "" : String(value);
+    for (const [name, { group, field }] of this.fields) {
+      this.setValue(name, field, undefined, group ? request[group]?.[name] : request[name]);
     }
     this.page.settingsChanged();
   }
 
-  /** The body of POST /v1/trainings for the current model and settings. */
+  /** The body of POST /v1/trainings for the current model and settings. A null (an empty optional box, "auto")
+   *  or an empty list is left out, so the service applies its default. */
   request() {
-    const s = this.settings();
-    const compile = { loss: s.loss, optimizer: s.optimizer };
-    if (s.learning_rate !== undefined) compile.learning_rate = s.learning_rate;
-    const fit = { epochs: s.epochs, validation_split: s.validation_split ?? 0 };
-    if (s.batch_size !== undefined) fit.batch_size = s.batch_size;
-    return { model: this.page.spec(), compile, data: { samples: s.samples }, fit, seed: s.seed ?? 0 };
+    const body = { model: this.page.spec(), data: {}, fit: {}, compile: {} };
+    for (const [name, value] of Object.entries(this.settings())) {
+      const { group } = this.fields.get(name);
+      if (value === null || (Array.isArray(value) && value.length === 0)) continue;
+      (group ? body[group] : body)[name] = value;
+    }
+    return body;
   }
 
   // -- a run ---------------------------------------------------------------------------------------------------
@@ -118,6 +194,12 @@ export class TrainingPanel {
     if (this.current) return;
     this.showProblems([]);
     this.clearSettingProblems();
+    const invalid = this.page.invalid();
+    if (invalid) {
+      // The spec still holds the last valid model: training it would train something the form does not show.
+      this.setStatus(`Not started: ${invalid}`, "error");
+      return;
+    }
     this.trainButton.disabled = true;
     let started;
     try {
@@ -150,28 +232,32 @@ export class TrainingPanel {
           ? "The server did not answer."
           : `The service refused this training (${error.status}).`;
     this.setStatus(headline, "error");
+    this.refusal = true;
     const unplaced = other.filter((item) => !this.placeSettingProblem(item));
     this.showProblems([...unplaced, ...model.map((m) => ({ ...m, msg: `model: ${m.msg}` }))]);
   }
 
-  /** A refusal that names a setting (["body", "fit", "batch_size"]) goes under that setting's box. */
+  /** A problem that names a setting (["body", "fit", "batch_size"], ["body", "compile", "metrics", 0],
+   *  ["body", "seed"]) goes under that setting's control; returns whether it named one. */
   placeSettingProblem(item) {
-    const name = item.loc.at(-1);
-    const group = item.loc.length === 2 ? "top" : item.loc[1];
-    const known = { top: ["seed"], data: ["samples"], compile: ["loss", "optimizer", "learning_rate"],
-      fit: ["epochs", "batch_size", "validation_split"] };
-    if (item.loc[0] !== "body" || !known[group]?.includes(name)) return false;
-    const input = byId(`t-${name}`);
-    input.setAttribute("aria-invalid", "true");
-    byId(`t-${name}-problem`).textContent = item.msg;
+    const loc = item.loc ?? [];
+    if (loc[0] !== "body") return false;
+    const [name, rest] = GROUPS.includes(loc[1]) ? [loc[2], loc.slice(3)] : [loc[1], loc.slice(2)];
+    const known = this.fields.get(name);
+    if (!known || known.group !== (GROUPS.includes(loc[1]) ? loc[1] : null)) return false;
+    const severity = item.severity ?? "error";
+    if (severity === "error" && known.field.kind !== "enum-list") byId(`t-${name}`).setAttribute("aria-invalid", "true");
+    byId(`t-${name}-problem`).append(problemNode({ ...item, severity }, rest.length ? rest.join(".") : null));
     return true;
   }
 
+  clearSettingProblem(name) {
+    byId(`t-${name}`).removeAttribute("aria-invalid");
+    byId(`t-${name}-problem`).replaceChildren();
+  }
+
   clearSettingProblems() {
-    for (const name of Object.keys(this.fields)) {
-      byId(`t-${name}`).removeAttribute("aria-invalid");
-      byId(`t-${name}-problem`).textContent = "";
-    }
+    for (const name of this.fields.keys()) this.clearSettingProblem(name);
   }
 
   /** Show a run that is queued or running on the chart, and follow it to its end. */
@@ -183,6 +269,7 @@ export class TrainingPanel {
     this.trainButton.disabled = true;
     this.stopButton.disabled = false;
     this.describe(run);
+    this.showRunProblems(run);
     const id = run.id;
     const stream = followRun(id, {
       status: (data) => {
@@ -257,11 +344,45 @@ export class TrainingPanel {
     this.describe(run);
     this.progress.max = 1;
     this.progress.value = run.status === "succeeded" ? 1 : 0;
-    const warnings = (run.summary?.warnings ?? []).map((w) => ({ ...w, severity: "warning" }));
-    this.showProblems(run.error ? [{ loc: [], msg: run.error.msg, type: run.error.kind }, ...warnings] : warnings);
+    this.showRunProblems(run);
     this.setStatus(statusText(run), run.status === "succeeded" ? "ok" : run.status === "cancelled" ? "warning" : "error");
     byId("runs").querySelectorAll("[aria-current]").forEach((node) => node.removeAttribute("aria-current"));
     document.getElementById(`run-${run.id}`)?.setAttribute("aria-current", "true");
+  }
+
+  /** A run's error and warnings: each that names a setting under it (stateful_shuffle at fit.shuffle), the rest in
+   *  the panel's list. */
+  showRunProblems(run) {
+    this.clearSettingProblems();
+    const warnings = (run.summary?.warnings ?? []).map((w) => ({ ...w, severity: "warning" }));
+    const items = run.error ? [{ loc: [], msg: run.error.msg, type: run.error.kind }, ...warnings] : warnings;
+    this.showProblems(items.filter((item) => !this.placeSettingProblem(item)));
+  }
+
+  /** The model on screen is another one now: what the panel shows of a run or a refusal is about the model before,
+   *  so it goes (the runs stay listed, one click away). A run still going on stays: it is followed to its end. */
+  modelChanged() {
+    if (this.current) return;
+    this.shown = null;
+    this.clearSettingProblems();
+    this.showProblems([]);
+    this.resetChart(this.getValue("epochs", this.fields.get("epochs").field) ?? 1);
+    this.progress.max = 1;
+    this.progress.value = 0;
+    byId("run-id").hidden = true;
+    delete this.status.dataset.status;
+    byId("runs").querySelectorAll("[aria-current]").forEach((node) => node.removeAttribute("aria-current"));
+    this.showIdle();
+  }
+
+  /** No run shown: say what there is to do, true of the runs listed below. */
+  showIdle() {
+    const n = byId("runs").children.length;
+    this.setStatus(
+      n ? `${n} past run${n === 1 ? "" : "s"} below: pick one to show it, or press Train.` : "No run yet: press Train.",
+      "idle",
+    );
+    this.idle = true;
   }
 
   describe(run) {
@@ -274,6 +395,8 @@ export class TrainingPanel {
   setStatus(text, tone) {
     this.status.textContent = text;
     this.status.className = `status ${tone}`;
+    this.idle = false;
+    this.refusal = false;
   }
 
   showProblems(items) {
@@ -381,6 +504,7 @@ export class TrainingPanel {
     const items = runs.filter(Boolean).map((run) => this.runItem(run));
     list.replaceChildren(...items);
     byId("runs-empty").hidden = items.length > 0;
+    if (this.idle) this.showIdle();
   }
 
   runItem(run) {

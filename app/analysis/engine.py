@@ -1,0 +1,287 @@
+"""The analytic shape engine: every layer's output shape, parameters, Mult-Adds and activation bytes, from the
+spec alone, in pure Python (no Keras), in microseconds.
+
+It runs before any worker is involved (:class:`app.summaries.service.SummaryService`): a stack Keras would
+refuse is a 422 with the message the Keras side gives (:func:`failure_message` is shared with
+:mod:`app.runtime.keras.build`); :mod:`app.analysis.limits` then checks the service's size limits on these figures.
+Keras stays the source of truth for what a summary returns; ``tests/runtime/test_engine_vs_keras.py`` checks with
+hypothesis that the two agree on every shape, every count and on which stacks fail.
+
+Conventions (every figure is an integer; shapes have the batch axis first):
+
+Mult-Adds
+    Multiply-accumulate operations of one forward pass, counted as torchinfo counts them
+    (torchinfo/layer_info.py, ``LayerInfo.calculate_macs``): every weight -- kernel, recurrent kernel and bias
+    element alike -- is one mult-add each time it is used. A Dense uses its weights once per position (each
+    index of the axes between batch and features), a recurrent layer once per timestep, ``return_sequences``
+    or not (LSTM: ``T·4u(i+u+1)``), a Bidirectional twice as often as its RNN, a convolution once per output
+    position (kernel elements x output positions: torchinfo's ``ConvNd`` rule, also for a transposed or
+    separable one), BatchNormalization's and LayerNormalization's gamma and beta and PReLU's alpha once per
+    element they scale (BatchNormalization's moving statistics are not used in a training pass), a
+    TimeDistributed layer's once per timestep. Elementwise work without weights (activations, gate products,
+    dropout masks, pooling, padding) is not counted, nor is an Embedding's lookup. The one departure from
+    torchinfo: it counts a ``Linear`` on a 3-D input once per sample (``output[0]·params``) where the matmul
+    does every position; positions count here. Figures are per sample; for a batch, multiply by its size.
+
+Bytes
+    float32, 4 bytes a scalar. ``activation_bytes`` is a layer's output for one sample. The training memory
+    estimate (:meth:`ModelFigures.training_memory`) adds, for a batch of ``B``: weights (all params·4), gradients
+    (trainable params·4), the optimizer's per-weight slots (Adam: m and v, 2·trainable·4), activations (B·2·
+    the output bytes of every layer that has weights: the output kept for the backward pass and its gradient,
+    torchinfo's "Forward/backward pass size", torchinfo/model_statistics.py) and the input batch (B·input
+    bytes, torchinfo's "Input size"). It is a lower bound: TensorFlow's workspace and the per-timestep states
+    a recurrent layer keeps for backpropagation through time are not in it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from app.errors import Loc, SpecError
+from app.formatting import fmt_count, fmt_shape
+from app.spec.layers import KerasLayer, refusals
+from app.spec.layers.base import KerasRefusal, prod
+from app.spec.model import ModelSpec
+from app.spec.training import Optimizer
+from app.spec.types import Shape
+
+# Bytes of one float32 scalar: every figure in bytes counts float32 weights, activations and inputs.
+FLOAT32_BYTES = 4
+
+# Per-weight slot variables each optimizer keeps with Keras's default arguments (each optimizer's ``build`` in
+# keras/src/optimizers/: adam.py momentums + velocities, adamw.py is Adam's, nadam.py momentums + velocities,
+# adamax.py m + u, rmsprop.py velocities (momentum=0, centered=False), adagrad.py accumulators, sgd.py none at
+# momentum=0). Scalars such as the iteration counter are left out.
+OPTIMIZER_SLOTS: dict[str, int] = {
+    "adam": 2,
+    "adamw": 2,
+    "nadam": 2,
+    "adamax": 2,
+    "rmsprop": 1,
+    "adagrad": 1,
+    "sgd": 0,
+}
+
+
+@dataclass(frozen=True)
+class LayerFigures:
+    """One layer as the engine computes it. Shapes batch first; ``mult_adds`` for one sample."""
+
+    index: int
+    name: str
+    type: str
+    input_shape: Shape
+    output_shape: Shape
+    params: int
+    mult_adds: int
+    timesteps: int | None = None  # the time axis it steps over (recurrent layers, TimeDistributed)
+    non_trainable_params: int = 0  # BatchNormalization's moving statistics, every weight of a frozen layer
+
+    @property
+    def trainable_params(self) -> int:
+        """The parameters training updates: ``params - non_trainable_params``."""
+        return self.params - self.non_trainable_params
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of this layer's output for one sample, float32."""
+        return prod(self.output_shape[1:]) * FLOAT32_BYTES
+
+
+@dataclass(frozen=True)
+class TrainingMemory:
+    """Estimated memory of a training step at ``batch_size``, in bytes (see the module's conventions)."""
+
+    batch_size: int
+    optimizer: str
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activations_bytes: int
+    input_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        """The sum of the parts."""
+        return (
+            self.weights_bytes + self.gradients_bytes + self.optimizer_bytes + self.activations_bytes + self.input_bytes
+        )
+
+    def breakdown(self) -> str:
+        """The parts in words, for messages."""
+        return (
+            f"weights {fmt_count(self.weights_bytes)} + gradients {fmt_count(self.gradients_bytes)} + "
+            f"{self.optimizer} slots {fmt_count(self.optimizer_bytes)} + activations "
+            f"{fmt_count(self.activations_bytes)} + input {fmt_count(self.input_bytes)}"
+        )
+
+
+@dataclass(frozen=True)
+class ModelFigures:
+    """The whole model as the engine computes it; per-sample figures unless a batch is given."""
+
+    name: str
+    input_shape: Shape
+    layers: tuple[LayerFigures, ...]
+
+    @property
+    def total_params(self) -> int:
+        """Parameters of all layers, trainable or not (Keras's "Total params")."""
+        return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters training updates (Keras's "Trainable params")."""
+        return sum(layer.trainable_params for layer in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        """Parameters training leaves alone (Keras's "Non-trainable params"): BatchNormalization's moving mean
+        and variance, and the weights of layers with ``trainable: false``."""
+        return sum(layer.non_trainable_params for layer in self.layers)
+
+    @property
+    def mult_adds(self) -> int:
+        """Mult-adds of one sample's forward pass."""
+        return sum(layer.mult_adds for layer in self.layers)
+
+    @property
+    def activation_bytes(self) -> int:
+        """Bytes of every layer's output for one sample."""
+        return sum(layer.activation_bytes for layer in self.layers)
+
+    @property
+    def input_bytes(self) -> int:
+        """Bytes of one input sample."""
+        return prod(self.input_shape[1:]) * FLOAT32_BYTES
+
+    def training_memory(self, batch_size: int, optimizer: Optimizer = "adam") -> TrainingMemory:
+        """Estimated bytes of a training step at ``batch_size`` with ``optimizer`` (module docstring)."""
+        trainable = self.trainable_params
+        kept = sum(layer.activation_bytes for layer in self.layers if layer.params > 0)
+        return TrainingMemory(
+            batch_size=batch_size,
+            optimizer=optimizer,
+            weights_bytes=self.total_params * FLOAT32_BYTES,
+            gradients_bytes=trainable * FLOAT32_BYTES,
+            optimizer_bytes=OPTIMIZER_SLOTS[optimizer] * trainable * FLOAT32_BYTES,
+            activations_bytes=batch_size * 2 * kept,
+            input_bytes=batch_size * self.input_bytes,
+        )
+
+
+def failure_message(spec: ModelSpec, index: int, shapes: Sequence[Shape], what: str) -> str:
+    """The message for a layer Keras refuses, shared by the engine and :mod:`app.runtime.keras.build`.
+
+    Args:
+        spec: the normalized spec.
+        index: the refused layer.
+        shapes: the input shape of every layer up to ``index`` (``shapes[index]`` is what it received).
+        what: what Keras said, e.g. ``"Keras expected ndim=3, found ndim=2"``.
+
+    Returns:
+        The layer by index, name and type, the shape it received, what Keras expected, and how to fix the
+        spec, e.g. ``layer 1 (lstm_1, LSTM) cannot take the output of layer 0 (lstm), of shape (None, 30):
+        Keras expected ndim=3, found ndim=2. LSTM needs 3-D input (batch, timesteps, features), but layer 0
+        (lstm) returns only its last output: set return_sequences=true on it``.
+    """
+    layer = spec.layers[index]
+    source = f"the output of layer {index - 1} ({spec.layers[index - 1].name})" if index else "the model's input"
+    message = f"layer {index} ({layer.name}, {layer.type}) cannot take {source}, of shape {fmt_shape(shapes[index])}: "
+    return message + f"{what}.{_hint(spec.layers, index, shapes)}"
+
+
+def _hint(layers: Sequence[KerasLayer], index: int, shapes: Sequence[Shape]) -> str:
+    """How to fix the most common stacking mistake: a layer that needs a time axis after one that dropped it."""
+    layer = layers[index]
+    if not layer.NEEDS:
+        return ""
+    hint = f" {layer.type} needs {layer.NEEDS}"
+    needed = layer.INPUT_NDIM or layer.INPUT_MIN_NDIM
+    if len(shapes[index]) >= needed:
+        return hint
+    # Walk back past layers that keep their input's rank (Dense, Dropout...) to the one that lowered it.
+    for j in range(index - 1, -1, -1):
+        rank_in, rank_out = len(shapes[j]), len(shapes[j + 1])
+        if rank_out < rank_in:
+            return hint + (layers[j].drops_time_axis(j, layer.type) or "")
+        if rank_out > rank_in:
+            break
+    return hint
+
+
+def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
+    """Compute every layer's figures for a normalized spec, as Keras would build it.
+
+    Raises:
+        SpecError: (422, ``keras_build_error``) the first layer Keras would refuse, with ``loc``
+            ``(*loc, "layers", index)`` and the message the Keras side gives (:func:`failure_message`).
+    """
+    shapes: list[Shape] = [tuple(spec.batch_shape)]
+    rows: list[LayerFigures] = []
+    for i, layer in enumerate(spec.layers):
+        shape = shapes[-1]
+        try:
+            out = layer.output_shape(shape)
+            if (weight := layer.unknown_weight(shape)) is not None:  # Dense, LSTM... on an unknown last axis
+                raise refusals.unknown_weight(weight.name, weight.shape)
+        except KerasRefusal as exc:
+            message = failure_message(spec, i, shapes, exc.what)
+            raise SpecError.one((*loc, "layers", i), message, "keras_build_error") from None
+        assert layer.name is not None, "analyze() needs a normalized spec"
+        rows.append(
+            LayerFigures(
+                index=i,
+                name=layer.name,
+                type=layer.type,
+                input_shape=shape,
+                output_shape=out,
+                params=layer.param_count(shape),
+                # An axis of unknown length leaves the layer's work unknown: length_figures() gives it.
+                mult_adds=0 if None in shape[1:] else layer.mult_adds(shape),
+                timesteps=shape[1] if layer.STEPS_OVER_TIME else None,
+                non_trainable_params=layer.non_trainable_count(shape),
+            )
+        )
+        shapes.append(out)
+    return ModelFigures(name=spec.name or "sequential", input_shape=shapes[0], layers=tuple(rows))
+
+
+# The two lengths the per-timestep figures of a variable-length model are measured between (powers of two, so
+# that strided convolutions and pooling divide them).
+PER_TIMESTEP_LENGTHS = (1024, 2048)
+
+
+def length_figures(spec: ModelSpec, timesteps: int, where: Loc, loc: Loc = ("body",)) -> ModelFigures:
+    """The figures of a variable-length model (:attr:`ModelSpec.variable_axes`) with every null axis after the
+    batch at ``timesteps``: what its Mult-Adds, activation bytes and training memory are for that length. Its
+    shapes and parameters are those of :func:`analyze` on the spec itself (Keras's, with None).
+
+    Raises:
+        SpecError: (422, ``keras_build_error``) at ``where`` (e.g. ``("query", "timesteps")``): a layer refuses
+            that length (a kernel longer than it with ``padding="valid"``...), saying which.
+    """
+    try:
+        return analyze(spec.at_length(timesteps), loc)
+    except SpecError as exc:
+        item = exc.items[0]
+        raise SpecError.one(
+            where,
+            f"at timesteps={timesteps:,}, {item['msg']}; use a longer length, or change the layer",
+            "keras_build_error",
+        ) from None
+
+
+def per_timestep(spec: ModelSpec) -> tuple[float, float] | None:
+    """What each step of the variable-length axes adds to one sample's Mult-Adds and activation bytes:
+    ``(f(2048) - f(1024)) / 1024`` over :data:`PER_TIMESTEP_LENGTHS`. Exact for a model whose cost is linear
+    in the length (recurrent layers, Dense per timestep, convolutions with padding "same"); an average for
+    strided or "valid" ones. ``None`` when the model refuses those lengths."""
+    low, high = PER_TIMESTEP_LENGTHS
+    try:
+        short, long = analyze(spec.at_length(low)), analyze(spec.at_length(high))
+    except SpecError:
+        return None
+    steps = high - low
+    return (long.mult_adds - short.mult_adds) / steps, (long.activation_bytes - short.activation_bytes) / steps

@@ -1,0 +1,203 @@
+"""What one request or one client may ask of the service, beyond what a model or training may be.
+
+- Body size (``LAYERWISE_MAX_BODY_BYTES``): a 413 at once for a declared ``Content-Length`` over it, or as soon
+  as a streamed body passes it. (FastAPI's own ``max_body_size`` answers a declared one in plain text, outside
+  the error shape every other answer has; :class:`BodyLimitMiddleware` keeps that shape.)
+- An optional API key (``LAYERWISE_API_KEY``) for everything but health, the playground's files and the
+  OpenAPI document: a 401 without it.
+- Per-client rate limits (``LAYERWISE_RATE_LIMIT``), counted by the ``limits`` library
+  (https://limits.readthedocs.io, the engine under slowapi; slowapi's own middleware cannot see routes inside
+  FastAPI's included routers and would exempt them all): a 429 with ``Retry-After``. In the Celery mode the
+  counters live in the same Redis, so they hold across API replicas.
+- Per-client active training runs (``LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT``): :class:`app.runs.service.TrainingService`.
+
+A client is the API key it sends (hashed: the key itself is never kept or logged), else its address.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import secrets
+import time
+from typing import Annotated
+
+from fastapi import FastAPI, Request, Security
+from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from limits import RateLimitItem, parse_many
+from limits.aio.storage import MemoryStorage, RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.config import Settings
+from app.errors import ErrorItem, RateLimitedError, StoreUnavailableError, UnauthorizedError
+
+API_KEY_HEADER = "X-API-Key"
+_api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The service's API key.")
+_bearer = HTTPBearer(auto_error=False, description="The service's API key, as a bearer token.")
+
+
+class _BodyTooLarge(StarletteHTTPException):
+    """Raised from ``receive``: an HTTPException, so FastAPI lets it through its body parsing to the handler
+    :func:`install_body_limit` registers, which answers as :class:`BodyLimitMiddleware` does."""
+
+
+def body_too_large(msg: str) -> JSONResponse:
+    """The 413 for a body over the limit, streamed or declared alike: loc ``["body"]``, type ``body_too_large``.
+    ``Connection: close``, since the rest of the body is not read."""
+    item = ErrorItem(("body",), msg, "body_too_large")
+    return JSONResponse({"detail": [item]}, status_code=413, headers={"Connection": "close"})
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` with a 413 in the shared error shape, without reading them."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    def _message(self, size: str) -> str:
+        return (
+            f"the request body is {size}, over the limit of {self.max_bytes:,} bytes (LAYERWISE_MAX_BODY_BYTES); "
+            "send a smaller one"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            await body_too_large(self._message(f"{int(declared):,} bytes"))(scope, receive, send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise _BodyTooLarge(413, self._message(f"over {received:,} bytes and counting"))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+async def _body_too_large_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, _BodyTooLarge)
+    return body_too_large(str(exc.detail))
+
+
+def presented_key(request: Request) -> str | None:
+    """The API key a request carries: ``X-API-Key``, else ``Authorization: Bearer``; None without one."""
+    key = request.headers.get(API_KEY_HEADER)
+    if key:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def client_key(request: Request) -> str:
+    """Who a request comes from, for per-client limits: ``key:<sha256 prefix>`` of the API key it sends, else
+    ``addr:<address>`` (uvicorn's proxy-headers support puts a trusted proxy's client address here)."""
+    key = presented_key(request)
+    if key:
+        return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
+    return "addr:" + (request.client.host if request.client else "unknown")
+
+
+async def require_api_key(
+    request: Request,
+    _header: Annotated[str | None, Security(_api_key_header)] = None,
+    _bearer_token: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+) -> None:
+    """Route dependency: pass when no API key is configured or the request carries it.
+
+    The ``Security`` parameters only document the two ways in the OpenAPI schema; :func:`presented_key` reads them.
+
+    Raises:
+        UnauthorizedError: (401) a key is configured and the request carries none or another.
+    """
+    settings: Settings = request.app.state.settings
+    if settings.api_key is None:
+        return
+    key = presented_key(request)
+    if key is None or not secrets.compare_digest(key.encode(), settings.api_key.get_secret_value().encode()):
+        raise UnauthorizedError(
+            "this service wants an API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
+            if key is None
+            else "the API key sent is not this service's",
+            loc=("header", API_KEY_HEADER),
+            headers={"WWW-Authenticate": 'Bearer realm="layerwise"'},
+        )
+
+
+class RateLimiter:
+    """Per-client, per-endpoint request limits: a moving window for each limit of ``spec`` (e.g.
+    ``"20/second;600/minute"``), in memory, or in Redis (``redis_url``) to share them between replicas."""
+
+    def __init__(self, spec: str, redis_url: str | None = None) -> None:
+        self.spec = spec
+        self.limits: list[RateLimitItem] = parse_many(spec) if spec else []
+        store = (
+            RedisStorage(
+                redis_url.replace("redis://", "async+redis://", 1), implementation="redispy", wrap_exceptions=True
+            )
+            if redis_url
+            else MemoryStorage()
+        )
+        self._limiter = MovingWindowRateLimiter(store)
+
+    async def check(self, client: str, endpoint: str) -> None:
+        """Count one request of ``client`` to ``endpoint``.
+
+        Raises:
+            RateLimitedError: (429) a limit is reached; ``Retry-After`` is the seconds until its window has room.
+            StoreUnavailableError: (503) the Redis that keeps the counts (Celery mode) failed; the limits library
+                wraps its error (``wrap_exceptions``), so this layer knows no Redis error type.
+        """
+        try:
+            await self._check(client, endpoint)
+        except StorageError as exc:
+            cause = exc.storage_error
+            raise StoreUnavailableError(f"{type(cause).__name__}: {cause}") from cause
+
+    async def _check(self, client: str, endpoint: str) -> None:
+        for item in self.limits:
+            if not await self._limiter.hit(item, client, endpoint):
+                reset_at, _ = await self._limiter.get_window_stats(item, client, endpoint)
+                retry_after = max(1, math.ceil(reset_at - time.time()))
+                raise RateLimitedError(
+                    f"too many requests from this client to {endpoint}: the limit is {item} "
+                    f"(LAYERWISE_RATE_LIMIT={self.spec!r}); retry in {retry_after} s",
+                    headers={"Retry-After": str(retry_after)},
+                )
+
+
+async def rate_limit(request: Request) -> None:
+    """Route dependency: count the request against its client's limits for this route (its path template).
+
+    Raises:
+        RateLimitedError: (429) the client is over a limit.
+    """
+    limiter: RateLimiter = request.app.state.rate_limiter
+    if limiter.limits:
+        route = request.scope.get("route")
+        await limiter.check(client_key(request), f"{request.method} {getattr(route, 'path', request.url.path)}")
+
+
+def install_body_limit(app: FastAPI, settings: Settings) -> None:
+    """Refuse request bodies over ``settings.max_body_bytes`` (413), whether their length is declared or not."""
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_exception_handler(_BodyTooLarge, _body_too_large_error)
+
+
+def install_rate_limits(app: FastAPI, settings: Settings) -> None:
+    """Limit each client to ``settings.rate_limit`` requests per endpoint (none if it is empty); the routes to
+    limit depend on :func:`rate_limit`."""
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.broker_url)

@@ -1,0 +1,173 @@
+"""Trainings on this process's own training pool: :class:`LocalExecutor`, the embedded default."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextvars
+import functools
+import logging
+from concurrent.futures import CancelledError as FutureCancelledError
+from concurrent.futures import TimeoutError as FutureTimeoutError
+from dataclasses import dataclass, field
+from typing import Any
+
+from pebble import ProcessExpired, ProcessFuture
+
+from app.config import Settings
+from app.runs.models import RunError, TrainingRun
+from app.runs.recorder import INTERRUPTED, RunRecorder, apply_step, record_outcome, time_limit_error, worker_died_error
+from app.runs.store.base import RunStore
+from app.runtime import tasks
+from app.runtime.pool import ChannelHub, Message, WorkerPool
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _LiveRun:
+    recorder: RunRecorder
+    future: ProcessFuture[Any] | None = None
+    pid: int | None = None
+    inbox: asyncio.Queue[Message | None] = field(default_factory=asyncio.Queue)
+    task: asyncio.Task[None] | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    # Cancelled after pebble had it but before a worker started it: stopped as soon as it starts, recorded as
+    # a queued run cancelled (it never ran for the client).
+    cancelled_before_start: bool = False
+    # The submitting request's context (its request id), in which the run is later handed to a worker.
+    context: contextvars.Context = field(default_factory=contextvars.copy_context)
+
+
+class LocalExecutor:
+    """Runs trainings on this process's training :class:`WorkerPool`.
+
+    Runs wait in this executor's own FIFO queue and are handed to pebble only when a worker is free, so a
+    queued run that is cancelled is simply dropped: it never reaches a worker (cancelling a task pebble has
+    already dispatched kills the worker that picks it up). Progress arrives over the :class:`ChannelHub` (no
+    polling of workers); a run's messages and its outcome go through one inbox, handled in order by one task
+    per run. Stopping a running run is cooperative first (a ``stop`` message the training's callback reads at
+    its next batch) and forced after ``cancel_grace_s`` (the worker is killed and pebble replaces it).
+    """
+
+    def __init__(self, pool: WorkerPool, hub: ChannelHub, store: RunStore, settings: Settings) -> None:
+        self._pool = pool
+        self._hub = hub
+        self._store = store
+        self._settings = settings
+        self._live: dict[str, _LiveRun] = {}
+        self._waiting: collections.deque[_LiveRun] = collections.deque()
+        self._dispatched = 0  # runs handed to pebble whose future is not done yet
+
+    async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
+        live = _LiveRun(RunRecorder(self._store, run), spec=spec)
+        self._live[run.id] = live
+        self._waiting.append(live)
+        live.task = asyncio.create_task(self._drive(live), name=f"run-{run.id}")
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        """Hand waiting runs to pebble while a worker is free."""
+        loop = asyncio.get_running_loop()
+        while self._waiting and self._dispatched < self._pool.size:
+            live = self._waiting.popleft()
+            s = self._settings
+            live.future = live.context.run(
+                self._pool.submit,
+                tasks.training_task,
+                live.recorder.run.id,
+                live.spec,
+                s.training_time_limit_s,
+                s.progress_interval_s,
+                s.eager_max_steps,
+                # The training stops itself at the time limit; past the grace period pebble kills the worker.
+                timeout=s.training_time_limit_s + s.cancel_grace_s,
+            )
+            self._dispatched += 1
+            live.future.add_done_callback(functools.partial(self._on_future_done, loop, live))
+
+    def _on_future_done(self, loop: asyncio.AbstractEventLoop, live: _LiveRun, _: object) -> None:
+        loop.call_soon_threadsafe(self._worker_done, live)  # pebble calls this from its own thread
+
+    def _worker_done(self, live: _LiveRun) -> None:
+        self._dispatched -= 1
+        live.inbox.put_nowait(None)
+        self._dispatch()
+
+    def on_message(self, message: Message) -> None:
+        """Route a worker's message to its run's inbox (called on the event loop by the hub)."""
+        live = self._live.get(str(message.get("run_id")))
+        if live is not None:
+            live.inbox.put_nowait(message)
+
+    async def _drive(self, live: _LiveRun) -> None:
+        recorder = live.recorder
+        try:
+            while (message := await live.inbox.get()) is not None:
+                kind = message["kind"]
+                if kind == "started":
+                    live.pid = message["pid"]
+                    if live.cancelled_before_start:
+                        self._stop(live)
+                if live.cancelled_before_start:
+                    continue
+                await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
+            await self._finish(live)
+        except Exception:
+            logger.exception("run %s: recording failed", recorder.run.id)
+            await recorder.finish("failed", error=RunError(kind="internal", msg="the server failed to record the run"))
+        finally:
+            self._live.pop(recorder.run.id, None)
+
+    async def _finish(self, live: _LiveRun) -> None:
+        recorder, limit = live.recorder, self._settings.training_time_limit_s
+        if live.future is None or live.cancelled_before_start:  # cancelled before any worker started it
+            await recorder.finish("cancelled")
+            return
+        try:
+            out = live.future.result()
+        except FutureCancelledError:  # only a cancel cancels pebble's future (the time limit is its timeout)
+            await recorder.finish("cancelled")
+        except FutureTimeoutError:
+            await recorder.finish("timed_out", error=time_limit_error(limit))
+        except ProcessExpired as exc:
+            await recorder.finish("failed", error=worker_died_error(exc.exitcode))
+        else:
+            await record_outcome(recorder, out, limit)
+
+    async def cancel(self, run_id: str) -> bool:
+        live = self._live.get(run_id)
+        if live is None:
+            return False
+        if live.future is None:  # still in this executor's queue: drop it
+            self._waiting.remove(live)
+            live.inbox.put_nowait(None)
+        elif live.pid is None:
+            # Handed to pebble, not started yet (its worker may be one pebble is still starting): cancelling
+            # pebble's future would make pebble kill the worker that picks the task up. It is stopped as soon
+            # as it says it started, before it fits (see _drive and app.runtime.keras.train.train).
+            live.cancelled_before_start = True
+        else:
+            self._stop(live)
+        return True
+
+    def _stop(self, live: _LiveRun) -> None:
+        """Ask a started run's worker to stop (cancelled) at its next batch; kill it (pebble replaces it) if it
+        has not within ``cancel_grace_s``."""
+        assert live.future is not None and live.pid is not None
+        message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": "cancelled"}
+        if self._hub.send(live.pid, message):
+            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
+        else:
+            live.future.cancel()  # type: ignore[no-untyped-call]
+
+    async def training_slots(self) -> tuple[int, int]:
+        return self._pool.size, sum(1 for live in self._live.values() if live.pid is not None)
+
+    async def close(self) -> None:
+        self._waiting.clear()
+        for live in list(self._live.values()):
+            await live.recorder.finish("interrupted", error=INTERRUPTED)
+            if live.task is not None:
+                live.task.cancel()
+        self._live.clear()

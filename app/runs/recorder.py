@@ -1,0 +1,148 @@
+"""A run's state changes, recorded in order: what every executor applies to its runs, whoever trains them.
+
+A run moves ``queued -> running -> succeeded | failed | cancelled | timed_out``; ``interrupted`` marks a run
+the server stopped under (:mod:`app.runs.status`). :class:`RunRecorder` applies those steps to a
+:class:`app.runs.store.base.RunStore`; :func:`record_outcome` ends a run from what the worker returned.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from app.runs.models import Divergence, Progress, RunError, TrainingRun
+from app.runs.status import FINAL_STATUSES, RunStatus
+from app.runs.store.base import RunStore
+
+
+def utc_now() -> datetime:
+    """Now, in UTC (a run's timestamps)."""
+    return datetime.now(UTC)
+
+
+class RunRecorder:
+    """Moves one run through its states and records every step in the store, in order.
+
+    Steps after the run has finished are ignored, so late progress from a worker cannot reopen it.
+    """
+
+    def __init__(self, store: RunStore, run: TrainingRun) -> None:
+        self.store = store
+        self.run = run
+
+    @property
+    def finished(self) -> bool:
+        return self.run.status in FINAL_STATUSES
+
+    async def started(self) -> None:
+        """The worker began the run: ``running``."""
+        if self.run.status != "queued":
+            return
+        self.run.status = "running"
+        self.run.started_at = utc_now()
+        await self.store.save(self.run)
+        await self.store.append_event(
+            self.run.id, "status", {"status": "running", **self.run.model_dump(mode="json", include={"started_at"})}
+        )
+
+    async def batch(self, data: dict[str, Any]) -> None:
+        """A batch ended (throttled by the worker): update progress, tell followers, store nothing."""
+        if self.finished:
+            return
+        self.run.progress = Progress(
+            epoch=data["epoch"], epochs=data["epochs"], batch=data["batch"], batches=data["batches"]
+        )
+        await self.store.publish(self.run.id, "batch", data)
+
+    async def epoch(self, data: dict[str, Any]) -> None:
+        """An epoch ended: append its logs to the history and store an ``epoch`` event."""
+        if self.finished or data["epoch"] <= self.run.epochs_completed:
+            return
+        for key, value in data["logs"].items():
+            self.run.history.setdefault(key, []).append(value)
+        self.run.epochs_completed = data["epoch"]
+        self.run.progress = self.run.progress.model_copy(
+            update={"epoch": data["epoch"], "batch": self.run.progress.batches}
+        )
+        await self.store.save(self.run)
+        await self.store.append_event(self.run.id, "epoch", data)
+
+    async def finish(
+        self, status: RunStatus, *, result: dict[str, Any] | None = None, error: RunError | None = None
+    ) -> None:
+        """End the run: its final state, history and error, then the ``end`` event carrying the whole run.
+
+        Epochs whose progress messages have not arrived yet are recorded from the result's history first,
+        so the log always holds one ``epoch`` event per completed epoch before ``end``.
+        """
+        if self.finished:
+            return
+        if result is not None:
+            history: dict[str, list[float | None]] = result["history"]
+            for epoch in range(self.run.epochs_completed + 1, result["epochs_completed"] + 1):
+                logs = {key: values[epoch - 1] for key, values in history.items()}
+                await self.epoch({"epoch": epoch, "epochs": self.run.epochs, "logs": logs})
+            self.run.history = history
+            self.run.epochs_completed = result["epochs_completed"]
+            self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
+            self.run.execution = result["execution"]
+        self.run.status = status
+        self.run.error = error
+        self.run.finished_at = utc_now()
+        if self.run.started_at is not None:
+            self.run.duration_s = round((self.run.finished_at - self.run.started_at).total_seconds(), 4)
+        await self.store.save(self.run)
+        await self.store.append_event(self.run.id, "end", {"run": self.run.model_dump(mode="json")})
+
+
+async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> None:
+    """Apply one progress message of a training (``started``, ``batch``, ``epoch``) to its run."""
+    if kind == "started":
+        await recorder.started()
+    elif kind == "batch":
+        await recorder.batch(data)
+    elif kind == "epoch":
+        await recorder.epoch(data)
+
+
+async def record_outcome(recorder: RunRecorder, out: dict[str, Any], limit_s: float) -> None:
+    """End the run from what :func:`app.runtime.tasks.run_training` returned: ``failed`` with the worker's error, or
+    ``timed_out`` / ``cancelled`` / ``succeeded`` by the training's ``stop_reason``, with its result.
+
+    Args:
+        out: ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {"kind", "msg", ...}}``.
+        limit_s: the run's time limit in seconds, quoted in a ``timed_out`` run's error.
+    """
+    if not out["ok"]:
+        error = out["error"]
+        await recorder.finish("failed", error=RunError(kind=error["kind"], msg=error["msg"]))
+        return
+    result = out["result"]
+    reason = result["stop_reason"]
+    if reason == "timed_out":
+        await recorder.finish("timed_out", result=result, error=time_limit_error(limit_s))
+    elif reason == "cancelled":
+        await recorder.finish("cancelled", result=result)
+    else:
+        await recorder.finish("succeeded", result=result)
+
+
+def worker_died_error(exitcode: int | str | None) -> RunError:
+    """The error of a run whose worker process died under it (killed, out of memory...)."""
+    return RunError(
+        kind="worker",
+        msg=f"the training worker process died during the run (exit code {exitcode}, e.g. killed or out of "
+        "memory); it has been replaced, so the run can be started again",
+    )
+
+
+INTERRUPTED = RunError(kind="interrupted", msg="the server stopped before the run finished; start it again")
+
+
+def time_limit_error(limit_s: float) -> RunError:
+    """The error of a run stopped at its time limit of ``limit_s`` seconds."""
+    return RunError(
+        kind="time_limit",
+        msg=f"the run reached the time limit of {limit_s:g} s (LAYERWISE_TRAINING_TIME_LIMIT_S) and was stopped; "
+        "train on fewer samples or epochs",
+    )

@@ -1,0 +1,227 @@
+"""Short trainings: compile and fit a built model on synthetic data, reporting progress and stopping on request.
+
+It runs inside worker processes (:mod:`app.runtime.tasks`, or a Celery child: :mod:`app.scaleout.worker`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import keras
+
+from app.runtime.keras.build import build_model, describe
+from app.runtime.keras.data import synthetic_data
+from app.spec.layers import KerasLayer
+from app.spec.training import TrainingSpec, split_samples
+
+OPTIMIZERS: dict[str, Callable[..., Any]] = {
+    "adam": keras.optimizers.Adam,
+    "adamw": keras.optimizers.AdamW,
+    "sgd": keras.optimizers.SGD,
+    "rmsprop": keras.optimizers.RMSprop,
+    "adagrad": keras.optimizers.Adagrad,
+    "adamax": keras.optimizers.Adamax,
+    "nadam": keras.optimizers.Nadam,
+}
+
+
+class RunChannel(Protocol):
+    """How a training talks to whoever started it: progress out, stop requests in."""
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        """Send one progress event (``"epoch"`` or ``"batch"``) with plain-data fields."""
+
+    def stop_requested(self) -> str | None:
+        """Return why the run must stop now (``"cancelled"``, ``"timed_out"``), or ``None`` to go on."""
+
+
+def _finite_or_none(value: Any) -> float | None:
+    v = float(value)
+    return v if math.isfinite(v) else None
+
+
+class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
+    """Reports epochs and (throttled) batches to the channel, stops on request or on a non-finite loss.
+
+    An epoch cut short by a stop request (cancel, time limit) is not reported: Keras still calls
+    ``on_epoch_end`` with the logs of the batches it ran, but a mean over part of an epoch is not that epoch's
+    loss. :attr:`epochs_completed` counts the epochs reported. An epoch cut by divergence is reported (its
+    non-finite loss is the point).
+    """
+
+    def __init__(self, channel: RunChannel, epochs: int, steps: int, batch_every_s: float) -> None:
+        super().__init__()
+        self.channel = channel
+        self.epochs = epochs
+        self.steps = steps
+        self.batch_every_s = batch_every_s
+        self.epoch = 0
+        self.stop_reason: str | None = None
+        self.diverged_at: dict[str, int] | None = None
+        self._last_emit = 0.0
+        self._batches_run = 0  # in the current epoch
+        self.epochs_completed = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch + 1
+        self._batches_run = 0
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._batches_run = batch + 1
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.diverged_at = {"epoch": self.epoch, "batch": batch + 1}
+            self.model.stop_training = True
+        last = self.epoch == self.epochs and batch + 1 == self.steps
+        # After the last batch there is nothing left to cut: a run that trained every step is not timed out.
+        reason = None if last else self.channel.stop_requested()
+        if reason is not None:
+            self.stop_reason = reason
+            self.model.stop_training = True
+        now = time.monotonic()
+        if now - self._last_emit >= self.batch_every_s or batch + 1 == self.steps:  # the epoch's last batch always
+            self._last_emit = now
+            self.channel.emit(
+                "batch",
+                {
+                    "epoch": self.epoch,
+                    "epochs": self.epochs,
+                    "batch": batch + 1,
+                    "batches": self.steps,
+                    "loss": None if loss is None else _finite_or_none(loss),
+                },
+            )
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.stop_reason is not None and self._batches_run < self.steps:
+            return  # cut short by a stop request: not an epoch's loss
+        self.epochs_completed = epoch + 1
+        self.channel.emit(
+            "epoch",
+            {
+                "epoch": epoch + 1,
+                "epochs": self.epochs,
+                "logs": {k: _finite_or_none(v) for k, v in (logs or {}).items()},
+            },
+        )
+
+
+def _draws_random_numbers(layer: KerasLayer) -> bool:
+    """Whether the layer (or the layer it wraps) uses random numbers in training: dropout of any kind."""
+    wrapped = getattr(layer, "layer", None)
+    return (
+        (getattr(layer, "type", "") == "Dropout" and getattr(layer, "rate", 0) > 0)
+        or getattr(layer, "dropout", 0) > 0
+        or getattr(layer, "recurrent_dropout", 0) > 0
+        or (isinstance(wrapped, KerasLayer) and _draws_random_numbers(wrapped))
+    )
+
+
+def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
+    """``"eager"`` or ``"graph"`` (Keras's default), as ``compile.run_eagerly`` says, else chosen by the service:
+    eager for a run of at most ``eager_max_steps`` training steps (batches x epochs), no validation and no
+    dropout; graph otherwise.
+
+    Graph mode traces the train step once per model, which dominates tiny trainings; eager mode skips that but
+    is slower per step (``bench/eager_threshold.py`` measures the crossover). The two run different kernels
+    (TensorFlow's graph optimiser fuses some), so an eager loss can differ from Keras's default run in the last
+    bits of float32 (``bench/eager_threshold.py --agreement 100``: 2 of 76 random one-epoch runs without dropout,
+    by at most 1.2e-7 relative); for the seed's models they are identical. With dropout the masks are drawn in
+    another way in each mode (1 of 24 differed, by 3.4e-7, in that run; an earlier sweep saw 1.5e-5 once, not
+    reproduced), and eager evaluation can differ in ``val_loss``: those runs stay in graph mode, so their
+    history is exactly what ``model.fit`` gives by default.
+    """
+    if spec.compile.run_eagerly is not None:
+        return "eager" if spec.compile.run_eagerly else "graph"
+    train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
+    steps = math.ceil(train_samples / (spec.fit.batch_size or 32)) * spec.fit.epochs
+    random = any(_draws_random_numbers(layer) for layer in spec.model.layers)
+    return "eager" if spec.fit.validation_split == 0 and not random and steps <= eager_max_steps else "graph"
+
+
+def train(
+    spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25, eager_max_steps: int = 0
+) -> dict[str, Any]:
+    """Build, compile and fit the model of a normalized training spec on synthetic data.
+
+    Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
+    spec gives the same history, in either execution mode (see :func:`execution_mode`).
+
+    Args:
+        batch_every_s: least seconds between two ``batch`` progress events.
+        eager_max_steps: runs of at most this many steps (and no validation) run eagerly; 0 never.
+
+    Returns:
+        ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
+        "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
+        "execution": "eager" | "graph", "fit_s": float}``. Non-finite values in the history are ``None``
+        (JSON has no NaN).
+
+    Raises:
+        BuildError: see :func:`build_model`.
+    """
+    keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
+    keras.utils.set_random_seed(spec.seed)
+    model = build_model(spec.model)
+    description = describe(model)
+    optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
+    rate = spec.compile.learning_rate
+    optimizer = optimizer_cls() if rate is None else optimizer_cls(learning_rate=rate)
+    execution = execution_mode(spec, eager_max_steps)
+    model.compile(
+        loss=spec.compile.loss,
+        optimizer=optimizer,
+        metrics=list(spec.compile.metrics) or None,
+        run_eagerly=execution == "eager",
+    )
+
+    input_shape = spec.model.batch_shape
+    if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
+        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+        input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
+    output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
+    first = spec.model.layers[0]
+    tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
+    x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
+    batch_size = spec.fit.batch_size or 32
+    train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
+    steps = math.ceil(train_samples / batch_size)
+    callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
+    started = time.perf_counter()
+    if (reason := channel.stop_requested()) is not None:  # cancelled while it was being built: no fit at all
+        return {
+            "summary": description,
+            "history": {},
+            "epochs_completed": 0,
+            "diverged": None,
+            "stop_reason": reason,
+            "execution": execution,
+            "fit_s": 0.0,
+        }
+    history = model.fit(
+        x,
+        y,
+        batch_size=batch_size,
+        epochs=spec.fit.epochs,
+        validation_split=spec.fit.validation_split,
+        shuffle=spec.fit.shuffle,
+        verbose=0,
+        callbacks=[callback],
+    )
+    fit_s = time.perf_counter() - started
+    return {
+        "summary": description,
+        # Keras's History also holds an epoch cut short by a stop request; the run keeps whole epochs only.
+        "history": {
+            k: [_finite_or_none(v) for v in values[: callback.epochs_completed]]
+            for k, values in history.history.items()
+        },
+        "epochs_completed": callback.epochs_completed,
+        "diverged": callback.diverged_at,
+        "stop_reason": callback.stop_reason,
+        "execution": execution,
+        "fit_s": fit_s,
+    }

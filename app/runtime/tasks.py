@@ -1,0 +1,191 @@
+"""Functions that run inside worker processes. They take and return plain data (dicts, str, numbers).
+
+A worker is started by :mod:`app.runtime.pool` with the spawn method, imports Keras once in :func:`init_worker`,
+connects back to the server's :class:`app.runtime.pool.ChannelHub` and then serves tasks until it is stopped.
+Exceptions never cross the process boundary: every task returns ``{"ok": True, ...}`` or
+``{"ok": False, "error": {"kind", "msg", ...}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Client, Connection
+from typing import TYPE_CHECKING, Any
+
+from asgi_correlation_id import correlation_id
+
+if TYPE_CHECKING:
+    from app.runtime.keras.train import RunChannel
+
+logger = logging.getLogger(__name__)
+
+_conn: Connection | None = None
+_pool_name = ""
+
+
+def init_worker(address: str, authkey: bytes, pool_name: str) -> None:
+    """Pebble initializer: import Keras, build a small model once (first builds pay one-off costs), then
+    tell the server this worker is ready over a connection of its own.
+
+    Raises:
+        OSError: the server's channel cannot be reached; the worker exits and the pool starts another.
+    """
+    global _conn, _pool_name
+    from app import logs
+    from app.config import get_settings
+    from app.runtime.keras import build as keras_build
+
+    settings = get_settings()  # a spawned worker inherits the server's environment
+    logs.configure_logging(settings.log_level, settings.log_json)
+    warm_up()
+    _pool_name = pool_name
+    _conn = Client(address, family="AF_UNIX", authkey=authkey)
+    _send({"kind": "ready", "pid": os.getpid(), "pool": pool_name, "keras_version": keras_build.KERAS_VERSION})
+
+
+def warm_up() -> None:
+    """Import Keras and build a small model, so that the first request does not pay those one-off costs; then
+    freeze the heap (:func:`app.runtime.keras.build.freeze_heap`)."""
+    from app.runtime.keras import build as keras_build
+    from app.spec.model import ModelSpec
+
+    warm = ModelSpec.model_validate(
+        {"input_shape": [2, 3], "layers": [{"type": "LSTM", "units": 2}, {"type": "Dense", "units": 1}]}
+    ).normalized()
+    keras_build.summarize(warm)
+    keras_build.freeze_heap()
+
+
+def _send(message: dict[str, Any]) -> None:
+    if _conn is not None:
+        _conn.send(message)
+
+
+def ping() -> int:
+    """Return this worker's pid; used to start a pool's workers."""
+    return os.getpid()
+
+
+def with_request_id(request_id: str | None, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run ``fn(*args)`` with the id of the request that asked for it in this worker's log lines."""
+    token = correlation_id.set(request_id)
+    try:
+        return fn(*args)
+    finally:
+        correlation_id.reset(token)
+
+
+def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "error": {"kind": kind, "msg": msg, **extra}}
+
+
+def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build a normalized model spec and describe it.
+
+    Args:
+        spec: ``ModelSpec.normalized().model_dump()``.
+
+    Returns:
+        ``{"ok": True, "summary": keras_build.summarize(...)}``, or a failure with ``kind`` ``"build"``
+        (and the layer ``index``) when Keras refuses the model, ``"internal"`` for anything else.
+    """
+    from app.runtime.keras import build as keras_build
+    from app.spec.model import ModelSpec
+
+    try:
+        model_spec = ModelSpec.model_validate(spec)
+        return {"ok": True, "summary": keras_build.summarize(model_spec)}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
+def keras_json_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build a normalized model spec and return Keras's own JSON config of it (``model.to_json()``).
+
+    Args:
+        spec: ``ModelSpec.normalized().model_dump()``.
+
+    Returns:
+        ``{"ok": True, "keras_json": str}``, or a failure as :func:`summary_task` gives.
+    """
+    from app.runtime.keras import build as keras_build
+    from app.spec.model import ModelSpec
+
+    try:
+        return {"ok": True, "keras_json": keras_build.to_json(ModelSpec.model_validate(spec))}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
+class _ConnectionChannel:
+    """A run's :class:`app.runtime.keras.train.RunChannel` over this worker's connection to the server."""
+
+    def __init__(self, run_id: str, time_limit_s: float) -> None:
+        self.run_id = run_id
+        self.deadline = time.monotonic() + time_limit_s
+        self.reason: str | None = None
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        _send({"kind": event, "run_id": self.run_id, **data})
+
+    def stop_requested(self) -> str | None:
+        # poll() is one select() call: cheap enough for every batch.
+        while _conn is not None and self.reason is None and _conn.poll():
+            message = _conn.recv()
+            if message.get("kind") == "stop" and message.get("run_id") == self.run_id:
+                self.reason = str(message.get("reason", "cancelled"))
+        if self.reason is None and time.monotonic() > self.deadline:
+            self.reason = "timed_out"
+        return self.reason
+
+
+def training_task(
+    run_id: str, spec: dict[str, Any], time_limit_s: float, progress_interval_s: float, eager_max_steps: int
+) -> dict[str, Any]:
+    """Train a normalized training spec, reporting progress for ``run_id`` to the server as it goes.
+
+    Args:
+        run_id: the run this training belongs to; tags every progress message.
+        spec: ``TrainingSpec.normalized().model_dump()``.
+        time_limit_s: seconds after which the training stops itself at the next batch (``"timed_out"``).
+        progress_interval_s: least seconds between two ``batch`` progress messages.
+        eager_max_steps: runs of at most this many steps (and no validation) run eagerly.
+
+    Returns:
+        ``{"ok": True, "result": app.runtime.keras.train.train(...)}`` or a failure as :func:`summary_task` gives.
+    """
+    _send({"kind": "started", "run_id": run_id, "pid": os.getpid()})
+    channel = _ConnectionChannel(run_id, time_limit_s)
+    return run_training(run_id, spec, channel, progress_interval_s, eager_max_steps)
+
+
+def run_training(
+    run_id: str, spec: dict[str, Any], channel: RunChannel, progress_interval_s: float, eager_max_steps: int
+) -> dict[str, Any]:
+    """Train ``spec`` reporting to ``channel`` (a :class:`app.runtime.keras.train.RunChannel`); what
+    :func:`training_task` returns. The Celery task (:mod:`app.scaleout.worker`) calls it with a Redis channel."""
+    from app.runtime.keras import build as keras_build
+    from app.runtime.keras import train as keras_train
+    from app.spec.training import TrainingSpec
+
+    began = time.monotonic()
+    logger.info("training run %s started in worker %d", run_id, os.getpid())
+    try:
+        training = TrainingSpec.model_validate(spec)
+        result = keras_train.train(training, channel, progress_interval_s, eager_max_steps)
+        out: dict[str, Any] = {"ok": True, "result": result}
+    except keras_build.BuildError as exc:
+        out = _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        out = _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+    stop = out["result"]["stop_reason"] if out["ok"] else out["error"]["kind"]
+    logger.info("training run %s ended (%s) after %.2f s", run_id, stop or "done", time.monotonic() - began)
+    return out

@@ -1,0 +1,78 @@
+"""The request language's vocabulary: the field types every spec model shares, in Keras's words. Pure pydantic.
+
+Shapes are tuples with the batch axis first, ``None`` for an open batch, as Keras writes them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+Shape = tuple[int | None, ...]
+
+# Keras's activation names (keras.activations), the ones a sequence model plausibly uses.
+Activation = Literal[
+    "linear",
+    "relu",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "gelu",
+    "silu",
+    "swish",
+    "mish",
+    "sigmoid",
+    "hard_sigmoid",
+    "tanh",
+    "softmax",
+    "log_softmax",
+    "softplus",
+    "softsign",
+    "exponential",
+]
+
+# Names as TensorFlow's name scopes accept them (Keras itself only forbids "/"): letters, digits, "_", ".", "-".
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+# The pattern in words, for the schema's description and the error a name that does not match it gets.
+NAME_RULE = (
+    "1 to 64 characters: ASCII letters, digits, '_', '.' and '-', starting with a letter or digit (no spaces or "
+    "accents)"
+)
+Name = Annotated[
+    str,
+    StringConstraints(pattern=NAME_PATTERN),
+    Field(
+        description=f"Keras layer/model name: {NAME_RULE}. Optional; Keras-style names (lstm, lstm_1, ...) are "
+        "given to unnamed layers."
+    ),
+]
+# Upper bounds here only keep numbers sane (int32); the service's resource limits are settings.
+Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# The examples are what a front-end starts a new layer's required field with (the playground does).
+Units = Annotated[int, Field(ge=1, le=2**31 - 1, description="Dimensionality of the output space.", examples=[32])]
+Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of the units to drop, in [0, 1).", examples=[0.2])]
+InputShape = Annotated[
+    list[Dim | None],
+    Field(
+        min_length=1,
+        max_length=8,
+        description="Shape of one sample, without the batch dimension; null for an axis of any length (Keras's "
+        "None), e.g. [null] for token sequences of any length, [null, 20] for any number of timesteps.",
+    ),
+]
+BatchInputShape = Annotated[
+    list[Dim | None],
+    Field(
+        min_length=2,
+        max_length=9,
+        description="Batch size first (an integer fixes it, null leaves it open), then one sample's shape.",
+    ),
+]
+
+
+class StrictModel(BaseModel):
+    """Base of every request model: unknown fields rejected, no type coercion, no NaN or infinity."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)

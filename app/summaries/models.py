@@ -1,0 +1,111 @@
+"""Response models of a summary: Keras's table as data, with the analytic engine's figures and warnings."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from app.analysis.warnings import ModelWarning
+
+Shape = list[int | None]
+
+
+class LayerSummary(BaseModel):
+    """One row of Keras's summary table."""
+
+    index: int = Field(description="0-based position in the model's layers.")
+    name: str
+    type: str = Field(description="Keras class name, e.g. LSTM.")
+    output_shape: Shape = Field(description="Keras's output shape; null for an open batch, as Keras prints None.")
+    params: int = Field(description="Parameters of this layer (scalars), as Keras's 'Param #'.")
+    trainable_params: int
+    non_trainable_params: int
+    # The figures below are null only in summaries recorded before they existed (training runs are stored).
+    mult_adds: int | None = Field(
+        None,
+        description="Multiply-accumulate operations of this layer's forward pass for one sample, counted as "
+        "torchinfo counts them (torchinfo/layer_info.py, calculate_macs): every weight, bias elements included, "
+        "once per use. Dense: positions * params (positions = product of the axes between batch and features, "
+        "1 for 2-D input); LSTM, GRU, SimpleRNN: timesteps * params, e.g. LSTM T*4u(i+u+1); Bidirectional: "
+        "twice its RNN; TimeDistributed: timesteps * its Dense's; Flatten, Dropout: 0. Activations and other "
+        "elementwise work are not counted.",
+    )
+    mult_adds_batch: int | None = Field(
+        None, description="mult_adds for the summary's batch_size samples: mult_adds * batch_size."
+    )
+    activation_bytes: int | None = Field(
+        None, description="Bytes of this layer's output for one sample, as float32 (4 bytes each)."
+    )
+
+
+class TrainingMemory(BaseModel):
+    """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
+
+    A lower bound in torchinfo's convention (torchinfo/model_statistics.py): TensorFlow's workspace and the
+    per-timestep states a recurrent layer keeps for backpropagation through time are not counted.
+    """
+
+    batch_size: int = Field(description="The batch the estimate is for.")
+    optimizer: str = Field(description="The optimizer whose slots are counted (adam unless a training says).")
+    weights_bytes: int = Field(description="total_params * 4.")
+    gradients_bytes: int = Field(description="One gradient per trainable weight: trainable_params * 4.")
+    optimizer_bytes: int = Field(
+        description="The optimizer's per-weight slots: Adam, AdamW, Nadam, Adamax 2, RMSprop, Adagrad 1, SGD 0 "
+        "(Keras's defaults), each trainable_params * 4."
+    )
+    activations_bytes: int = Field(
+        description="batch_size * 2 * the output bytes of every layer with weights: the output kept for the "
+        "backward pass and its gradient (torchinfo's 'Forward/backward pass size')."
+    )
+    input_bytes: int = Field(description="The input batch: batch_size * one sample's input bytes.")
+    total_bytes: int = Field(description="The sum of the above.")
+
+
+class ModelSummary(BaseModel):
+    """What ``model.summary()`` says, as data, plus the table itself."""
+
+    name: str
+    layers: list[LayerSummary]
+    total_params: int
+    trainable_params: int
+    non_trainable_params: int
+    weights_bytes: int = Field(description="Bytes the weights take as float32: total_params * 4.")
+    keras_version: str
+    text: str = Field(description="Keras's own summary table, as model.summary() prints it.")
+    # The figures below are null (warnings empty) only in summaries recorded before they existed: training runs
+    # are stored, and a run recorded by an earlier version must still load.
+    batch_size: int | None = Field(
+        None,
+        description="The batch the *_batch figures and training_memory are for: the training's batch_size, else "
+        "the batch_size asked for, else the model's fixed batch, else 32 (Keras's default in fit).",
+    )
+    mult_adds: int | None = Field(
+        None, description="Mult-adds of one sample's forward pass: the sum of the layers' mult_adds."
+    )
+    mult_adds_batch: int | None = Field(None, description="mult_adds * batch_size.")
+    activation_bytes: int | None = Field(None, description="Bytes of all layers' outputs for one sample (float32).")
+    input_bytes: int | None = Field(None, description="Bytes of one input sample (float32).")
+    training_memory: TrainingMemory | None = Field(
+        None,
+        description="Estimated memory of a training step at batch_size (null for a variable length not given "
+        "with ?timesteps=).",
+    )
+    timesteps: int | None = Field(
+        None,
+        description="For an input with a null (variable-length) axis: the length its length-dependent figures "
+        "are for (?timesteps=, or a training's data.timesteps). When null for such a model, mult_adds, "
+        "activation_bytes, input_bytes and training_memory are null (never a number that assumes a length) and "
+        "the *_per_timestep figures are given.",
+    )
+    mult_adds_per_timestep: float | None = Field(
+        None,
+        description="Variable-length input without a length: the Mult-Adds each step of the null axes adds to one "
+        "sample, (f(2048) - f(1024)) / 1024: exact for a model linear in the length, an average for strided ones.",
+    )
+    activation_bytes_per_timestep: float | None = Field(
+        None, description="Likewise for the bytes of all layers' outputs for one sample."
+    )
+    warnings: list[ModelWarning] = Field(
+        default_factory=list,
+        description="What builds but likely surprises (e.g. a Dense on a sequence acts per timestep), each "
+        "with the layer and the fix. Empty when nothing was found.",
+    )

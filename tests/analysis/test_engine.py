@@ -1,0 +1,136 @@
+"""The analytic engine, the limits and the warnings alone (no Keras, no workers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from app.analysis.engine import analyze
+from app.analysis.warnings import model_warnings, training_warnings
+from app.config import Limits
+from app.errors import SpecError
+from app.spec.model import ModelSpec
+from app.spec.training import TrainingSpec
+from app.summaries.service import SummaryService
+
+SERVICE = SummaryService(pool=None, timeout_s=1.0)  # type: ignore[arg-type]  # check() needs no pool
+
+
+def model(layers: list[dict[str, Any]], **kw: Any) -> ModelSpec:
+    return ModelSpec.model_validate({"input_shape": [10, 20], "layers": layers, **kw}).normalized()
+
+
+def warning_types(layers: list[dict[str, Any]], **kw: Any) -> list[str]:
+    spec = model(layers, **kw)
+    return [w.type for w in model_warnings(spec, analyze(spec))]
+
+
+def training(layers: list[dict[str, Any]], **kw: Any) -> TrainingSpec:
+    body = {"model": {"input_shape": [10, 20], "layers": layers}, **kw}
+    return TrainingSpec.model_validate(body).normalized()
+
+
+def test_training_memory_follows_the_optimizer() -> None:
+    # seed 1: 6,151 params; SGD keeps no slot, RMSprop one, Adam two.
+    figures = analyze(model([{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]))
+    assert figures.training_memory(32, "sgd").optimizer_bytes == 0
+    assert figures.training_memory(32, "rmsprop").optimizer_bytes == 6151 * 4
+    assert figures.training_memory(32, "adam").optimizer_bytes == 2 * 6151 * 4
+
+
+def test_check_training_holds_memory_to_the_training_batch() -> None:
+    service = SummaryService(pool=None, timeout_s=1.0, limits=Limits(max_memory_bytes=200_000))  # type: ignore[arg-type]
+    layers = [{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]
+    # batch 32: 6,151*4*4 + 32*2*124 + 32*800 = 131,952 bytes, under 200,000.
+    assert service.check_training(training(layers)).batch_size == 32
+    # batch 256: 98,416 + 63,488 + 204,800 = 366,704 bytes, over.
+    with pytest.raises(SpecError) as info:
+        service.check_training(training(layers, fit={"batch_size": 256}))
+    (item,) = info.value.items
+    assert item["loc"] == ["body", "model"] and "366,704 bytes" in item["msg"] and "200,000 bytes" in item["msg"]
+
+
+def test_timesteps_limit_names_the_layer_that_steps() -> None:
+    service = SummaryService(pool=None, timeout_s=1.0, limits=Limits(max_timesteps=5))  # type: ignore[arg-type]
+    spec = ModelSpec.model_validate(
+        {"input_shape": [10, 20], "layers": [{"type": "Dense", "units": 3}, {"type": "GRU", "units": 2}]}
+    )
+    with pytest.raises(SpecError) as info:
+        service.check(spec)
+    assert [item["loc"] for item in info.value.items] == [["body", "layers", 1]]
+    assert "steps over 10 timesteps, over the limit of 5" in str(info.value)
+
+
+def test_units_limit_looks_inside_wrappers() -> None:
+    spec = ModelSpec.model_validate(
+        {"input_shape": [10, 20], "layers": [{"type": "Bidirectional", "layer": {"type": "LSTM", "units": 9000}}]}
+    )
+    with pytest.raises(SpecError) as info:
+        SERVICE.check(spec)
+    assert ["body", "layers", 0, "layer", "units"] in [item["loc"] for item in info.value.items]
+
+
+def test_model_warnings() -> None:
+    assert warning_types([{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]) == []
+    assert warning_types([{"type": "Flatten"}, {"type": "Dense", "units": 1, "activation": "softmax"}]) == [
+        "softmax_single_unit"
+    ]
+    assert warning_types([{"type": "LSTM", "units": 3}, {"type": "Dropout", "rate": 0.5}]) == ["dropout_last"]
+    # A Dense per timestep whose output an LSTM then reduces is deliberate.
+    assert warning_types([{"type": "Dense", "units": 8}, {"type": "LSTM", "units": 4}]) == []
+    assert warning_types([{"type": "Dense", "units": 8}]) == ["dense_on_sequence"]
+
+
+def test_training_warnings_on_a_seed_model_are_none() -> None:
+    assert training_warnings(training([{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}])) == []
+
+
+FIXED = {"batch_input_shape": [5, 10, 20]}
+
+
+@pytest.mark.parametrize(
+    ("layers", "model_kw", "kw", "expected"),
+    [
+        # Keras 3 trains a non-stateful fixed-batch model with any batch size: surprising, not refused.
+        ([{"type": "LSTM", "units": 3}], FIXED, {"fit": {"batch_size": 10}}, [("fixed_batch_size", None)]),
+        ([{"type": "LSTM", "units": 3}], FIXED, {"data": {"samples": 53}}, [("partial_last_batch", None)]),
+        (
+            [{"type": "LSTM", "units": 3, "return_sequences": True}, {"type": "Dense", "units": 1}],
+            None,
+            {},
+            [("dense_on_sequence", 1), ("labels_shape", 1)],
+        ),
+        (
+            [{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 1}],
+            None,
+            {"compile": {"loss": "binary_crossentropy"}},
+            [("loss_activation", 1)],
+        ),
+        (
+            [{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 1, "activation": "sigmoid"}],
+            None,
+            {"compile": {"loss": "binary_crossentropy"}},
+            [],
+        ),
+        (
+            [{"type": "LSTM", "units": 3}, {"type": "Dense", "units": 1, "activation": "softmax"}],
+            None,
+            {"compile": {"loss": "categorical_crossentropy"}},
+            [("softmax_single_unit", 1), ("loss_activation", 1)],
+        ),
+        (
+            [{"type": "LSTM", "units": 3, "stateful": True}],
+            FIXED,
+            {"data": {"samples": 50}},
+            [("stateful_shuffle", 0)],
+        ),
+    ],
+)
+def test_training_warnings(
+    layers: list[dict[str, Any]], model_kw: dict[str, Any] | None, kw: dict[str, Any], expected: list[Any]
+) -> None:
+    body = {"model": {"layers": layers, **(model_kw or {"input_shape": [10, 20]})}, **kw}
+    warnings = training_warnings(TrainingSpec.model_validate(body).normalized())
+    assert [(w.type, w.layer) for w in warnings] == expected
+    assert all(w.msg and w.fix for w in warnings)

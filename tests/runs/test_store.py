@@ -1,0 +1,173 @@
+"""The RunStore contract, on both stores: SQLite (embedded) and Redis (scale-out, a real redis-server)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from app.runs.models import Progress, TrainingRun
+from app.runs.store.base import RunEvent, RunStore
+from app.runs.store.redis import RedisRunStore
+from app.runs.store.sqlite import SqliteRunStore
+
+Scenario = Callable[[RunStore], Awaitable[None]]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def run_on_store(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
+    """Runs an async scenario against a fresh store of each kind."""
+
+    def run(scenario: Scenario) -> None:
+        async def main() -> None:
+            store: RunStore
+            if request.param == "sqlite":
+                store = SqliteRunStore(":memory:")
+            else:
+                store = RedisRunStore(request.getfixturevalue("redis_url"), prefix=f"store-{uuid.uuid4().hex[:8]}")
+            await store.open()
+            try:
+                await scenario(store)
+            finally:
+                await store.close()
+
+        asyncio.run(main())
+
+    return run
+
+
+def _run(status: Any = "queued", **kw: Any) -> TrainingRun:
+    return TrainingRun(
+        id=uuid.uuid4().hex,
+        status=status,
+        created_at=datetime.now(UTC),
+        epochs=2,
+        progress=Progress(epochs=2, batches=4),
+        samples=100,
+        batch_size=32,
+        seed=0,
+        request={},
+        **kw,
+    )
+
+
+async def _collect(events: AsyncIterator[RunEvent]) -> list[RunEvent]:
+    return [event async for event in events]
+
+
+def test_a_bogus_last_event_id_still_ends_with_the_run(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        run = _run()
+        await store.save(run)
+        await store.append_event(run.id, "status", {"status": "queued"})
+        follower = asyncio.create_task(_collect(store.follow(run.id, after=50)))
+        await asyncio.sleep(0.2)
+        run.status = "cancelled"
+        await store.save(run)
+        await store.append_event(run.id, "end", {"run": run.model_dump(mode="json")})
+        assert [(e.kind, e.seq) for e in await asyncio.wait_for(follower, 10)] == [("end", 2)]
+
+    run_on_store(scenario)
+
+
+def test_save_get_page_and_counts(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        assert await store.ping()
+        runs = [_run() for _ in range(5)]
+        for run in runs:
+            await store.save(run)
+        runs[0].status = "running"
+        await store.save(runs[0])  # an update keeps the run's place
+        assert (await store.get(runs[0].id)) == runs[0]
+        assert await store.get("nope") is None
+        assert await store.count_unfinished() == {"queued": 4, "running": 1}
+        assert {r.id for r in await store.unfinished()} == {r.id for r in runs}
+        first, cursor = await store.page(2)
+        assert [r.id for r in first] == [runs[4].id, runs[3].id] and cursor
+        second, cursor = await store.page(2, cursor)
+        assert [r.id for r in second] == [runs[2].id, runs[1].id] and cursor
+        last, cursor = await store.page(2, cursor)
+        assert [r.id for r in last] == [runs[0].id] and cursor is None
+
+    run_on_store(scenario)
+
+
+def test_follow_replays_then_goes_live_until_the_end(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        run = _run()
+        await store.save(run)
+        assert (await store.append_event(run.id, "status", {"status": "queued"})).seq == 1
+        await store.publish(run.id, "batch", {"batch": 1})  # live only: a late follower does not see it
+        seen: list[RunEvent] = []
+
+        async def follow() -> None:
+            async for event in store.follow(run.id):
+                seen.append(event)
+
+        follower = asyncio.create_task(follow())
+        while not seen:
+            await asyncio.sleep(0.01)
+        await store.publish(run.id, "batch", {"batch": 2})
+        await store.append_event(run.id, "epoch", {"epoch": 1})
+        run.status = "succeeded"
+        await store.save(run)
+        await store.append_event(run.id, "end", {"run": run.model_dump(mode="json")})
+        await asyncio.wait_for(follower, 10)
+        assert [(e.kind, e.seq) for e in seen] == [("status", 1), ("batch", 0), ("epoch", 2), ("end", 3)]
+        assert [e.seq async for e in store.follow(run.id, after=1)] == [2, 3]
+        # A client that has seen the end (a reconnecting EventSource, a Last-Event-ID from the future) is told
+        # the end again at once rather than left waiting for events that will never come.
+        for after in (3, 99):
+            again = await asyncio.wait_for(_collect(store.follow(run.id, after=after)), 5)
+            assert [(e.kind, e.seq) for e in again] == [("end", 3)]
+        assert await store.ended_totals() == {"succeeded": 1}
+        assert await store.count_unfinished() == {}
+
+    run_on_store(scenario)
+
+
+def test_prune_deletes_old_finished_runs_only(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        finished = [_run("succeeded") for _ in range(3)]
+        queued = _run()
+        for run in (*finished, queued):
+            await store.save(run)
+            await store.append_event(run.id, "status", {"status": run.status})
+        assert await store.prune(max_age_s=3600, max_count=2) == 2  # the two oldest finished; queued stays
+        assert [r.id for r in (await store.page(10))[0]] == [queued.id, finished[2].id]
+        assert await store.get(finished[0].id) is None
+        assert await store.prune(max_age_s=1e-9, max_count=100) == 1  # age: the finished one left
+        assert [r.id for r in (await store.page(10))[0]] == [queued.id]
+
+    run_on_store(scenario)
+
+
+def test_redis_keeps_the_first_end_of_a_run(redis_url: str) -> None:
+    """Several processes may end one run in the Celery mode (its worker, the worker's main process, a cancel,
+    a replica reaping a lost run): the first end stands, later saves and events of that run are refused."""
+
+    async def scenario() -> None:
+        store = RedisRunStore(redis_url, prefix=f"store-{uuid.uuid4().hex[:8]}")
+        await store.open()
+        try:
+            run = _run("running")
+            await store.save(run)
+            first = run.model_copy(update={"status": "cancelled"})
+            await store.save(first)
+            await store.append_event(run.id, "end", {"run": first.model_dump(mode="json")})
+            late = run.model_copy(update={"status": "succeeded"})
+            await store.save(late)
+            assert (await store.append_event(run.id, "epoch", {"epoch": 1})).seq == 0
+            assert (await store.append_event(run.id, "end", {"run": late.model_dump(mode="json")})).seq == 0
+            stored = await store.get(run.id)
+            assert stored is not None and stored.status == "cancelled"
+            assert [(e.kind, e.data["run"]["status"]) async for e in store.follow(run.id)] == [("end", "cancelled")]
+            assert await store.ended_totals() == {"cancelled": 1}
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
