@@ -214,3 +214,55 @@ def test_reference_model_trains_on_synthetic_data(client: TestClient, example: s
     assert run["status"] == "succeeded", run
     assert run["epochs_completed"] == 1 and run["summary"]["total_params"] == total
     assert all(isinstance(v, float) for v in run["history"]["loss"])
+
+
+def deepspeech2() -> dict[str, Any]:
+    """keras-io's ``ctc_asr`` DeepSpeech2-style model: spectrograms of any length (193 frequency bins), two
+    Conv2D blocks, five bidirectional GRUs of 512 units, 32 output characters (its vocabulary + 1)."""
+    layers: list[dict[str, Any]] = [
+        {"type": "Reshape", "target_shape": [-1, 193, 1]},
+        {
+            "type": "Conv2D",
+            "filters": 32,
+            "kernel_size": [11, 41],
+            "strides": [2, 2],
+            "padding": "same",
+            "use_bias": False,
+        },
+        {"type": "BatchNormalization"},
+        {"type": "ReLU"},
+        {
+            "type": "Conv2D",
+            "filters": 32,
+            "kernel_size": [11, 21],
+            "strides": [1, 2],
+            "padding": "same",
+            "use_bias": False,
+        },
+        {"type": "BatchNormalization"},
+        {"type": "ReLU"},
+        {"type": "Reshape", "target_shape": [-1, 32 * 49]},
+    ]
+    for i in range(5):
+        layers.append({"type": "Bidirectional", "layer": {"type": "GRU", "units": 512, "return_sequences": True}})
+        if i < 4:
+            layers.append({"type": "Dropout", "rate": 0.5})
+    layers += [
+        {"type": "Dense", "units": 1024},
+        {"type": "ReLU"},
+        {"type": "Dropout", "rate": 0.5},
+        {"type": "Dense", "units": 32, "activation": "softmax"},
+    ]
+    return {"name": "DeepSpeech_2", "input_shape": [None, 193], "layers": layers}
+
+
+def test_the_largest_public_sequence_model_fits_the_default_limits(client: TestClient) -> None:
+    r = client.post("/v1/models/summary", json=deepspeech2())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["total_params"], body["non_trainable_params"]) == (26_628_480, 128)
+    assert body["layers"][-1]["output_shape"] == [None, None, 32]
+    # A training keeps the lower limit.
+    r = client.post("/v1/trainings", json={"model": deepspeech2(), "data": {"samples": 4, "timesteps": 50}})
+    assert r.status_code == 422, r.text
+    assert "LAYERWISE_MAX_TRAINING_PARAMS" in r.json()["detail"][0]["msg"]

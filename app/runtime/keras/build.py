@@ -73,8 +73,13 @@ def _python_error(exc: Exception, layer: keras.layers.Layer, received: tuple[int
         layer, received = layer.layer, (received[0], *received[2:])
     ndim = len(received)
     if isinstance(exc, IndexError):
-        if isinstance(getattr(layer, "axis", None), int):
-            return refusals.axis_out_of_range(layer.axis, ndim).what
+        axis = getattr(layer, "axis", None)
+        if isinstance(axis, int):
+            return refusals.axis_out_of_range(axis, ndim).what
+        if isinstance(axis, list | tuple):  # LayerNormalization's list of axes: the first the input lacks
+            missing = next((a for a in sorted(axis) if not -ndim <= a < ndim), None)
+            if missing is not None:
+                return refusals.axis_out_of_range(missing, ndim).what
         if isinstance(layer, keras.layers.PReLU):
             axis = next(a for a in layer.shared_axes if not -(ndim - 1) <= a - 1 < ndim - 1)
             return refusals.axis_out_of_range(axis, ndim).what
