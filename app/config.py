@@ -21,7 +21,8 @@ class Limits:
 
     max_layers: int = 100
     max_units: int = 8192
-    max_params: int = 10_000_000
+    max_params: int = 30_000_000
+    max_training_params: int = 10_000_000
     max_timesteps: int = 4096
     max_memory_bytes: int = 4 * 2**30
 
@@ -71,10 +72,17 @@ class Settings(BaseSettings):
     max_params: int = Field(
         Limits.max_params,
         ge=1,
-        description="Parameters a model may have (40 MB of float32 weights). Initialising grows faster than the "
-        "count: for a training, the largest LSTM this allows (about 1,570 units) takes about 3 s in the orthogonal "
+        description="Parameters a model may have for a summary or an export (120 MB of float32 weights): every "
+        "model of keras-io's sequence examples fits, the largest being the DeepSpeech2-style ASR model (26.6 M). "
+        "Summaries build with zero weights, so their cost grows with the count alone.",
+    )
+    max_training_params: int = Field(
+        Limits.max_training_params,
+        ge=1,
+        description="Parameters a model may have for a training (40 MB of float32 weights). Initialising grows "
+        "faster than the count: the largest LSTM this allows (about 1,570 units) takes about 3 s in the orthogonal "
         "initializer of its units x 4*units recurrent kernel (a QR decomposition; `make bench-insight` measures "
-        "it). Summaries build with zero weights and skip that.",
+        "it), before the first step.",
     )
     max_timesteps: int = Field(
         Limits.max_timesteps,
@@ -112,6 +120,7 @@ class Settings(BaseSettings):
             max_layers=self.max_layers,
             max_units=self.max_units,
             max_params=self.max_params,
+            max_training_params=self.max_training_params,
             max_timesteps=self.max_timesteps,
             max_memory_bytes=self.max_memory_bytes,
         )

@@ -5,7 +5,8 @@
 Prints the engine's time alone on the seed's models; then, for each request of the hostile catalogue
 (tests/hostile_requests.py), the median and the worst of ``ROUNDS`` requests to the real server over loopback
 HTTP, and whether the summary worker's resident memory moved; then the time Keras takes to build and
-initialise the largest LSTM the default limits let through, which is what ``max_params`` is sized against.
+initialise the largest LSTM the default limits let a training have, which is what ``max_training_params`` is sized
+against.
 Bounded; asserts only the answers' statuses.
 """
 
@@ -91,14 +92,14 @@ def largest_lstm() -> None:
     from app.runtime.keras import build as keras_build
 
     units = 1
-    while 4 * (units + 1) * (20 + units + 2) <= Limits.max_params:  # 4u(i+u+1) on 20 features
+    while 4 * (units + 1) * (20 + units + 2) <= Limits.max_training_params:  # 4u(i+u+1) on 20 features
         units += 1
     spec = ModelSpec.model_validate({"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": units}]})
     started = time.perf_counter()
     params = keras_build.build_model(spec.normalized()).count_params()  # Keras's initializers, as a training
     print(
-        f"Keras builds and initialises the largest LSTM max_params allows ({units} units, {params:,} params) in "
-        f"{time.perf_counter() - started:.1f} s"
+        f"Keras builds and initialises the largest LSTM max_training_params allows ({units} units, {params:,} "
+        f"params) in {time.perf_counter() - started:.1f} s"
     )
 
 

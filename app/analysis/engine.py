@@ -14,14 +14,18 @@ Mult-Adds
     (torchinfo/layer_info.py, ``LayerInfo.calculate_macs``): every weight -- kernel, recurrent kernel and bias
     element alike -- is one mult-add each time it is used. A Dense uses its weights once per position (each
     index of the axes between batch and features), a recurrent layer once per timestep, ``return_sequences``
-    or not (LSTM: ``T·4u(i+u+1)``), a Bidirectional twice as often as its RNN. Elementwise work (activations,
-    gate products, dropout masks) is not counted. The one departure from torchinfo: it counts a ``Linear`` on
-    a 3-D input once per sample (``output[0]·params``) where the matmul does every position; positions count
-    here. Figures are per sample; for a batch, multiply by its size.
+    or not (LSTM: ``T·4u(i+u+1)``), a Bidirectional twice as often as its RNN, a convolution once per output
+    position (kernel elements x output positions: torchinfo's ``ConvNd`` rule, also for a transposed or
+    separable one), BatchNormalization's and LayerNormalization's gamma and beta and PReLU's alpha once per
+    element they scale (BatchNormalization's moving statistics are not used in a training pass), a
+    TimeDistributed layer's once per timestep. Elementwise work without weights (activations, gate products,
+    dropout masks, pooling, padding) is not counted, nor is an Embedding's lookup. The one departure from
+    torchinfo: it counts a ``Linear`` on a 3-D input once per sample (``output[0]·params``) where the matmul
+    does every position; positions count here. Figures are per sample; for a batch, multiply by its size.
 
 Bytes
     float32, 4 bytes a scalar. ``activation_bytes`` is a layer's output for one sample. The training memory
-    estimate (:meth:`ModelFigures.training_memory`) adds, for a batch of ``B``: weights (params·4), gradients
+    estimate (:meth:`ModelFigures.training_memory`) adds, for a batch of ``B``: weights (all params·4), gradients
     (trainable params·4), the optimizer's per-weight slots (Adam: m and v, 2·trainable·4), activations (B·2·
     the output bytes of every layer that has weights: the output kept for the backward pass and its gradient,
     torchinfo's "Forward/backward pass size", torchinfo/model_statistics.py) and the input batch (B·input
@@ -36,8 +40,8 @@ from dataclasses import dataclass
 
 from app.errors import Loc, SpecError
 from app.formatting import fmt_count, fmt_shape
-from app.spec.layers import KerasLayer, ShapeError
-from app.spec.layers.base import prod
+from app.spec.layers import KerasLayer, refusals
+from app.spec.layers.base import KerasRefusal, prod
 from app.spec.model import ModelSpec
 from app.spec.training import Optimizer
 from app.spec.types import Shape
@@ -72,6 +76,12 @@ class LayerFigures:
     params: int
     mult_adds: int
     timesteps: int | None = None  # the time axis it steps over (recurrent layers, TimeDistributed)
+    non_trainable_params: int = 0  # BatchNormalization's moving statistics, every weight of a frozen layer
+
+    @property
+    def trainable_params(self) -> int:
+        """The parameters training updates: ``params - non_trainable_params``."""
+        return self.params - self.non_trainable_params
 
     @property
     def activation_bytes(self) -> int:
@@ -117,8 +127,19 @@ class ModelFigures:
 
     @property
     def total_params(self) -> int:
-        """Parameters of all layers (all trainable: no supported layer has non-trainable weights)."""
+        """Parameters of all layers, trainable or not (Keras's "Total params")."""
         return sum(layer.params for layer in self.layers)
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters training updates (Keras's "Trainable params")."""
+        return sum(layer.trainable_params for layer in self.layers)
+
+    @property
+    def non_trainable_params(self) -> int:
+        """Parameters training leaves alone (Keras's "Non-trainable params"): BatchNormalization's moving mean
+        and variance, and the weights of layers with ``trainable: false``."""
+        return sum(layer.non_trainable_params for layer in self.layers)
 
     @property
     def mult_adds(self) -> int:
@@ -137,14 +158,14 @@ class ModelFigures:
 
     def training_memory(self, batch_size: int, optimizer: Optimizer = "adam") -> TrainingMemory:
         """Estimated bytes of a training step at ``batch_size`` with ``optimizer`` (module docstring)."""
-        params = self.total_params
+        trainable = self.trainable_params
         kept = sum(layer.activation_bytes for layer in self.layers if layer.params > 0)
         return TrainingMemory(
             batch_size=batch_size,
             optimizer=optimizer,
-            weights_bytes=params * FLOAT32_BYTES,
-            gradients_bytes=params * FLOAT32_BYTES,
-            optimizer_bytes=OPTIMIZER_SLOTS[optimizer] * params * FLOAT32_BYTES,
+            weights_bytes=self.total_params * FLOAT32_BYTES,
+            gradients_bytes=trainable * FLOAT32_BYTES,
+            optimizer_bytes=OPTIMIZER_SLOTS[optimizer] * trainable * FLOAT32_BYTES,
             activations_bytes=batch_size * 2 * kept,
             input_bytes=batch_size * self.input_bytes,
         )
@@ -203,9 +224,10 @@ def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
         shape = shapes[-1]
         try:
             out = layer.output_shape(shape)
-        except ShapeError as exc:
-            what = f"Keras expected {exc.expected}, found {exc.found}"
-            message = failure_message(spec, i, shapes, what)
+            if (weight := layer.unknown_weight(shape)) is not None:  # Dense, LSTM... on an unknown last axis
+                raise refusals.unknown_weight(weight.name, weight.shape)
+        except KerasRefusal as exc:
+            message = failure_message(spec, i, shapes, exc.what)
             raise SpecError.one((*loc, "layers", i), message, "keras_build_error") from None
         assert layer.name is not None, "analyze() needs a normalized spec"
         rows.append(
@@ -216,9 +238,50 @@ def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
                 input_shape=shape,
                 output_shape=out,
                 params=layer.param_count(shape),
-                mult_adds=layer.mult_adds(shape),
+                # An axis of unknown length leaves the layer's work unknown: length_figures() gives it.
+                mult_adds=0 if None in shape[1:] else layer.mult_adds(shape),
                 timesteps=shape[1] if layer.STEPS_OVER_TIME else None,
+                non_trainable_params=layer.non_trainable_count(shape),
             )
         )
         shapes.append(out)
     return ModelFigures(name=spec.name or "sequential", input_shape=shapes[0], layers=tuple(rows))
+
+
+# The two lengths the per-timestep figures of a variable-length model are measured between (powers of two, so
+# that strided convolutions and pooling divide them).
+PER_TIMESTEP_LENGTHS = (1024, 2048)
+
+
+def length_figures(spec: ModelSpec, timesteps: int, where: Loc, loc: Loc = ("body",)) -> ModelFigures:
+    """The figures of a variable-length model (:attr:`ModelSpec.variable_axes`) with every null axis after the
+    batch at ``timesteps``: what its Mult-Adds, activation bytes and training memory are for that length. Its
+    shapes and parameters are those of :func:`analyze` on the spec itself (Keras's, with None).
+
+    Raises:
+        SpecError: (422, ``keras_build_error``) at ``where`` (e.g. ``("query", "timesteps")``): a layer refuses
+            that length (a kernel longer than it with ``padding="valid"``...), saying which.
+    """
+    try:
+        return analyze(spec.at_length(timesteps), loc)
+    except SpecError as exc:
+        item = exc.items[0]
+        raise SpecError.one(
+            where,
+            f"at timesteps={timesteps:,}, {item['msg']}; use a longer length, or change the layer",
+            "keras_build_error",
+        ) from None
+
+
+def per_timestep(spec: ModelSpec) -> tuple[float, float] | None:
+    """What each step of the variable-length axes adds to one sample's Mult-Adds and activation bytes:
+    ``(f(2048) - f(1024)) / 1024`` over :data:`PER_TIMESTEP_LENGTHS`. Exact for a model whose cost is linear
+    in the length (recurrent layers, Dense per timestep, convolutions with padding "same"); an average for
+    strided or "valid" ones. ``None`` when the model refuses those lengths."""
+    low, high = PER_TIMESTEP_LENGTHS
+    try:
+        short, long = analyze(spec.at_length(low)), analyze(spec.at_length(high))
+    except SpecError:
+        return None
+    steps = high - low
+    return (long.mult_adds - short.mult_adds) / steps, (long.activation_bytes - short.activation_bytes) / steps

@@ -48,12 +48,16 @@ def check_limits(
     batch_size: int,
     optimizer: Optimizer = "adam",
     loc: Loc = ("body",),
+    *,
+    training: bool = False,
 ) -> None:
-    """The limits on what the model would allocate: units per layer, timesteps, parameters, and the estimated
-    training memory at ``batch_size`` with ``optimizer`` (:meth:`ModelFigures.training_memory`).
+    """The limits on what the model would allocate: units per layer, timesteps, parameters (``max_params``, or
+    for a training the lower ``max_training_params``), and the estimated training memory at ``batch_size`` with
+    ``optimizer`` (:meth:`ModelFigures.training_memory`).
 
     Args:
         spec: the normalized spec ``figures`` were computed from.
+        training: the model is to be trained (its weights initialised and fitted), not only described.
 
     Raises:
         SpecError: (422, ``limit_exceeded``) one item per limit passed, each giving the computed figure, the
@@ -83,13 +87,18 @@ def check_limits(
                 )
             )
     params = figures.total_params
-    if params > limits.max_params:
+    max_params, setting = (
+        (limits.max_training_params, "LAYERWISE_MAX_TRAINING_PARAMS for a training")
+        if training
+        else (limits.max_params, "LAYERWISE_MAX_PARAMS")
+    )
+    if params > max_params:
         largest = max(figures.layers, key=lambda layer: layer.params)
         errors.append(
             ErrorItem(
                 (*loc, "layers", largest.index),
                 f"the model has {fmt_count(params)} parameters ({fmt_bytes(params * FLOAT32_BYTES)} of float32 "
-                f"weights), over the limit of {limits.max_params:,} (LAYERWISE_MAX_PARAMS); the largest layer is "
+                f"weights), over the limit of {max_params:,} ({setting}); the largest layer is "
                 f"{largest.index} ({largest.name}, {largest.type}) with {fmt_count(largest.params)}: use fewer "
                 "units or a shorter input to it",
                 "limit_exceeded",
@@ -144,7 +153,9 @@ def check_training_limits(
             "LAYERWISE_MAX_SAMPLE_EPOCHS",
             "train on fewer samples or for fewer epochs",
         )
-    values = math.prod(d for d in training.model.batch_shape[1:] if d) + math.prod(d for d in output_shape[1:] if d)
+    steps = training.data.timesteps or 1  # the length of a variable-length model's null axes
+    values = math.prod(d or steps for d in training.model.batch_shape[1:])
+    values += math.prod(d or steps for d in output_shape[1:])
     data_bytes = samples * values * 4
     if data_bytes > settings.max_data_bytes:
         over(

@@ -27,6 +27,7 @@ WarningType = Literal[
     "labels_shape",
     "loss_activation",
     "stateful_shuffle",
+    "mask_destroyed",
 ]
 
 
@@ -79,8 +80,9 @@ def model_warnings(spec: ModelSpec, figures: ModelFigures, loc: Loc = ("body",))
       is ``(None, T, u)``, not ``(None, u)``.
     - ``softmax_single_unit``: a softmax over one unit is 1.0 whatever the input, so nothing is learned.
     - ``dropout_last``: Dropout as the last layer zeroes a fraction of the model's outputs in training.
+    - ``mask_destroyed``: see :func:`mask_warnings`.
     """
-    warnings: list[ModelWarning] = []
+    warnings: list[ModelWarning] = mask_warnings(spec, loc)
     out_rank = len(figures.layers[-1].output_shape)
     for i, (layer, row) in enumerate(zip(spec.layers, figures.layers, strict=True)):
         where = (*loc, "layers", i)
@@ -130,6 +132,47 @@ def model_warnings(spec: ModelSpec, figures: ModelFigures, loc: Loc = ("body",))
                 "put the Dropout before the last computing layer, or remove it",
             )
         )
+    return warnings
+
+
+def mask_warnings(spec: ModelSpec, loc: Loc = ("body",)) -> list[ModelWarning]:
+    """``mask_destroyed``: a layer that does not support masking after an ``Embedding(mask_zero=True)`` or a
+    ``Masking``, whose mask it then drops: the layers after it treat the padding as data. Keras says so only on
+    stderr, at build time ("Layer 'conv1d' (of type Conv1D) was passed an input with a mask attached to it.
+    However, this layer does not support masking and will therefore destroy the mask information",
+    keras/src/layers/layer.py, ``Layer.__call__``); the property test checks these are the layers it names.
+
+    The mask follows Keras's ``compute_mask``: kept by a layer that supports masking, dropped by a recurrent layer
+    (or a Bidirectional) without ``return_sequences`` and by GlobalAveragePooling1D, which consume it; made anew
+    by a Masking, and by an Embedding with ``mask_zero``.
+    """
+    warnings: list[ModelWarning] = []
+    source: int | None = None  # the layer whose mask reaches the current one
+    for i, layer in enumerate(spec.layers):
+        if source is not None and not layer.supports_masking():
+            made_by = spec.layers[source]
+            how = "mask_zero=true" if made_by.type == "Embedding" else "a Masking"
+            warnings.append(
+                _warning(
+                    "mask_destroyed",
+                    (*loc, "layers", i),
+                    i,
+                    f"{_describe(spec, i)} does not support masking, so it destroys the mask of layer {source} "
+                    f"({made_by.name}, {made_by.type}): the layers after it see the padded steps as data (Keras "
+                    "warns of this only in its log)",
+                    f"put the layers that need the mask (LSTM, GRU, GlobalAveragePooling1D...) before layer {i}, "
+                    f"or drop {how} on layer {source} if the padding does not matter",
+                )
+            )
+            source = None
+        if layer.type == "Embedding":
+            source = i if getattr(layer, "mask_zero", False) else None
+        elif layer.type == "Masking":
+            source = i
+        elif layer.type == "GlobalAveragePooling1D" or (
+            layer.STEPS_OVER_TIME and layer.type != "TimeDistributed" and not _returns_sequences(layer)
+        ):
+            source = None
     return warnings
 
 

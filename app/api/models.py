@@ -85,6 +85,16 @@ BatchSize = Annotated[
         description="The batch for mult_adds_batch and training_memory; default the model's fixed batch, else 32.",
     ),
 ]
+Timesteps = Annotated[
+    int | None,
+    Query(
+        ge=1,
+        le=2**31 - 1,
+        description="For an input with a null (variable-length) axis: the length every null axis after the batch "
+        "takes for mult_adds, activation bytes and training_memory; without it those are null and the summary "
+        "gives them per timestep. Ignored for an input of known lengths.",
+    ),
+]
 
 REFUSED = (
     "The spec is invalid, Keras refused to build the model, the model is over a size limit, or a Keras config "
@@ -114,7 +124,11 @@ SPEC = {"application/json": {"schema": {"$ref": "#/components/schemas/ModelSpec"
     },
 )
 async def summarize_model(
-    body: ModelBody, summaries: Summaries, request: Request, batch_size: BatchSize = None
+    body: ModelBody,
+    summaries: Summaries,
+    request: Request,
+    batch_size: BatchSize = None,
+    timesteps: Timesteps = None,
 ) -> ModelSummary | Response:
     """Build the model with Keras in a worker process and answer with each layer's `output_shape` and
     `params`, the totals and Keras's own summary table (`text`); with each layer's and the model's Mult-Adds and
@@ -122,7 +136,9 @@ async def summarize_model(
 
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
-    summary = await summaries.summarize(parse_model(body.root, limits=summaries.limits), batch_size=batch_size)
+    summary = await summaries.summarize(
+        parse_model(body.root, limits=summaries.limits), batch_size=batch_size, timesteps=timesteps
+    )
     # Read from the request, not declared as a parameter: OpenAPI ignores an Accept parameter, and a generated
     # client that exposed it anyway asked for text it then parsed as JSON.
     if prefers_text(request.headers.get("accept")):

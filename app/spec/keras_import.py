@@ -21,10 +21,10 @@ from pydantic import BaseModel, Field, ValidationError
 from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError
 from app.spec.layers import LAYER_TYPES
-from app.spec.layers.base import KerasImportError
-from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Float32
+from app.spec.layers.common import KerasImportError
+from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
 from app.spec.messages import error_item, validation_items
-from app.spec.model import ModelSpec, variable_axis_error
+from app.spec.model import ModelSpec
 
 
 class KerasModelConfig(BaseModel):
@@ -44,7 +44,9 @@ class KerasModelConfig(BaseModel):
 
 _MODEL_KEYS = {"module", "class_name", "config", "registered_name", "build_config", "compile_config"}
 _LAYER_KEYS = {"module", "class_name", "config", "registered_name", "build_config"}
-_INPUT_FIXED = {"dtype": Float32(), "sparse": FALSE, "ragged": FALSE, "optional": FALSE}
+_INPUT_FIXED: dict[str, Expect] = {"dtype": InputDtype(), "sparse": FALSE, "ragged": FALSE, "optional": FALSE}
+# The Sequential's own keys beyond name and layers (a model is trainable as a whole).
+_MODEL_FIXED: dict[str, Expect] = {**COMMON_FIXED, "trainable": Value(True)}
 
 
 def is_keras_config(body: Any) -> bool:
@@ -153,8 +155,8 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     if not isinstance(config, dict):
         raise _refuse((*loc, "config"), "the model needs a config object")
     config_loc = (*loc, "config")
-    _check_keys(config, {"name", "layers", "build_input_shape", *COMMON_FIXED}, config_loc, "the Sequential config")
-    for key, expect in COMMON_FIXED.items():
+    _check_keys(config, {"name", "layers", "build_input_shape", *_MODEL_FIXED}, config_loc, "the Sequential config")
+    for key, expect in _MODEL_FIXED.items():
         if key in config and not expect.matches(config[key]):
             raise _refuse((*config_loc, key), f"the model's {key} must be {expect}")
     layers = config.get("layers")
@@ -169,10 +171,7 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     if isinstance(head, dict) and head.get("class_name") == "InputLayer":
         first = 1
         spec["batch_input_shape"] = _input_shape(head, (*config_loc, "layers", 0))  # checks config is an object
-        shape_key = "batch_shape" if "batch_shape" in head["config"] else "batch_input_shape"
-        shape_loc: Loc = (*config_loc, "layers", 0, "config", shape_key)
     elif config.get("build_input_shape") is not None:
-        shape_loc = (*config_loc, "build_input_shape")
         spec["batch_input_shape"] = config["build_input_shape"]
     else:
         raise _refuse(
@@ -181,11 +180,6 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             "build_input_shape; start the model with keras.Input(shape=...) before calling to_json()",
         )
 
-    shape = spec["batch_input_shape"]
-    if isinstance(shape, list) and all(d is None or (isinstance(d, int) and not isinstance(d, bool)) for d in shape):
-        variable = variable_axis_error(shape, shape_loc)  # keras.Input(shape=(None, 20)): not supported yet
-        if variable is not None:
-            raise SpecError([variable])
     errors: list[ErrorItem] = []
     for i, obj in enumerate(layers[first:], start=first):
         try:

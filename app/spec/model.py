@@ -43,6 +43,24 @@ class ModelSpec(StrictModel):
         return list(self.batch_input_shape)
 
     @property
+    def variable_axes(self) -> list[int]:
+        """The input's axes after the batch whose length is left open (null), e.g. ``[1]`` for
+        ``input_shape: [null, 20]``. Valid on a normalized spec."""
+        return [i for i, d in enumerate(self.batch_shape) if i > 0 and d is None]
+
+    def at_length(self, timesteps: int) -> ModelSpec:
+        """This normalized spec with every null axis after the batch set to ``timesteps``: what the
+        length-dependent figures of a variable-length model are computed on."""
+        shape = [timesteps if i > 0 and d is None else d for i, d in enumerate(self.batch_shape)]
+        return self.model_copy(update={"batch_input_shape": shape})
+
+    @property
+    def input_dtype(self) -> str:
+        """The input's dtype: ``"int32"`` when the first layer is an Embedding (token ids, as keras-io writes
+        ``Input(shape=(None,), dtype="int32")``), else ``"float32"``."""
+        return "int32" if self.layers[0].type == "Embedding" else "float32"
+
+    @property
     def input_layer_name(self) -> str:
         """The name of the model's ``InputLayer``: Keras's first auto name, ``input_layer``, unless a layer
         took it (Keras would then refuse the duplicate; this takes the next free one)."""
@@ -104,6 +122,7 @@ class ModelSpec(StrictModel):
                                 "input_shape_not_first",
                             )
                         )
+        errors += _keras2_arguments(self.layers, loc, given)
         if not given:
             errors.append(
                 ErrorItem(
@@ -125,10 +144,6 @@ class ModelSpec(StrictModel):
                 )
             )
         batch_shape = given[0][1] if given else None
-        if batch_shape is not None:
-            variable = variable_axis_error(given[0][1], given[0][0])
-            if variable is not None:
-                errors.append(variable)
 
         seen: dict[str, int] = {}
         for i, layer in enumerate(self.layers):
@@ -175,9 +190,18 @@ class ModelSpec(StrictModel):
         counters: dict[str, int] = {}
 
         def named(layer: KerasLayer) -> KerasLayer:
+            layer = layer.keras2_renamed()
             update: dict[str, object] = {"input_shape": None, "batch_input_shape": None}
+            if "input_length" in type(layer).model_fields:
+                update["input_length"] = None
             for field in layer.WRAPPED_FIELDS:
-                update[field] = named(getattr(layer, field))
+                inner = getattr(layer, field)
+                if not layer.trainable:
+                    # Keras's trainable setter freezes the layers a wrapper holds; a constructor argument alone
+                    # would not (Bidirectional(GRU(4), trainable=False) counts its weights trainable), so the
+                    # canonical form, its Keras build and its exported code say it on the inner layer too.
+                    inner = inner.model_copy(update={"trainable": False})
+                update[field] = named(inner)
             name = layer.name
             if name is None:
                 # Keras counts per stem from 0 ("dense", "dense_1", ...); skip names the user took.
@@ -201,31 +225,44 @@ class ModelSpec(StrictModel):
         )
 
 
-def variable_axis_error(batch_shape: Sequence[int | None], loc: Loc) -> ErrorItem | None:
-    """The error for an input shape with a variable axis (``null``, Keras's ``None``) after the batch, which
-    the service does not support yet: every figure it gives (shapes, Mult-Adds, bytes) needs every length.
-
-    Args:
-        batch_shape: the input's shape, batch first (an ``input_shape`` has ``None`` prepended).
-        loc: where the shape was given: a ``batch_input_shape`` field (whose index ``i`` is axis ``i``), or
-            Keras's ``batch_shape`` / ``build_input_shape``, which are laid out the same way.
+def _keras2_arguments(
+    layers: Sequence[KerasLayer], loc: Loc, given: list[tuple[Loc, list[int | None]]]
+) -> list[ErrorItem]:
+    """Check Keras 2 argument names against their Keras 3 forms; an Embedding's ``input_length`` on the first
+    layer is added to ``given`` as the input shape ``[None, input_length]`` (unless the same length is given
+    there already).
 
     Returns:
-        An item (``variable_length_unsupported``) whose ``loc`` ends at the first null axis, or ``None``.
+        Errors: ``input_length`` on a later layer, or a Keras 2 name given with its Keras 3 one.
     """
-    axis = next((i for i, d in enumerate(batch_shape) if i > 0 and d is None), None)
-    if axis is None:
-        return None
-    role = " (the time axis)" if axis == 1 and len(batch_shape) >= 3 else ""
-    example = [batch_shape[0], *(10 if d is None else d for d in batch_shape[1:])]
-    example_text = "[" + ", ".join("null" if d is None else str(d) for d in example) + "]"
-    return ErrorItem(
-        (*loc, axis),
-        f"axis {axis}{role} of the input shape is null (a variable length, Keras's None), which is not "
-        "supported yet: only the batch axis (the first) may be null, because every figure of a summary needs "
-        f"every other length; give axis {axis} a size, e.g. {example_text}",
-        "variable_length_unsupported",
-    )
+    errors: list[ErrorItem] = []
+    for i, top in enumerate(layers):
+        for where, layer in _inner_layers(top, (*loc, "layers", i), itself=True):
+            for old, new in layer.KERAS2_RENAMES.items():
+                if getattr(layer, old) is not None and new in layer.model_fields_set:
+                    errors.append(
+                        ErrorItem(
+                            (*where, old),
+                            f"layer {i} ({layer.type}) has both {old} (Keras 2's name) and {new} (Keras 3's); "
+                            f"give only {new}",
+                            "keras2_conflict",
+                        )
+                    )
+            length = getattr(layer, "input_length", None)
+            if length is None:
+                continue
+            if i > 0 or where != (*loc, "layers", i):
+                errors.append(
+                    ErrorItem(
+                        (*where, "input_length"),
+                        f"layer {i} ({layer.type}) has input_length, which Keras 2 takes on the first layer only "
+                        "(it is the model's input shape); remove it",
+                        "input_shape_not_first",
+                    )
+                )
+            elif not any(shape[1:] == [length] for _, shape in given):
+                given.append(((*where, "input_length"), [None, length]))
+    return errors
 
 
 def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:

@@ -21,6 +21,8 @@ def python_snippet(spec: ModelSpec) -> str:
     # keras.Input is named only when a layer took Keras's first auto name for it (see ModelSpec.input_layer_name).
     input_name = spec.input_layer_name
     name_arg = "" if input_name == "input_layer" else f", name={json.dumps(input_name)}"
+    if spec.input_dtype != "float32":  # token ids for a first Embedding, as keras-io writes them
+        name_arg += f", dtype={json.dumps(spec.input_dtype)}"
     lines = [
         f'"""{spec.name}: a Keras 3 Sequential model, exported by layerwise."""',
         "",

@@ -49,9 +49,17 @@ class CompileSpec(StrictModel):
 
 
 class DataSpec(StrictModel):
-    """Synthetic data, made as the seed makes it: features uniform in [0, 1), labels integers in {0, 1}."""
+    """Synthetic data, made as the seed makes it: features uniform in [0, 1) (token ids uniform in
+    [0, input_dim) for a model that starts with an Embedding), labels integers in {0, 1}."""
 
     samples: int = Field(100, ge=1, le=2**31 - 1, description="Number of samples to generate.")
+    timesteps: int | None = Field(
+        None,
+        ge=1,
+        le=2**31 - 1,
+        description="For a model whose input has a null (variable-length) axis: the length of the synthetic "
+        "sequences (every null axis after the batch); required then, ignored otherwise.",
+    )
 
 
 class FitSpec(StrictModel):
@@ -90,6 +98,14 @@ class TrainingSpec(StrictModel):
                 parts each) that is not a multiple of it, which Keras would only report from inside ``fit``.
         """
         model = self.model.normalized((*loc, "model"))
+        if model.variable_axes and self.data.timesteps is None:
+            shape = "[" + ", ".join("null" if d is None else str(d) for d in model.batch_shape[1:]) + "]"
+            raise SpecError.one(
+                (*loc, "data", "timesteps"),
+                f"the model's input shape {shape} has a null (variable-length) axis, so the synthetic sequences need "
+                "a length: give data.timesteps, e.g. 100",
+                "timesteps_missing",
+            )
         fixed = model.batch_shape[0]
         batch_size = self.fit.batch_size or fixed or KERAS_DEFAULT_BATCH_SIZE
         train, val = split_samples(self.data.samples, self.fit.validation_split)

@@ -54,8 +54,13 @@ Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Units = Annotated[int, Field(ge=1, le=2**31 - 1, description="Dimensionality of the output space.", examples=[32])]
 Rate = Annotated[float, Field(ge=0.0, lt=1.0, description="Fraction of the units to drop, in [0, 1).", examples=[0.2])]
 InputShape = Annotated[
-    list[Dim],
-    Field(min_length=1, max_length=8, description="Shape of one sample, without the batch dimension."),
+    list[Dim | None],
+    Field(
+        min_length=1,
+        max_length=8,
+        description="Shape of one sample, without the batch dimension; null for an axis of any length (Keras's "
+        "None), e.g. [null] for token sequences of any length, [null, 20] for any number of timesteps.",
+    ),
 ]
 BatchInputShape = Annotated[
     list[Dim | None],

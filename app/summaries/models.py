@@ -93,7 +93,24 @@ class ModelSummary(ResponseModel):
     activation_bytes: int | None = Field(None, description="Bytes of all layers' outputs for one sample (float32).")
     input_bytes: int | None = Field(None, description="Bytes of one input sample (float32).")
     training_memory: TrainingMemory | None = Field(
-        None, description="Estimated memory of a training step at batch_size."
+        None,
+        description="Estimated memory of a training step at batch_size (null for a variable length not given "
+        "with ?timesteps=).",
+    )
+    timesteps: int | None = Field(
+        None,
+        description="For an input with a null (variable-length) axis: the length its length-dependent figures "
+        "are for (?timesteps=, or a training's data.timesteps). When null for such a model, mult_adds, "
+        "activation_bytes, input_bytes and training_memory are null (never a number that assumes a length) and "
+        "the *_per_timestep figures are given.",
+    )
+    mult_adds_per_timestep: float | None = Field(
+        None,
+        description="Variable-length input without a length: the Mult-Adds each step of the null axes adds to one "
+        "sample, (f(2048) - f(1024)) / 1024: exact for a model linear in the length, an average for strided ones.",
+    )
+    activation_bytes_per_timestep: float | None = Field(
+        None, description="Likewise for the bytes of all layers' outputs for one sample."
     )
     warnings: list[ModelWarning] = Field(
         default_factory=list,

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.analysis.engine import ModelFigures, analyze
+from app.analysis.engine import ModelFigures, analyze, length_figures, per_timestep
 from app.analysis.limits import check_layer_count, check_limits
 from app.analysis.warnings import ModelWarning, batch_warnings, model_warnings, training_warnings
 from app.config import Limits
@@ -41,12 +41,20 @@ def raise_for_failure(out: dict[str, Any], loc: Loc) -> None:
 
 @dataclass(frozen=True)
 class CheckedModel:
-    """A spec that passed the analytic engine and the limits, with what the engine computed."""
+    """A spec that passed the analytic engine and the limits, with what the engine computed.
+
+    ``figures`` has Keras's shapes and counts (None for a variable length); ``length`` the figures that depend
+    on the length: ``figures`` itself for an input of known lengths, those at ``timesteps`` for a
+    variable-length one, ``None`` when no length was given (then ``per_timestep`` has what each step adds).
+    """
 
     spec: ModelSpec
     figures: ModelFigures
     batch_size: int
     optimizer: Optimizer
+    length: ModelFigures | None = None
+    timesteps: int | None = None
+    per_timestep: tuple[float, float] | None = None
 
 
 class SummaryService:
@@ -60,7 +68,14 @@ class SummaryService:
         self.limits = limits or Limits()
         self.cache = ResultCache(cache_size)
 
-    def check(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> CheckedModel:
+    def check(
+        self,
+        spec: ModelSpec,
+        loc: Loc = ("body",),
+        *,
+        batch_size: int | None = None,
+        timesteps: int | None = None,
+    ) -> CheckedModel:
         """Normalize the spec and check it without any worker: the analytic engine, then the limits.
 
         The figures are for ``batch_size``, else the model's fixed batch, else Keras's default
@@ -75,7 +90,10 @@ class SummaryService:
         check_layer_count(spec, self.limits, loc)
         normalized = spec.normalized(loc)
         fixed = normalized.batch_shape[0]
-        return self._check(normalized, loc, batch_size or fixed or KERAS_DEFAULT_BATCH_SIZE, fixed or 1, "adam")
+        batch = batch_size or fixed or KERAS_DEFAULT_BATCH_SIZE
+        return self._check(
+            normalized, loc, batch, fixed or 1, "adam", timesteps=timesteps, where=("query", "timesteps")
+        )
 
     def check_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> CheckedModel:
         """:meth:`check` for the model of a normalized training request, with the memory limit at its
@@ -87,28 +105,67 @@ class SummaryService:
         check_layer_count(training.model, self.limits, (*loc, "model"))
         model = training.model.normalized((*loc, "model"))
         batch = training.fit.batch_size or model.batch_shape[0] or KERAS_DEFAULT_BATCH_SIZE
-        return self._check(model, (*loc, "model"), batch, batch, training.compile.optimizer)
+        return self._check(
+            model,
+            (*loc, "model"),
+            batch,
+            batch,
+            training.compile.optimizer,
+            training=True,
+            timesteps=training.data.timesteps,
+            where=(*loc, "data", "timesteps"),
+        )
 
     def _check(
-        self, spec: ModelSpec, loc: Loc, batch_size: int, memory_batch: int, optimizer: Optimizer
+        self,
+        spec: ModelSpec,
+        loc: Loc,
+        batch_size: int,
+        memory_batch: int,
+        optimizer: Optimizer,
+        *,
+        training: bool = False,
+        timesteps: int | None = None,
+        where: Loc = ("query", "timesteps"),
     ) -> CheckedModel:
+        """The engine and the limits. For a variable-length input the limits are checked at ``timesteps`` when
+        given, else on the figures with every unknown length counted as 1 (a lower bound: what no length can
+        go below)."""
         figures = analyze(spec, loc)
-        check_limits(spec, figures, self.limits, memory_batch, optimizer, loc)
-        return CheckedModel(spec, figures, batch_size, optimizer)
+        if not spec.variable_axes:
+            length: ModelFigures | None = figures
+            timesteps, steps = None, None
+        elif timesteps is not None:
+            length, steps = length_figures(spec, timesteps, where, loc), None
+        else:
+            length, steps = None, per_timestep(spec)
+        limited = spec.at_length(timesteps) if length is not None and timesteps is not None else spec
+        check_limits(limited, length or figures, self.limits, memory_batch, optimizer, loc, training=training)
+        return CheckedModel(spec, figures, batch_size, optimizer, length, timesteps, steps)
 
-    async def summarize(self, spec: ModelSpec, loc: Loc = ("body",), *, batch_size: int | None = None) -> ModelSummary:
+    async def summarize(
+        self,
+        spec: ModelSpec,
+        loc: Loc = ("body",),
+        *,
+        batch_size: int | None = None,
+        timesteps: int | None = None,
+    ) -> ModelSummary:
         """Describe the model as Keras builds it, with the engine's Mult-Adds, bytes and warnings.
 
         Args:
             spec: the model as requested (normalized here).
             loc: where the spec sits in the request body, for error locations.
             batch_size: the batch for the ``*_batch`` figures and ``training_memory`` (see :meth:`check`).
+            timesteps: the length of a variable-length input's null axes for the length-dependent figures;
+                without it they are null and ``*_per_timestep`` given (a refusal at that length is a 422 at
+                ``("query", "timesteps")``).
 
         Raises:
             SpecError: (422) see :meth:`check`; or Keras refused to build the model.
             WorkerError, WorkerTimeoutError: (503) the worker died or ran past ``timeout_s`` seconds.
         """
-        checked = self.check(spec, loc, batch_size=batch_size)
+        checked = self.check(spec, loc, batch_size=batch_size, timesteps=timesteps)
         warnings = model_warnings(checked.spec, checked.figures, loc)
         if batch_size is not None:
             warnings += batch_warnings(checked.spec, batch_size, None, loc)
@@ -177,37 +234,52 @@ class SummaryService:
 
 def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelWarning]) -> ModelSummary:
     """Keras's summary (a worker's plain dict) with the engine's figures added to every row and in total."""
-    figures, batch = checked.figures, checked.batch_size
+    figures, batch, length = checked.figures, checked.batch_size, checked.length
     rows: list[LayerSummary] = []
-    for row, fig in zip(keras["layers"], figures.layers, strict=True):
-        if (row["output_shape"], row["params"]) != (list(fig.output_shape), fig.params):
+    for i, (row, fig) in enumerate(zip(keras["layers"], figures.layers, strict=True)):
+        engine = (list(fig.output_shape), fig.params, fig.trainable_params, fig.non_trainable_params)
+        if (row["output_shape"], row["params"], row["trainable_params"], row["non_trainable_params"]) != engine:
             # Keras is the source of truth for what is returned; the property test keeps this from happening.
             logger.error(
-                "analytic engine disagrees with Keras on layer %d (%s): %s / %d vs %s / %d",
+                "analytic engine disagrees with Keras on layer %d (%s): %s / %d (%d non-trainable) vs %s / %d (%d)",
                 fig.index,
                 fig.type,
                 list(fig.output_shape),
                 fig.params,
+                fig.non_trainable_params,
                 row["output_shape"],
                 row["params"],
+                row["non_trainable_params"],
             )
+        at = None if length is None else length.layers[i]
         rows.append(
             LayerSummary(
                 **row,
-                mult_adds=fig.mult_adds,
-                mult_adds_batch=fig.mult_adds * batch,
-                activation_bytes=fig.activation_bytes,
+                mult_adds=None if at is None else at.mult_adds,
+                mult_adds_batch=None if at is None else at.mult_adds * batch,
+                activation_bytes=None if at is None else at.activation_bytes,
             )
         )
-    memory = figures.training_memory(batch, checked.optimizer)
+    steps = checked.per_timestep
+    common = {
+        **keras,
+        "layers": rows,
+        "weights_bytes": keras["total_params"] * 4,
+        "batch_size": batch,
+        "warnings": warnings,
+        "timesteps": checked.timesteps,
+        "mult_adds_per_timestep": None if steps is None else steps[0],
+        "activation_bytes_per_timestep": None if steps is None else steps[1],
+    }
+    if length is None:  # a variable length and none given: nothing that depends on it is given
+        return ModelSummary(**common)
+    memory = length.training_memory(batch, checked.optimizer)
     return ModelSummary(
-        **{**keras, "layers": rows},
-        weights_bytes=keras["total_params"] * 4,
-        batch_size=batch,
-        mult_adds=figures.mult_adds,
-        mult_adds_batch=figures.mult_adds * batch,
-        activation_bytes=figures.activation_bytes,
-        input_bytes=figures.input_bytes,
+        **common,
+        mult_adds=length.mult_adds,
+        mult_adds_batch=length.mult_adds * batch,
+        activation_bytes=length.activation_bytes,
+        input_bytes=length.input_bytes,
         training_memory=TrainingMemory(
             batch_size=memory.batch_size,
             optimizer=memory.optimizer,
@@ -218,5 +290,4 @@ def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelW
             input_bytes=memory.input_bytes,
             total_bytes=memory.total_bytes,
         ),
-        warnings=warnings,
     )

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from app.spec.layers import LAYER_TYPES
+from app.spec.layers.simple import SIMPLE_LAYER_CLASSES
 from tests.hostile_requests import OK_MODEL
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -196,7 +198,7 @@ def test_pydantic_and_the_service_use_the_same_loc_for_a_field(client: TestClien
 
 # -- messages that say how to fix -----------------------------------------------------------------------------
 
-ALL_TYPES = "LSTM, GRU, SimpleRNN, Dense, Flatten, Dropout, Bidirectional, TimeDistributed"
+ALL_TYPES = ", ".join(LAYER_TYPES)
 
 
 @pytest.mark.parametrize(
@@ -208,9 +210,9 @@ ALL_TYPES = "LSTM, GRU, SimpleRNN, Dense, Flatten, Dropout, Bidirectional, TimeD
             f'layer 0 has no "type": every layer needs "type", its Keras class name, one of {ALL_TYPES}',
         ),
         (
-            [{"type": "Conv2D"}],
+            [{"type": "Conv3D"}],
             ["body", "layers", 0],
-            f'layer 0 has type "Conv2D", which is not supported here: "type" must be one of {ALL_TYPES}',
+            f'layer 0 has type "Conv3D", which is not supported here: "type" must be one of {ALL_TYPES}',
         ),
         (
             [{"type": "Bidirectional", "layer": {"units": 4}}],
@@ -219,10 +221,10 @@ ALL_TYPES = "LSTM, GRU, SimpleRNN, Dense, Flatten, Dropout, Bidirectional, TimeD
             "name, one of LSTM, GRU, SimpleRNN",
         ),
         (
-            [{"type": "TimeDistributed", "layer": {"type": "GRU", "units": 4}}],
-            ["body", "layers", 0, "layer", "type"],
-            'the layer that layer 0 (TimeDistributed) wraps has type "GRU", which is not supported here: "type" '
-            "must be Dense",
+            [{"type": "TimeDistributed", "layer": {"type": "Bidirectional", "layer": {"type": "GRU", "units": 4}}}],
+            ["body", "layers", 0, "layer"],
+            'the layer that layer 0 (TimeDistributed) wraps has type "Bidirectional", which is not supported here: '
+            f'"type" must be one of {", ".join(cls.__name__ for cls in SIMPLE_LAYER_CLASSES)}',
         ),
         (
             [{"type": "LSTM", "units": 4, "name": "my lstm"}],

@@ -10,11 +10,15 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
+import app
+from app.analysis.warnings import WarningType
 from app.config import Settings
+from app.errors import error_types
 from app.main import create_app
 from app.spec.types import Activation
 from tests.serving import ROOT
@@ -268,3 +272,34 @@ def test_every_error_type_the_code_writes_is_in_the_enum(doc: dict[str, Any]) ->
     assert len(written) > 20
     enum = doc["components"]["schemas"]["ErrorItemModel"]["properties"]["type"]["enum"]
     assert sorted(written - set(enum)) == []
+
+
+def _constant_types() -> tuple[set[str], set[str]]:
+    """The error types and warning types the code writes as constants: ErrorItem(loc, msg, TYPE),
+    SpecError.one(loc, msg, TYPE), an error class's ``error_type``, and _warning(TYPE, ...)."""
+    errors: set[str] = set()
+    warnings: set[str] = set()
+    for path in Path(app.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call):
+                func = node.func
+                name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+                if name in ("ErrorItem", "one") and len(node.args) >= 3 and isinstance(node.args[2], ast.Constant):
+                    errors.add(str(node.args[2].value))
+                if name == "_warning" and node.args and isinstance(node.args[0], ast.Constant):
+                    warnings.add(str(node.args[0].value))
+            elif (
+                isinstance(node, ast.Assign)
+                and isinstance(node.value, ast.Constant)
+                and any(getattr(target, "id", "") == "error_type" for target in node.targets)
+            ):
+                errors.add(str(node.value.value))
+    return errors, warnings
+
+
+def test_every_error_and_warning_type_the_code_writes_is_in_the_documented_enums() -> None:
+    # The enums are what generated clients validate answers against: a type missing from them is an answer
+    # a client refuses. A new error or warning type must be added to its enum.
+    errors, warnings = _constant_types()
+    assert errors - set(error_types()) == set()
+    assert warnings - set(get_args(WarningType)) == set()

@@ -461,6 +461,7 @@ TRAINING_LOCS: list[list[str | int]] = [
     ["body", "fit", "validation_split"],
     ["body", "fit", "shuffle"],
     ["body", "data", "samples"],
+    ["body", "data", "timesteps"],
     ["body", "compile", "loss"],
     ["body", "compile", "optimizer"],
     ["body", "compile", "learning_rate"],

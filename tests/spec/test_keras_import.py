@@ -51,7 +51,7 @@ def test_values_match_as_json_does() -> None:
         (sequential(lstm(units=0)), ["body", "config", "layers", 1, "config", "units"]),
         (sequential(lstm(return_state=True)), ["body", "config", "layers", 1, "config", "return_state"]),
         (sequential(lstm(bogus=True)), ["body", "config", "layers", 1, "config", "bogus"]),
-        (sequential({"class_name": "Conv1D", "config": {}}), ["body", "config", "layers", 1, "class_name"]),
+        (sequential({"class_name": "Conv3D", "config": {}}), ["body", "config", "layers", 1, "class_name"]),
         (sequential({**lstm(), "module": "my.layers"}), ["body", "config", "layers", 1, "module"]),
         (
             {"class_name": "Sequential", "config": {"layers": [lstm()], "build_input_shape": [None, 0, 20]}},

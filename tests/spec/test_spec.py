@@ -123,9 +123,9 @@ def test_field_errors_are_pydantic_validation_errors(body: dict[str, Any]) -> No
 
 def test_unknown_layer_type_names_the_known_ones() -> None:
     with pytest.raises(ValidationError) as info:
-        ModelSpec.model_validate(spec(layers=[{"type": "Conv2D"}]))
+        ModelSpec.model_validate(spec(layers=[{"type": "Conv3D"}]))
     message = str(info.value)
-    assert "Conv2D" in message and "'LSTM'" in message and "'Dense'" in message and "'Flatten'" in message
+    assert "Conv3D" in message and "'LSTM'" in message and "'Dense'" in message and "'Flatten'" in message
 
 
 def test_split_samples_matches_keras_floor() -> None:
@@ -249,4 +249,6 @@ def test_wrappers_accept_only_their_layer_types() -> None:
     with pytest.raises(ValidationError):
         ModelSpec.model_validate(spec(layers=[{"type": "Bidirectional", "layer": {"type": "Dense", "units": 2}}]))
     with pytest.raises(ValidationError):
-        ModelSpec.model_validate(spec(layers=[{"type": "TimeDistributed", "layer": {"type": "LSTM", "units": 2}}]))
+        ModelSpec.model_validate(
+            spec(layers=[{"type": "TimeDistributed", "layer": {"type": "Bidirectional", "layer": {"type": "LSTM"}}}])
+        )

@@ -13,9 +13,11 @@ import re
 from typing import Any
 
 import keras
+from keras.src.layers import input_spec
 
 from app.analysis.engine import failure_message
-from app.spec.layers import KerasLayer
+from app.spec.layers import KerasLayer, keras_objects, refusals
+from app.spec.layers.base import ShapeError
 from app.spec.model import ModelSpec
 
 KERAS_VERSION: str = keras.__version__
@@ -40,28 +42,85 @@ _INPUT_SPEC = re.compile(r"expected (ndim=\d+|min_ndim=\d+|axis [^,]+), found (n
 _AT_LEAST = re.compile(r"with at least (\d+) dimensions, received: \(([^)]*)\)")
 
 
-def _what_keras_said(exc: Exception) -> str:
+def _what_keras_said(exc: Exception, layer: keras.layers.Layer, received: tuple[int | None, ...]) -> str:
+    """The clause for a refusal: Keras's InputSpec words, one of :mod:`app.spec.layers.refusals` (the engine's
+    wording) read from Keras's own message, or Keras's message as it is."""
     raw = " ".join(str(exc).split())
     raw = re.sub(r"\x1b\[[0-9;]*m", "", raw)  # Keras colours some messages for terminals
+    if isinstance(layer, keras.layers.TimeDistributed) and len(received) >= 3:
+        # TimeDistributed builds and calls the wrapped layer without its InputSpec check, so what fails then is
+        # some later, accidental error; the wrapped layer's InputSpec says what is wrong with one timestep.
+        child = keras.KerasTensor(shape=(received[0], *received[2:]))
+        try:
+            input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
+        except ValueError as spec_exc:
+            raw = " ".join(str(spec_exc).split())
     if m := _INPUT_SPEC.search(raw):
         return f"Keras expected {m.group(1)}, found {m.group(2)}"
     if m := _AT_LEAST.search(raw):
         return f"Keras expected min_ndim={m.group(1)}, found ndim={len(m.group(2).rstrip(',').split(','))}"
+    if (clause := refusals.translate(raw, received)) is not None:
+        return clause
+    if isinstance(exc, IndexError | TypeError) and (clause := _python_error(exc, layer, received)) is not None:
+        return clause
     return f"Keras said: {raw}"
+
+
+def _python_error(exc: Exception, layer: keras.layers.Layer, received: tuple[int | None, ...]) -> str | None:
+    """What a bare IndexError or TypeError from a layer's ``build`` means (Keras raises no message of its own
+    for these): an axis the input lacks, a convolution's input rank, an unknown number of channels."""
+    if isinstance(layer, keras.layers.TimeDistributed):  # the wrapped layer got one timestep's shape
+        layer, received = layer.layer, (received[0], *received[2:])
+    ndim = len(received)
+    if isinstance(exc, IndexError):
+        axis = getattr(layer, "axis", None)
+        if isinstance(axis, int):
+            return refusals.axis_out_of_range(axis, ndim).what
+        if isinstance(axis, list | tuple):  # LayerNormalization's list of axes: the first the input lacks
+            missing = next((a for a in sorted(axis) if not -ndim <= a < ndim), None)
+            if missing is not None:
+                return refusals.axis_out_of_range(missing, ndim).what
+        if isinstance(layer, keras.layers.PReLU):
+            axis = next(a for a in layer.shared_axes if not -(ndim - 1) <= a - 1 < ndim - 1)
+            return refusals.axis_out_of_range(axis, ndim).what
+        if hasattr(layer, "rank"):  # a transposed convolution on an input of another rank
+            return ShapeError(f"ndim={layer.rank + 2}", f"ndim={ndim}").what
+        return None
+    if "NoneType" in str(exc) and hasattr(layer, "kernel_size") and received[-1] is None:
+        if hasattr(layer, "depth_multiplier"):
+            return refusals.unknown_weight("depthwise_kernel", (*layer.kernel_size, None, layer.depth_multiplier)).what
+        return refusals.unknown_weight("kernel", (*layer.kernel_size, None, layer.filters)).what
+    return None
 
 
 def _build_error(spec: ModelSpec, layers: list[keras.layers.Layer], exc: Exception) -> BuildError:
     # A layer gets an inbound node only once a call on it succeeded, so the first layer without one is the
     # layer Keras refused; what each layer received is the previous layer's output.
     index = next((i for i, layer in enumerate(layers) if not layer._inbound_nodes), len(layers) - 1)
+    try:  # a TimeDistributed before it that Keras let through is the first refusal (see below)
+        _check_time_distributed(spec, layers[:index])
+    except BuildError as earlier:
+        return earlier
     shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers[:index])]
-    return BuildError(index, failure_message(spec, index, shapes, _what_keras_said(exc)))
+    return BuildError(index, failure_message(spec, index, shapes, _what_keras_said(exc, layers[index], shapes[index])))
 
 
 @functools.cache
 def _initializer_arguments(cls: type) -> tuple[str, ...]:
     """The ``*_initializer`` arguments of a Keras layer class's constructor."""
     return tuple(name for name in inspect.signature(cls).parameters if name.endswith("_initializer"))
+
+
+def _argument(key: str, value: Any, initialize: bool) -> Any:
+    """A constructor argument: a wrapped layer built, a built-in initializer, regularizer or constraint given as
+    ``{"class_name", "config"}`` made from its class (one of :mod:`app.spec.layers.keras_objects`'s lists, which the
+    spec's schema checked: nothing is resolved by a name from the request beyond those)."""
+    if isinstance(value, KerasLayer):
+        return make_layer(value, initialize)
+    module = keras_objects.module_of(key)
+    if module is not None and isinstance(value, dict):
+        return getattr(getattr(keras, module), value["class_name"])(**value.get("config", {}))
+    return value
 
 
 def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer:
@@ -71,10 +130,13 @@ def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer
     :func:`build_model`).
     """
     cls = getattr(keras.layers, layer.type)
-    config = {k: make_layer(v, initialize) if isinstance(v, KerasLayer) else v for k, v in layer.keras_config().items()}
+    config = {k: _argument(k, v, initialize) for k, v in layer.keras_config().items()}
     if not initialize:
         config.update(dict.fromkeys(_initializer_arguments(cls), "zeros"))
-    return cls(**config)
+    trainable = config.pop("trainable", True)
+    built = cls(**config)
+    built.trainable = trainable  # after construction: not every constructor takes it (SpatialDropout1D)
+    return built
 
 
 def build_model(spec: ModelSpec, initialize: bool = True) -> keras.Sequential:
@@ -92,14 +154,37 @@ def build_model(spec: ModelSpec, initialize: bool = True) -> keras.Sequential:
     """
     layers = [make_layer(layer, initialize) for layer in spec.layers]
     # Named, so that Keras's session-wide name counter does not make to_json() differ between builds.
-    inputs = keras.Input(batch_shape=tuple(spec.batch_shape), name=spec.input_layer_name)
+    inputs = keras.Input(batch_shape=tuple(spec.batch_shape), name=spec.input_layer_name, dtype=spec.input_dtype)
     try:
         model = keras.Sequential([inputs, *layers], name=spec.name)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, IndexError) as exc:
         raise _build_error(spec, layers, exc) from None
     if not all(layer._inbound_nodes for layer in layers):  # Sequential.build gives up quietly on some errors
         raise _build_error(spec, layers, ValueError("the layer's output shape cannot be inferred"))
+    _check_time_distributed(spec, layers)
     return model
+
+
+def _check_time_distributed(spec: ModelSpec, layers: list[keras.layers.Layer]) -> None:
+    """Refuse a TimeDistributed whose wrapped layer's InputSpec does not take one timestep's shape.
+
+    TimeDistributed builds and calls the wrapped layer without that check (keras/src/layers/rnn/
+    time_distributed.py), so a MaxPooling1D over a 2-D timestep builds quietly and fails only in ``fit``; the
+    check is Keras's own (``assert_input_compatibility``), made here where Keras skips it.
+
+    Raises:
+        BuildError: at the first such TimeDistributed.
+    """
+    shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers)]
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, keras.layers.TimeDistributed):
+            continue
+        child = keras.KerasTensor(shape=(shapes[i][0], *shapes[i][2:]))
+        try:
+            input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
+        except ValueError as exc:
+            what = _what_keras_said(exc, layer, shapes[i])
+            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what)) from None
 
 
 def _count(weights: list[Any]) -> int:

@@ -178,8 +178,14 @@ def train(
         run_eagerly=execution == "eager",
     )
 
-    output_shape = description["layers"][-1]["output_shape"]
-    x, y = synthetic_data(spec.model.batch_shape, output_shape, spec.data.samples, spec.seed)
+    input_shape = spec.model.batch_shape
+    if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
+        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+        input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
+    output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
+    first = spec.model.layers[0]
+    tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
+    x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)

@@ -1,8 +1,9 @@
 """The layer types a spec may use, one module each, and the discriminated union of them.
 
 Adding a layer type: write its module (fields, analytic shape / params / mult-adds, Keras config keys it does
-not model) and add its class to :data:`LAYER_CLASSES` below; the request schema, the analytic engine, Keras
-building, export, import and the property test all take it from there.
+not model), add its class to :data:`~app.spec.layers.simple.SIMPLE_LAYER_CLASSES` (or, for a wrapper, to
+:data:`LAYER_CLASSES` below); the request schema, the analytic engine, Keras building, export, import and the
+property test all take it from there.
 """
 
 from __future__ import annotations
@@ -15,23 +16,16 @@ from app.spec.layers.base import KerasLayer, ShapeError, keras_auto_name
 from app.spec.layers.bidirectional import Bidirectional
 from app.spec.layers.dense import Dense
 from app.spec.layers.dropout import Dropout
+from app.spec.layers.embedding import Embedding
 from app.spec.layers.flatten import Flatten
 from app.spec.layers.gru import GRU
 from app.spec.layers.lstm import LSTM
+from app.spec.layers.simple import SIMPLE_LAYER_CLASSES
 from app.spec.layers.simple_rnn import SimpleRNN
 from app.spec.layers.time_distributed import TimeDistributed
 from app.spec.types import Shape
 
-LAYER_CLASSES: tuple[type[KerasLayer], ...] = (
-    LSTM,
-    GRU,
-    SimpleRNN,
-    Dense,
-    Flatten,
-    Dropout,
-    Bidirectional,
-    TimeDistributed,
-)
+LAYER_CLASSES: tuple[type[KerasLayer], ...] = (*SIMPLE_LAYER_CLASSES, Bidirectional, TimeDistributed)
 if TYPE_CHECKING:
     # Code works through the KerasLayer interface; only pydantic needs the concrete union.
     AnyLayer: TypeAlias = KerasLayer
@@ -51,6 +45,7 @@ __all__ = [
     "Bidirectional",
     "Dense",
     "Dropout",
+    "Embedding",
     "Flatten",
     "KerasLayer",
     "Layer",

@@ -20,16 +20,27 @@ import re
 import types
 import typing
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 from pydantic import Field
 
-from app.errors import ErrorItem, Loc
+from app.errors import Loc
+from app.spec.layers.common import KerasImportError, python_literal
 from app.spec.layers.keras_config import COMMON_FIXED, Expect
 from app.spec.types import BatchInputShape, InputShape, Name, Shape, StrictModel
 
 
-class ShapeError(ValueError):
+class KerasRefusal(ValueError):
+    """Keras would refuse this input; ``what`` is the clause :func:`app.engine.failure_message` puts after the
+    shape, in the words the Keras side gives for the same refusal (:mod:`app.spec.layers.refusals` has both)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
+class ShapeError(KerasRefusal):
     """A layer cannot take an input of this rank, in the words Keras's ``InputSpec`` check uses.
 
     ``expected`` is e.g. ``"ndim=3"`` or ``"min_ndim=3"``, ``found`` e.g. ``"ndim=2"``
@@ -37,17 +48,25 @@ class ShapeError(ValueError):
     """
 
     def __init__(self, expected: str, found: str) -> None:
-        super().__init__(f"expected {expected}, found {found}")
+        super().__init__(f"Keras expected {expected}, found {found}")
         self.expected = expected
         self.found = found
 
 
-class KerasImportError(ValueError):
-    """A Keras config that the import whitelist refuses; ``loc`` is relative to the layer object."""
+@dataclass(frozen=True)
+class Weight:
+    """One variable a layer's ``build`` creates: its name (the last part of Keras's variable path), its shape
+    (``None`` where it depends on an axis of unknown length, which Keras refuses) and whether it is trainable
+    (``add_weight(trainable=...)``; a layer with ``trainable=False`` makes all of its weights non-trainable)."""
 
-    def __init__(self, loc: Loc, msg: str) -> None:
-        super().__init__(msg)
-        self.item = ErrorItem(loc, msg, "keras_import_refused")
+    name: str
+    shape: Shape
+    trainable: bool = True
+
+    @property
+    def size(self) -> int:
+        """Scalars in the weight (its shape must be known)."""
+        return math.prod(d for d in self.shape if d is not None)
 
 
 # Translates one nested Keras layer object ({"class_name", "config", ...}) found at ``loc`` into spec fields.
@@ -100,6 +119,13 @@ class KerasLayer(StrictModel):
     STEPS_OVER_TIME: ClassVar[bool] = False
     # Keras config keys (of get_config()) this service does not model, with the only value import accepts.
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = COMMON_FIXED
+    # Keras 2 argument names this layer accepts, and the Keras 3 field each becomes in normalized().
+    KERAS2_RENAMES: ClassVar[Mapping[str, str]] = {}
+    # Whether the Keras constructor takes trainable= (SpatialDropout1D's does not: it is then set afterwards).
+    TRAINABLE_ARGUMENT: ClassVar[bool] = True
+    # Whether the layer passes a mask on (Keras's supports_masking); one that does not destroys the mask of an
+    # Embedding(mask_zero=True) or a Masking before it, which Keras only warns about on stderr.
+    SUPPORTS_MASKING: ClassVar[bool] = False
 
     type: str
     name: Name | None = None
@@ -108,6 +134,11 @@ class KerasLayer(StrictModel):
     )
     batch_input_shape: BatchInputShape | None = Field(
         None, description="Keras 2 style, first layer only: the model's input shape with the batch first."
+    )
+    trainable: bool = Field(
+        True,
+        description="Keras's trainable: false freezes the layer, so its weights are counted as non-trainable "
+        "(and training leaves them as they are).",
     )
 
     # -- Keras and export -------------------------------------------------------------------------------------
@@ -118,10 +149,14 @@ class KerasLayer(StrictModel):
         A wrapped layer stays a :class:`KerasLayer` value (``{"layer": LSTM(...)}``): the builder instantiates
         it first.
         """
-        config = self.model_dump(exclude=set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS))
+        config = self.model_dump(exclude=set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS) | set(self.KERAS2_RENAMES))
         for field in self.WRAPPED_FIELDS:
             config[field] = getattr(self, field)
         return config
+
+    def supports_masking(self) -> bool:
+        """Keras's ``supports_masking`` for this layer: :attr:`SUPPORTS_MASKING`, unless its arguments decide."""
+        return self.SUPPORTS_MASKING
 
     def inner_layers(self) -> list[KerasLayer]:
         """The layers this one wraps (none, except for wrappers)."""
@@ -144,7 +179,16 @@ class KerasLayer(StrictModel):
             field = type(self).model_fields[key]
             if not field.is_required() and value == field.default:
                 continue
-            expr = value.python_expr() if isinstance(value, KerasLayer) else python_literal(value)
+            if key == "trainable" and not self.TRAINABLE_ARGUMENT:
+                continue  # has no weights to freeze, and its constructor does not take the argument
+            if isinstance(value, KerasLayer):
+                expr = value.python_expr()
+            elif isinstance(value, dict) and "class_name" in value:  # a built-in initializer, regularizer...
+                from app.spec.layers import keras_objects
+
+                expr = keras_objects.python_expr(keras_objects.module_of(key) or "", value)
+            else:
+                expr = python_literal(value)
             args.append(f"{key}={expr}")
         args.append(f"name={python_literal(name)}")
         return f"keras.layers.{self.type}({', '.join(args)})"
@@ -167,7 +211,7 @@ class KerasLayer(StrictModel):
             if key in cls.WRAPPED_FIELDS:
                 spec[key] = translate(value, where, layer_type_names(cls.model_fields[key].annotation))
             elif key in fields:
-                spec[key] = value
+                spec[key] = cls._keras_object(key, value, where)
             elif key in cls.KERAS_FIXED:
                 expect = cls.KERAS_FIXED[key]
                 if not expect.matches(value):
@@ -182,6 +226,21 @@ class KerasLayer(StrictModel):
                     where, f"{spec['type']} has no argument {key!r} that this service supports (known: {known})"
                 )
         return spec
+
+    @classmethod
+    def _keras_object(cls, key: str, value: Any, loc: Loc) -> Any:
+        """A config value as the spec takes it: an initializer, regularizer or constraint from Keras's
+        serialized form (its default as the field's default), anything else as it is."""
+        from app.spec.layers import keras_objects
+        from app.spec.layers.keras_config import DEFAULT_OBJECTS
+
+        module = keras_objects.module_of(key)
+        if module is None:
+            return value
+        default = cls.model_fields[key].default
+        if isinstance(default, str) and default in DEFAULT_OBJECTS and DEFAULT_OBJECTS[default].matches(value):
+            return default
+        return keras_objects.from_keras(module, value, loc)
 
     # -- Analytic shape engine --------------------------------------------------------------------------------
 
@@ -206,27 +265,49 @@ class KerasLayer(StrictModel):
         self.check_input(input_shape)
         return input_shape
 
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        """The variables Keras's ``build`` creates for ``input_shape``, in its order, with their own trainable
+        flags (the layer's ``trainable`` is applied by :meth:`counted_weights`). None for a layer without
+        weights."""
+        return []
+
+    def counted_weights(self, input_shape: Shape) -> list[Weight]:
+        """:meth:`weights` as Keras counts them: all non-trainable when the layer has ``trainable=False``
+        (keras/src/layers/layer.py, ``Layer.trainable_weights`` is empty for a frozen layer)."""
+        weights = self.weights(input_shape)
+        return weights if self.trainable else [replace(w, trainable=False) for w in weights]
+
+    def unknown_weight(self, input_shape: Shape) -> Weight | None:
+        """The first weight whose shape depends on an axis of unknown length (Keras refuses it), or None."""
+        return next((w for w in self.counted_weights(input_shape) if None in w.shape), None)
+
     def param_count(self, input_shape: Shape) -> int:
-        """Trainable scalars the layer creates for ``input_shape``, as Keras's ``count_params()``."""
-        return 0
+        """Scalars the layer creates for ``input_shape``, as Keras's ``count_params()``: the sum of its
+        weights' sizes."""
+        return sum(w.size for w in self.counted_weights(input_shape))
+
+    def non_trainable_count(self, input_shape: Shape) -> int:
+        """The part of :meth:`param_count` that is not trainable, as Keras's ``non_trainable_weights``:
+        BatchNormalization's moving mean and variance, and every weight of a frozen layer."""
+        return sum(w.size for w in self.counted_weights(input_shape) if not w.trainable)
 
     def mult_adds(self, input_shape: Shape) -> int:
         """Multiply-accumulates for one sample, in torchinfo's convention (see :mod:`app.analysis.engine`)."""
         return 0
+
+    def keras2_renamed(self) -> KerasLayer:
+        """This layer with its Keras 2 argument names (:attr:`KERAS2_RENAMES`) moved to Keras 3's, for
+        :meth:`app.spec.ModelSpec.normalized`. ``input_length`` (Embedding) is the model's input instead."""
+        update: dict[str, Any] = {}
+        for old, new in self.KERAS2_RENAMES.items():
+            value = getattr(self, old)
+            if value is not None:
+                update[old] = None
+                update[new] = value
+        return self.model_copy(update=update) if update else self
 
     def drops_time_axis(self, index: int, consumer: str) -> str | None:
         """How to keep the time axis this layer (at ``index``) removed, for the error of a later ``consumer``
         type that needs it; ``None`` when the layer has nothing to say. Only asked when the layer's output has
         a lower rank than its input."""
         return None
-
-
-def python_literal(value: Any) -> str:
-    """A Python literal for a JSON-like value: ``True``, ``None``, ``0.5``, ``"tanh"``, ``[5, 10]``."""
-    if value is None or isinstance(value, bool | int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(python_literal(v) for v in value) + "]"
-    raise TypeError(f"no Python literal for {type(value).__name__}")

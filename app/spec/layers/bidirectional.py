@@ -8,7 +8,8 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field
 
 from app.errors import Loc
-from app.spec.layers.base import KerasImportError, KerasLayer, TranslateLayer
+from app.spec.layers.base import KerasLayer, TranslateLayer, Weight
+from app.spec.layers.common import KerasImportError
 from app.spec.layers.gru import GRU
 from app.spec.layers.lstm import LSTM
 from app.spec.layers.simple_rnn import SimpleRNN
@@ -27,6 +28,7 @@ class Bidirectional(KerasLayer):
     """
 
     WRAPPED_FIELDS: ClassVar[tuple[str, ...]] = ("layer",)
+    SUPPORTS_MASKING: ClassVar[bool] = True
     INPUT_NDIM: ClassVar[int | None] = 3
     NEEDS: ClassVar[str] = "3-D input (batch, timesteps, features)"
     STEPS_OVER_TIME: ClassVar[bool] = True
@@ -45,8 +47,11 @@ class Bidirectional(KerasLayer):
             return (*shape[:-1], 2 * last)
         return shape
 
-    def param_count(self, input_shape: Shape) -> int:
-        return 2 * self.layer.param_count(input_shape)
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        # Both copies are made from the wrapped layer's config, trainable flag included.
+        # The forward and the backward copy (Keras's variable paths end with the RNN's own names: "kernel").
+        inner = self.layer.counted_weights(input_shape)
+        return [*inner, *inner]
 
     def mult_adds(self, input_shape: Shape) -> int:
         return 2 * self.layer.mult_adds(input_shape)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from app.spec.layers.base import KerasLayer, prod
+from app.spec.layers.base import KerasLayer, Weight, prod
 from app.spec.layers.keras_config import DENSE_FIXED, Expect
+from app.spec.layers.keras_objects import Constraint, Initializer, Regularizer
 from app.spec.types import Activation, Shape, Units
 
 
@@ -22,21 +23,28 @@ class Dense(KerasLayer):
     """
 
     INPUT_MIN_NDIM: ClassVar[int] = 2
+    SUPPORTS_MASKING: ClassVar[bool] = True
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = DENSE_FIXED
 
     type: Literal["Dense"]
     units: Units
     activation: Activation | None = None
     use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    bias_constraint: Constraint = None
 
     def output_shape(self, input_shape: Shape) -> Shape:
         self.check_input(input_shape)
         return (*input_shape[:-1], self.units)
 
-    def param_count(self, input_shape: Shape) -> int:
-        features = input_shape[-1]
-        assert features is not None
-        return features * self.units + (self.units if self.use_bias else 0)
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        kernel = Weight("kernel", (input_shape[-1], self.units))
+        return [kernel, Weight("bias", (self.units,))] if self.use_bias else [kernel]
 
     def mult_adds(self, input_shape: Shape) -> int:
         return prod(input_shape[1:-1]) * self.param_count(input_shape)

@@ -15,6 +15,7 @@ class Dropout(KerasLayer):
     shape; no weights, no mult-adds (keras/src/layers/regularization/dropout.py)."""
 
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = {**COMMON_FIXED, "noise_shape": NULL, "seed": NULL}
+    SUPPORTS_MASKING: ClassVar[bool] = True
 
     type: Literal["Dropout"]
     rate: Rate

@@ -79,11 +79,24 @@ class Float32(Expect):
         return "float32"
 
 
+class InputDtype(Expect):
+    """An InputLayer's dtype: float32, or the int32 (or int64) of token ids before an Embedding. The service
+    derives the dtype from the first layer (:attr:`app.spec.ModelSpec.input_dtype`), so the value is only
+    checked to be one of these."""
+
+    def matches(self, value: Any) -> bool:
+        return value in ("float32", "int32", "int64") or Float32().matches(value)
+
+    def __str__(self) -> str:
+        return "float32, or int32 / int64 before an Embedding"
+
+
 NULL = Value(None)
 FALSE = Value(False)
 
-# Keys of every layer's config (keras/src/layers/layer.py, Layer.get_config).
-COMMON_FIXED: dict[str, Expect] = {"trainable": Value(True), "dtype": Float32()}
+# Keys of every layer's config (keras/src/layers/layer.py, Layer.get_config) that the spec does not model
+# (``trainable`` it does: a field of every layer).
+COMMON_FIXED: dict[str, Expect] = {"dtype": Float32()}
 
 GLOROT_UNIFORM = KerasObject("keras.initializers", "GlorotUniform", seed=None, input_axes=None, output_axes=None)
 ORTHOGONAL = KerasObject("keras.initializers", "Orthogonal", seed=None, gain=1.0)
@@ -92,13 +105,6 @@ ZEROS = KerasObject("keras.initializers", "Zeros")
 # Dense's keys beyond its arguments (keras/src/layers/core/dense.py, Dense.get_config).
 DENSE_FIXED: dict[str, Expect] = {
     **COMMON_FIXED,
-    "kernel_initializer": GLOROT_UNIFORM,
-    "bias_initializer": ZEROS,
-    "kernel_regularizer": NULL,
-    "bias_regularizer": NULL,
-    "activity_regularizer": NULL,
-    "kernel_constraint": NULL,
-    "bias_constraint": NULL,
     "lora_rank": NULL,
     "lora_alpha": NULL,
     "quantization_config": NULL,
@@ -112,15 +118,52 @@ RECURRENT_FIXED: dict[str, Expect] = {
     "go_backwards": FALSE,
     "unroll": FALSE,
     "zero_output_for_mask": FALSE,
-    "kernel_initializer": GLOROT_UNIFORM,
-    "recurrent_initializer": ORTHOGONAL,
+    "seed": NULL,
+}
+
+# The convolutions' keys beyond their arguments (keras/src/layers/convolutional/base_conv.py,
+# BaseConv.get_config; base_conv_transpose.py likewise).
+CONV_FIXED: dict[str, Expect] = {**COMMON_FIXED, "data_format": Value("channels_last")}
+
+# SeparableConv1D's (keras/src/layers/convolutional/base_separable_conv.py, get_config).
+SEPARABLE_CONV_FIXED: dict[str, Expect] = {
+    **COMMON_FIXED,
+    "data_format": Value("channels_last"),
+    "depthwise_initializer": GLOROT_UNIFORM,
+    "pointwise_initializer": GLOROT_UNIFORM,
     "bias_initializer": ZEROS,
-    "kernel_regularizer": NULL,
-    "recurrent_regularizer": NULL,
+    "depthwise_regularizer": NULL,
+    "pointwise_regularizer": NULL,
     "bias_regularizer": NULL,
     "activity_regularizer": NULL,
-    "kernel_constraint": NULL,
-    "recurrent_constraint": NULL,
+    "depthwise_constraint": NULL,
+    "pointwise_constraint": NULL,
     "bias_constraint": NULL,
-    "seed": NULL,
+}
+
+ONES = KerasObject("keras.initializers", "Ones")
+UNIFORM = KerasObject("keras.initializers", "RandomUniform", seed=None, minval=-0.05, maxval=0.05)
+
+# A default initializer by name -> Keras's serialized form of it, so that import reads it back as the name.
+DEFAULT_OBJECTS: dict[str, Expect] = {
+    "glorot_uniform": GLOROT_UNIFORM,
+    "orthogonal": ORTHOGONAL,
+    "zeros": ZEROS,
+    "ones": ONES,
+    "uniform": UNIFORM,
+}
+
+# The pooling layers' (keras/src/layers/pooling/base_pooling.py, base_global_pooling.py).
+POOLING_FIXED: dict[str, Expect] = {**COMMON_FIXED, "data_format": Value("channels_last")}
+
+# The normalization layers' initializers, regularizers and constraints (keras/src/layers/normalization/
+# batch_normalization.py and layer_normalization.py, get_config).
+NORMALIZATION_FIXED: dict[str, Expect] = {
+    **COMMON_FIXED,
+    "beta_initializer": ZEROS,
+    "gamma_initializer": ONES,
+    "beta_regularizer": NULL,
+    "gamma_regularizer": NULL,
+    "beta_constraint": NULL,
+    "gamma_constraint": NULL,
 }

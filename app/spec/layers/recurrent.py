@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar
 
-from app.spec.layers.base import KerasLayer
+from app.spec.layers.base import KerasLayer, Weight
 from app.spec.layers.keras_config import RECURRENT_FIXED, Expect
+from app.spec.layers.keras_objects import Constraint, Initializer, Regularizer
 from app.spec.types import Activation, Rate, Shape, Units
 
 
@@ -25,6 +26,7 @@ class RecurrentLayer(KerasLayer):
     """
 
     INPUT_NDIM: ClassVar[int | None] = 3
+    SUPPORTS_MASKING: ClassVar[bool] = True
     NEEDS: ClassVar[str] = "3-D input (batch, timesteps, features)"
     STEPS_OVER_TIME: ClassVar[bool] = True
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = RECURRENT_FIXED
@@ -37,6 +39,16 @@ class RecurrentLayer(KerasLayer):
     stateful: bool = False
     dropout: Rate = 0.0
     recurrent_dropout: Rate = 0.0
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    kernel_regularizer: Regularizer = None
+    recurrent_regularizer: Regularizer = None
+    bias_regularizer: Regularizer = None
+    activity_regularizer: Regularizer = None
+    kernel_constraint: Constraint = None
+    recurrent_constraint: Constraint = None
+    bias_constraint: Constraint = None
 
     def bias_vectors(self) -> int:
         """How many bias vectors of ``GATES·units`` the layer has: 1, or 0 without ``use_bias``."""
@@ -47,10 +59,13 @@ class RecurrentLayer(KerasLayer):
         batch, steps, _ = input_shape
         return (batch, steps, self.units) if self.return_sequences else (batch, self.units)
 
-    def param_count(self, input_shape: Shape) -> int:
-        features = input_shape[-1]
-        assert features is not None
-        return self.GATES * self.units * (features + self.units + self.bias_vectors())
+    def weights(self, input_shape: Shape) -> list[Weight]:
+        width = self.GATES * self.units
+        weights = [Weight("kernel", (input_shape[-1], width)), Weight("recurrent_kernel", (self.units, width))]
+        vectors = self.bias_vectors()
+        if vectors:
+            weights.append(Weight("bias", (width,) if vectors == 1 else (vectors, width)))
+        return weights
 
     def mult_adds(self, input_shape: Shape) -> int:
         steps = input_shape[1]
