@@ -21,12 +21,12 @@ from pydantic.json_schema import models_json_schema
 
 from app.spec.types import Activation
 
-ACTIVATION_REF = {"$ref": "#/components/schemas/Activation"}
+ACTIVATION_REF = {"$ref": "#/components/schemas/ActivationName"}
 
 
 def _is_activations(node: Any) -> bool:
     """True for pydantic's inline schema of the Activation literal: ``{"type": "string", "enum": [...]}``."""
-    return isinstance(node, dict) and node.get("enum") == list(get_args(Activation)) and set(node) <= {"type", "enum"}
+    return isinstance(node, dict) and node.get("enum") == list(get_args(Activation))
 
 
 def _name_activations(node: Any) -> None:
@@ -34,7 +34,9 @@ def _name_activations(node: Any) -> None:
     children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
     for key, child in list(children):
         if _is_activations(child):
-            node[key] = dict(ACTIVATION_REF)
+            # A field's own words (description, examples, default) stay beside the reference (OpenAPI 3.1).
+            extra = {k: v for k, v in child.items() if k not in ("type", "enum", "title")}
+            node[key] = {**ACTIVATION_REF, **extra}
         else:
             _name_activations(child)
 
@@ -59,10 +61,10 @@ def install_openapi(app: FastAPI, answer_models: Sequence[type[BaseModel]]) -> N
             "description": schemas["TrainingRun"]["properties"]["request"].get("description"),
         }
         _name_activations(schemas)
-        schemas["Activation"] = {
+        schemas["ActivationName"] = {
             "type": "string",
             "enum": list(get_args(Activation)),
-            "title": "Activation",
+            "title": "ActivationName",
             "description": "Keras's activation names (keras.activations) that a sequence model plausibly uses.",
         }
         app.openapi_schema = schema

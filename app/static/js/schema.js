@@ -79,7 +79,7 @@ export function readSchema(openapi) {
     if (members && members.every((m) => deref(m)?.properties?.[discriminator]?.const)) {
       return { ...field, kind: "layer", layerTypes: members.map(typeOf) };
     }
-    // A named vocabulary (Activation) is a $ref to its component.
+    // A named vocabulary (ActivationName) is a $ref to its component.
     const choices = deref(schema)?.enum;
     if (choices) return { ...field, kind: "enum", options: choices };
     if (schema.type === "array" && deref(schema.items)?.enum) {
