@@ -224,8 +224,7 @@ def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
         shape = shapes[-1]
         try:
             out = layer.output_shape(shape)
-            if (weight := layer.unknown_weight(shape)) is not None:  # Dense, LSTM... on an unknown last axis
-                raise refusals.unknown_weight(weight.name, weight.shape)
+            refusals.check_known_weights(layer, shape)  # Dense, LSTM... on an unknown last axis
         except KerasRefusal as exc:
             message = failure_message(spec, i, shapes, exc.what)
             raise SpecError.one((*loc, "layers", i), message, "keras_build_error") from None

@@ -100,8 +100,7 @@ class BaseConv(KerasLayer):
         channels (unknown channels fail first), the groups, then the exact rank (Keras compares it only with
         the kernel's, in ``compute_output_shape``)."""
         super().check_input(input_shape)
-        if (weight := self.unknown_weight(input_shape)) is not None:
-            raise refusals.unknown_weight(weight.name, weight.shape)
+        refusals.check_known_weights(self, input_shape)
         self.check_channels(input_shape)
         if len(input_shape) != self.RANK + 2:
             raise ShapeError(f"ndim={self.RANK + 2}", f"ndim={len(input_shape)}")

@@ -66,8 +66,7 @@ class BatchNormalization(KerasLayer):
 
     def output_shape(self, input_shape: Shape) -> Shape:
         self.check_input(input_shape)
-        if (weight := self.unknown_weight(input_shape)) is not None:
-            raise refusals.unknown_weight(weight.name, weight.shape)
+        refusals.check_known_weights(self, input_shape)
         return input_shape
 
     def mult_adds(self, input_shape: Shape) -> int:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 
-from app.spec.layers.base import KerasRefusal, ShapeError
+from app.spec.layers.base import KerasLayer, KerasRefusal, ShapeError
+from app.spec.types import Shape
 
 
 def _tuple(values: Sequence[int | None]) -> str:
@@ -94,6 +95,17 @@ def groups_mismatch(groups: int, channels: int | None) -> KerasRefusal:
         f"Keras expected input channels divisible by groups={groups}, found {channels} channels; use a groups "
         "value that divides the input's last axis"
     )
+
+
+def check_known_weights(layer: KerasLayer, input_shape: Shape) -> None:
+    """Refuse, as Keras does when it creates it, the first weight of ``layer`` whose shape depends on an axis
+    of unknown length in ``input_shape``.
+
+    Raises:
+        KerasRefusal: :func:`unknown_weight`'s, for that weight.
+    """
+    if (weight := layer.unknown_weight(input_shape)) is not None:
+        raise unknown_weight(weight.name, weight.shape)
 
 
 def unknown_weight(name: str, shape: Sequence[int | None]) -> KerasRefusal:
