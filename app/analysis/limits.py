@@ -11,6 +11,7 @@ from app.analysis.engine import FLOAT32_BYTES, ModelFigures
 from app.config import Limits, Settings
 from app.errors import ErrorItem, Loc, SpecError
 from app.formatting import fmt_bytes, fmt_count
+from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.model import ModelSpec
 from app.spec.training import Optimizer, TrainingSpec
@@ -26,7 +27,7 @@ def _units(layer: KerasLayer, loc: Loc) -> list[tuple[Loc, KerasLayer, int]]:
     return found
 
 
-def check_layer_count(spec: ModelSpec, limits: Limits, loc: Loc = ("body",)) -> None:
+def check_layer_count(spec: ModelSpec | GraphSpec, limits: Limits, loc: Loc = ("body",)) -> None:
     """The one limit checked before :func:`analyze`: a stack over ``max_layers`` is not walked at all.
 
     Raises:
@@ -42,7 +43,7 @@ def check_layer_count(spec: ModelSpec, limits: Limits, loc: Loc = ("body",)) -> 
 
 
 def check_limits(
-    spec: ModelSpec,
+    spec: ModelSpec | GraphSpec,
     figures: ModelFigures,
     limits: Limits,
     batch_size: int,

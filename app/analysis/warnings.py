@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from app.analysis.engine import ModelFigures, analyze
 from app.errors import Loc
 from app.formatting import fmt_shape
+from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.model import ModelSpec
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
@@ -177,7 +178,7 @@ def mask_warnings(spec: ModelSpec, loc: Loc = ("body",)) -> list[ModelWarning]:
 
 
 def batch_warnings(
-    spec: ModelSpec,
+    spec: ModelSpec | GraphSpec,
     batch_size: int,
     samples: int | None = None,
     loc: Loc = ("body",),
