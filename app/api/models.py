@@ -17,7 +17,7 @@ from pydantic import ConfigDict, RootModel, SkipValidation
 
 from app.api.deps import Summaries
 from app.api.responses import BODY_TOO_LARGE, WORKER_FAILED, Responses, error
-from app.spec.examples import SEED_DESCRIPTIONS, SEED_MODELS
+from app.spec.examples import GRAPH_DESCRIPTIONS, GRAPH_MODELS, SEED_DESCRIPTIONS, SEED_MODELS
 from app.spec.graph import GraphSpec
 from app.spec.keras_import import KerasModelConfig, parse_model
 from app.spec.model import ModelSpec
@@ -25,7 +25,10 @@ from app.summaries.models import ModelSummary
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-SUMMARY_EXAMPLES = {key: Example(summary=SEED_DESCRIPTIONS[key], value=value) for key, value in SEED_MODELS.items()}
+SUMMARY_EXAMPLES = {
+    **{key: Example(summary=SEED_DESCRIPTIONS[key], value=value) for key, value in SEED_MODELS.items()},
+    **{key: Example(summary=GRAPH_DESCRIPTIONS[key], value=value) for key, value in GRAPH_MODELS.items()},
+}
 
 
 def prefers_text(accept: str | None) -> bool:

@@ -169,13 +169,9 @@ def build_graph(spec: GraphSpec, initialize: bool = True) -> keras.Model:
         shown = [(ref, tuple(tensor(ref).shape)) for _, refs in calls for ref in refs]
         built = make_layer(layer, initialize)
         try:
-            if layer.CHECKED_ON_CALL:
-                shapes = [tuple(t.shape) for t in args]
-                layer.call_output_shapes(
-                    shapes,
-                    {k: [tuple(t.shape) for t in v] for k, v in kwargs.items() if isinstance(v, list)}
-                    | ({"mask": [tuple(kwargs["mask"].shape)]} if "mask" in kwargs else {}),
-                )
+            if layer.CHECKED_ON_CALL:  # what Keras builds but cannot run (see the docstring)
+                received = {field: [tuple(tensor(ref).shape) for ref in refs] for field, refs in calls[1:]}
+                layer.call_output_shapes([tuple(t.shape) for t in args], received)
             if layer.CALL_STYLE == "list":
                 out = built(args, **kwargs)
             elif layer.CALL_STYLE == "positional":
@@ -187,6 +183,8 @@ def build_graph(spec: GraphSpec, initialize: bool = True) -> keras.Model:
         except (ValueError, TypeError, IndexError) as exc:
             what = _what_keras_said(exc, built, shown[0][1])
             raise BuildError(i, graph_failure_message(spec, i, shown, what)) from None
+        if (refused := _time_distributed_refusal(built, shown[0][1])) is not None:
+            raise BuildError(i, graph_failure_message(spec, i, shown, refused))
         tensors[layer.name or ""] = list(out) if isinstance(out, list | tuple) else [out]
     outputs = [tensor(ref) for ref in spec.outputs]
     return keras.Model(
@@ -241,14 +239,21 @@ def _check_time_distributed(spec: ModelSpec, layers: list[keras.layers.Layer]) -
     """
     shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers)]
     for i, layer in enumerate(layers):
-        if not isinstance(layer, keras.layers.TimeDistributed):
-            continue
-        child = keras.KerasTensor(shape=(shapes[i][0], *shapes[i][2:]))
-        try:
-            input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
-        except ValueError as exc:
-            what = _what_keras_said(exc, layer, shapes[i])
-            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what)) from None
+        if (what := _time_distributed_refusal(layer, shapes[i])) is not None:
+            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what))
+
+
+def _time_distributed_refusal(layer: keras.layers.Layer, received: tuple[int | None, ...]) -> str | None:
+    """What Keras's InputSpec of a TimeDistributed's wrapped layer says of one timestep of ``received``, or None
+    (also for any other layer)."""
+    if not isinstance(layer, keras.layers.TimeDistributed):
+        return None
+    child = keras.KerasTensor(shape=(received[0], *received[2:]))
+    try:
+        input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
+    except ValueError as exc:
+        return _what_keras_said(exc, layer, received)
+    return None
 
 
 def _count(weights: list[Any]) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from app.formatting import fmt_shape
 from app.spec.layers.base import KerasLayer, KerasRefusal, Weight, prod
@@ -170,6 +170,18 @@ class MultiHeadAttention(BaseAttention):
     activity_regularizer: Regularizer = None
     kernel_constraint: Constraint = None
     bias_constraint: Constraint = None
+
+    @field_validator("trainable")
+    @classmethod
+    def _freezable(cls, trainable: bool) -> bool:
+        # Keras 3 builds the four projections (EinsumDense sublayers) after the constructor's trainable=False,
+        # so they stay trainable: the layer's row says 0 trainable, the model's totals and fit train them all.
+        if not trainable:
+            raise ValueError(
+                "Keras 3 does not freeze a MultiHeadAttention given trainable=false (its projections are built "
+                "afterwards and stay trainable, so fit would still train them): leave trainable out"
+            )
+        return trainable
 
     def call_output_shapes(self, inputs: list[Shape], arguments: Mapping[str, list[Shape]]) -> list[Shape]:
         query, _, _ = self._check(inputs)

@@ -120,13 +120,6 @@ class Concatenate(MergeLayer):
     type: Literal["Concatenate"]
     axis: int = Field(-1, ge=-8, le=8, description="The axis to join along; -1 (the features) by default.")
 
-    @field_validator("axis")
-    @classmethod
-    def _not_batch(cls, axis: int) -> int:
-        if axis == 0:
-            raise ValueError("axis 0 is the batch axis, which Concatenate cannot join along: use 1, 2... or -1")
-        return axis
-
     def call_output_shapes(self, inputs: list[Shape], arguments: Mapping[str, list[Shape]]) -> list[Shape]:
         ranks = {len(s) for s in inputs}
         shown = " and ".join(fmt_shape(s) for s in inputs)
