@@ -129,8 +129,14 @@ class ModelFigures:
     name: str
     input_shape: Shape
     layers: tuple[LayerFigures, ...]
-    # A graph model's inputs, by name (the first is input_shape); empty for a Sequential.
+    # A graph model's inputs, by name (the first is input_shape), and its outputs' shapes; empty for a Sequential.
     inputs: tuple[tuple[str, Shape], ...] = ()
+    outputs: tuple[Shape, ...] = ()
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        """The shape of every output of the model (a Sequential's: its last layer's)."""
+        return self.outputs or (self.layers[-1].output_shape,)
 
     @property
     def total_params(self) -> int:
@@ -339,7 +345,10 @@ def analyze_graph(spec: GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
         )
         tensors[layer.name] = outs
     inputs = tuple((x.name, x.batch_shape) for x in spec.inputs)
-    return ModelFigures(name=spec.name or "functional", input_shape=inputs[0][1], layers=tuple(rows), inputs=inputs)
+    outputs = tuple(shape_of(ref) for ref in spec.outputs)
+    return ModelFigures(
+        name=spec.name or "functional", input_shape=inputs[0][1], layers=tuple(rows), inputs=inputs, outputs=outputs
+    )
 
 
 # The two lengths the per-timestep figures of a variable-length model are measured between (powers of two, so

@@ -122,14 +122,14 @@ def check_limits(
 
 
 def check_training_limits(
-    training: TrainingSpec, output_shape: Sequence[int | None], settings: Settings, loc: Loc
+    training: TrainingSpec, output_shapes: Sequence[Sequence[int | None]], settings: Settings, loc: Loc
 ) -> None:
     """The limits on what a training does: samples, epochs, their product (the work), and the bytes of the
     synthetic data its worker allocates (features and labels, float32).
 
     Args:
         training: a normalized training request.
-        output_shape: the model's output shape (batch first), which the labels take.
+        output_shapes: the shape of each of the model's outputs (batch first), which the labels take.
 
     Raises:
         SpecError: (422, ``limit_exceeded``) one item per limit passed, giving the figure, the limit and its
@@ -155,8 +155,9 @@ def check_training_limits(
             "train on fewer samples or for fewer epochs",
         )
     steps = training.data.timesteps or 1  # the length of a variable-length model's null axes
-    values = math.prod(d or steps for d in training.model.batch_shape[1:])
-    values += math.prod(d or steps for d in output_shape[1:])
+    model = training.model
+    inputs = [x.batch_shape for x in model.inputs] if isinstance(model, GraphSpec) else [model.batch_shape]
+    values = sum(math.prod(d or steps for d in shape[1:]) for shape in [*inputs, *output_shapes])
     data_bytes = samples * values * 4
     if data_bytes > settings.max_data_bytes:
         over(

@@ -67,7 +67,7 @@ def _one_of(schema: dict[str, Any]) -> None:
 
 class ModelRequest(RootModel[SkipValidation[ModelSpec | GraphSpec | KerasModelConfig]]):
     """A model spec (a Sequential; a graph model when it has a top-level `inputs`), or Keras's own
-    `model.to_json()` of a Sequential of the supported layers."""
+    `model.to_json()` of either, of the supported layers."""
 
     # Validation is parse_model's (it tells the two apart and puts errors in the service's words), so the root
     # is the body as it came.
@@ -79,9 +79,9 @@ ModelBody = Annotated[
     Body(
         ...,
         openapi_examples=SUMMARY_EXAMPLES,
-        description="A model spec: a Sequential (input_shape and layers), or a graph model (Keras's functional "
-        "Model: inputs, layers called on references, outputs); or Keras's own `model.to_json()` of a Sequential of "
-        "the supported layers.",
+        description="A model spec: a Sequential (input_shape and layers) or a graph model (Keras's functional "
+        "Model: inputs, layers called on references, outputs); or Keras's own `model.to_json()` of either, of the "
+        "supported layers.",
     ),
 ]
 BatchSize = Annotated[
@@ -111,7 +111,11 @@ MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 503: WORKER
 SVG = {"image/svg+xml": {"schema": {"type": "string"}}}
 DIAGRAM_ERRORS: Responses = {
     **MODEL_ERRORS,
-    503: error("A worker failed, or Graphviz's dot, which draws the diagram, is not installed where the service runs."),
+    503: error(
+        "A worker failed (retry after `Retry-After` seconds), or Graphviz's dot, which draws the diagram, is not "
+        "installed where the service runs.",
+        retry_after=True,
+    ),
 }
 # The Python export and the spec build nothing in a worker (no 503), and the size limits do not apply to them.
 UNBUILT_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error("The spec is invalid or Keras would refuse a layer.")}

@@ -5,6 +5,7 @@ their diagram, export (functional Python that runs, Keras JSON that imports back
 
 from __future__ import annotations
 
+import copy
 import json
 from typing import Any
 
@@ -223,3 +224,43 @@ def test_a_shared_layer_in_keras_json_is_refused_by_name(client: TestClient) -> 
     assert r.status_code == 422
     item = r.json()["detail"][0]
     assert item["type"] == "keras_import_refused" and "shared layer" in item["msg"]
+
+
+def small(body: dict[str, Any], units: int = 8) -> dict[str, Any]:
+    """The graph with every LSTM and attention made small: the same graph, trained in seconds."""
+    body = copy.deepcopy(body)
+    for layer in body["layers"]:
+        if layer["type"] == "LSTM":
+            layer["units"] = units
+        if layer["type"] == "MultiHeadAttention":
+            layer["key_dim"] = 4
+    return body
+
+
+@pytest.mark.parametrize("example", list(MODELS))
+def test_graph_model_trains_on_an_array_per_input(client: TestClient, example: str) -> None:
+    body = {
+        "model": small(MODELS[example][0]),
+        "data": {"samples": 64, "timesteps": 6},
+        "fit": {"epochs": 2, "batch_size": 16, "validation_split": 0.25},
+        "compile": {"loss": "binary_crossentropy"},
+    }
+    r = client.post("/v1/trainings?wait=180", json=body)
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["status"] == "succeeded", run
+    assert len(run["history"]["loss"]) == len(run["history"]["val_loss"]) == 2
+    assert all(isinstance(v, float) and v > 0 for v in run["history"]["loss"])
+    again = client.post("/v1/trainings?wait=180", json=body).json()
+    assert again["history"] == run["history"]  # seeded: the same arrays, weights and shuffling
+
+
+def test_a_graph_training_names_graph_fields_in_its_errors(client: TestClient) -> None:
+    bad = copy.deepcopy(SEQ2SEQ)
+    bad["layers"][1]["initial_state"] = ["encoder:1", "nowhere"]
+    r = client.post("/v1/trainings", json={"model": bad, "data": {"timesteps": 5}})
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "model", "layers", 1, "initial_state", 1] and item["type"] == "unknown_reference"
+    r = client.post("/v1/trainings", json={"model": {**SEQ2SEQ, "outputs": []}, "data": {"timesteps": 5}})
+    assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model", "outputs"]

@@ -42,7 +42,11 @@ export class SummaryView {
           "tr",
           { dataset: { index: String(layer.index) } },
           h("th", { scope: "row", class: "c-layer" }, h("span", { class: "lname" }, layer.name), " ",
-            h("span", { class: "ltype" }, `(${layer.type})`)),
+            h("span", { class: "ltype" }, `(${layer.type})`),
+            // A graph's layer: what it was called on (Keras's "Connected to").
+            layer.connected_to?.length
+              ? h("span", { class: "lfrom" }, ` ← ${layer.connected_to.join(", ")}`)
+              : null),
           h("td", { class: "c-shape" }, h("code", {}, formatShape(layer.output_shape))),
           h("td", { class: "c-params num" }, formatInt(layer.params)),
           h("td", {
