@@ -103,10 +103,10 @@ export async function summarize(spec, { batchSize, signal } = {}) {
   return response.json();
 }
 
-/** POST /v1/models/diagram: the model drawn as Keras's plot_model draws it, as an SVG Blob. */
+/** POST /v1/models/diagram: the model drawn as Keras's plot_model draws it, as SVG text. */
 export async function drawModel(spec, { signal } = {}) {
   const response = await call("POST", apiUrl("v1/models/diagram"), { body: spec, accept: "image/svg+xml", signal });
-  return response.blob();
+  return response.text();
 }
 
 /** POST /v1/models/export?format=python|keras_json|spec: a Keras 3 script, Keras's own model.to_json(), or the spec. */

@@ -54,16 +54,15 @@ async function main() {
   let inflight = null;
   let sequence = 0;
 
-  // The diagram of the summarized model, drawn by the service as an SVG image (an <img>: no script in it runs).
-  let diagramUrl = null;
+  // The diagram of the summarized model, drawn by the service as SVG and shown as an image (a data: URL, which the
+  // page's img-src allows; in an <img> no script of it runs).
   async function showDiagram(spec, signal, current) {
     const status = byId("diagram-status");
     status.textContent = "Drawing…";
     try {
       const svg = await drawModel(spec, { signal });
       if (!current()) return;
-      if (diagramUrl) URL.revokeObjectURL(diagramUrl);
-      diagramUrl = URL.createObjectURL(svg);
+      const diagramUrl = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
       const names = (spec.layers ?? []).map((layer) => layer.name ?? layer.type).join(", ");
       byId("diagram").replaceChildren(h("img", { id: "diagram-image", src: diagramUrl, alt: `Diagram of the model: ${names}` }));
       status.textContent = "";

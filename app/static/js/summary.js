@@ -71,7 +71,8 @@ export class SummaryView {
       ),
     );
     const memory = summary.training_memory;
-    this.figures.replaceChildren(
+    // replaceChildren writes a null as the text "null": the figures a summary does not have are left out.
+    const figures = [
       figure("Trainable / non-trainable", `${formatInt(summary.trainable_params)} / ${formatInt(summary.non_trainable_params)}`),
       figure("Weights (float32)", formatBytes(summary.weights_bytes)),
       summary.mult_adds_batch === null
@@ -86,7 +87,8 @@ export class SummaryView {
               `input ${formatBytes(memory.input_bytes)}; a lower bound`,
           )
         : null,
-    );
+    ];
+    this.figures.replaceChildren(...figures.filter((node) => node !== null));
     this.text.textContent = summary.text;
     this.notes.replaceChildren(...(byLayer.get(null) ?? []).map((item) => problemNode(item)));
     const count = summary.warnings.length;
