@@ -118,7 +118,7 @@ RESIDUAL: dict[str, Any] = {
         {"type": "LayerNormalization", "name": "norm", "epsilon": 1e-6},
         {"type": "Conv1D", "name": "ff_1", "filters": 4, "kernel_size": 1, "activation": "relu"},
         {"type": "Conv1D", "name": "ff_2", "filters": 1, "kernel_size": 1},
-        {"type": "GlobalAveragePooling1D", "name": "pool"},
+        {"type": "GlobalAveragePooling1D", "name": "pool", "data_format": "channels_first"},
         {"type": "Dense", "name": "classes", "units": 2, "activation": "softmax"},
     ],
     "outputs": ["classes"],

@@ -33,7 +33,7 @@ def test_the_engine_gives_the_three_models_keras_counts() -> None:
     assert [row.params for row in figures["seq2seq"].layers] == [335_872, 358_400, 23_901]
     assert figures["seq2seq"].total_params == 718_173
     assert figures["babi"].total_params == 127_422
-    assert figures["residual"].total_params == 1_812
+    assert figures["residual"].total_params == 2_066
     encoder = figures["seq2seq"].layers[0]
     assert encoder.output_shapes == ((None, 256), (None, 256), (None, 256))
 

@@ -49,7 +49,7 @@ def residual_keras() -> keras.Model:
     x = L.LayerNormalization(epsilon=1e-6, name="norm")(x)
     x = L.Conv1D(filters=4, kernel_size=1, activation="relu", name="ff_1")(x)
     x = L.Conv1D(filters=1, kernel_size=1, name="ff_2")(x)
-    x = L.GlobalAveragePooling1D(name="pool")(x)
+    x = L.GlobalAveragePooling1D(data_format="channels_first", name="pool")(x)
     return keras.Model(series, L.Dense(2, activation="softmax", name="classes")(x), name="transformer_block")
 
 
@@ -93,10 +93,10 @@ MODELS: dict[str, tuple[dict[str, Any], Any, dict[str, tuple[str, list[Any], int
             "norm": ("LayerNormalization", [None, 128, 1], 2, ["residual"]),
             "ff_1": ("Conv1D", [None, 128, 4], 8, ["norm"]),
             "ff_2": ("Conv1D", [None, 128, 1], 5, ["ff_1"]),
-            "pool": ("GlobalAveragePooling1D", [None, 1], 0, ["ff_2"]),
-            "classes": ("Dense", [None, 2], 4, ["pool"]),
+            "pool": ("GlobalAveragePooling1D", [None, 128], 0, ["ff_2"]),
+            "classes": ("Dense", [None, 2], 258, ["pool"]),
         },
-        1_812,
+        2_066,
     ),
 }
 
