@@ -224,6 +224,8 @@ def spec_from_keras(
 _GRAPH_LAYER_KEYS = {*_LAYER_KEYS, "name", "inbound_nodes"}
 # The call keywords of a node that a spec says (mask, initial_state) or that hold Keras's defaults.
 _CALL_DEFAULTS: dict[str, Expect] = {"training": FALSE, "mask": Value(None)}
+# The layers whose call takes use_causal_mask (app.spec.layers.attention).
+_CAUSAL = ("Attention", "AdditiveAttention", "MultiHeadAttention")
 
 
 def _history(tensor: Any, loc: Loc) -> str:
@@ -280,6 +282,8 @@ def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc) -> None:
             spec["mask"] = _history(value, at)
         elif key == "key" and spec["type"] == "MultiHeadAttention" and value is not None:
             spec["inputs"].append(_history(value, at))
+        elif key == "use_causal_mask" and spec["type"] in _CAUSAL and isinstance(value, bool):
+            spec["use_causal_mask"] = value
         elif key in _CALL_DEFAULTS and _CALL_DEFAULTS[key].matches(value):
             continue
         else:

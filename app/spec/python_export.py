@@ -7,6 +7,7 @@ import json
 
 from app.formatting import fmt_shape
 from app.spec.graph import GraphSpec, Reference
+from app.spec.layers.common import python_literal
 from app.spec.model import ModelSpec
 
 
@@ -73,6 +74,8 @@ def graph_python_snippet(spec: GraphSpec) -> str:
         for field, refs in calls[1:]:
             value = _variable(refs[0]) if field == "mask" else "[" + ", ".join(_variable(r) for r in refs) + "]"
             call += f", {field}={value}"
+        for option, value in layer.call_options().items():
+            call += f", {option}={python_literal(value)}"
         count = layer.output_count()
         targets = (
             _variable(layer.name) if count == 1 else ", ".join(_variable(f"{layer.name}:{k}") for k in range(count))

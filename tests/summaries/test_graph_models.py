@@ -264,3 +264,35 @@ def test_a_graph_training_names_graph_fields_in_its_errors(client: TestClient) -
     assert item["loc"] == ["body", "model", "layers", 1, "initial_state", 1] and item["type"] == "unknown_reference"
     r = client.post("/v1/trainings", json={"model": {**SEQ2SEQ, "outputs": []}, "data": {"timesteps": 5}})
     assert r.status_code == 422 and r.json()["detail"][0]["loc"] == ["body", "model", "outputs"]
+
+
+def test_a_causal_self_attention_exports_and_imports_its_call_argument(client: TestClient) -> None:
+    spec = {
+        "name": "decoder_block",
+        "inputs": [{"name": "tokens", "shape": [None], "dtype": "int32"}],
+        "layers": [
+            {"type": "Embedding", "name": "embed", "input_dim": 100, "output_dim": 16},
+            {
+                "type": "MultiHeadAttention",
+                "name": "self_attention",
+                "num_heads": 2,
+                "key_dim": 8,
+                "use_causal_mask": True,
+                "inputs": ["embed", "embed"],
+            },
+            {"type": "Add", "name": "residual", "inputs": ["embed", "self_attention"]},
+            {"type": "Dense", "name": "next_token", "units": 100, "activation": "softmax"},
+        ],
+        "outputs": ["next_token"],
+    }
+    summary = client.post("/v1/models/summary", json=spec)
+    assert summary.status_code == 200, summary.text
+    python = client.post("/v1/models/export/python", json=spec).text
+    assert "(embed, embed, use_causal_mask=True)" in python
+    exported = client.post("/v1/models/export/keras_json", json=spec).content
+    assert '"use_causal_mask": true' in exported.decode()
+    back = client.post("/v1/models/export/spec", content=exported, headers={"content-type": "application/json"})
+    assert back.status_code == 200, back.text
+    (attention,) = [layer for layer in back.json()["layers"] if layer["type"] == "MultiHeadAttention"]
+    assert attention["use_causal_mask"] is True
+    assert client.post("/v1/models/summary", json=back.json()).json()["text"] == summary.json()["text"]

@@ -165,7 +165,7 @@ def build_graph(spec: GraphSpec, initialize: bool = True) -> keras.Model:
         args = [tensor(ref) for ref in calls[0][1]]
         kwargs: dict[str, Any] = {
             field: tensor(refs[0]) if field == "mask" else [tensor(ref) for ref in refs] for field, refs in calls[1:]
-        }
+        } | layer.call_options()
         shown = [(ref, tuple(tensor(ref).shape)) for _, refs in calls for ref in refs]
         built = make_layer(layer, initialize)
         try:

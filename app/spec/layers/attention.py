@@ -32,9 +32,16 @@ class BaseAttention(KerasLayer):
 
     INPUTS: ClassVar[tuple[int, int]] = (2, 3)
     CALL_STYLE: ClassVar[str] = "list"
+    CALL_OPTIONS: ClassVar[tuple[str, ...]] = ("use_causal_mask",)
     CHECKED_ON_CALL: ClassVar[bool] = True
     SUPPORTS_MASKING: ClassVar[bool] = True
     NEEDS: ClassVar[str] = "a query and a value (and optionally a key): give inputs two or three references"
+
+    use_causal_mask: bool = Field(
+        False,
+        description="A call argument: each query step attends only to value steps up to its own (a decoder's "
+        "self-attention). It changes no shape or count.",
+    )
 
     def output_shape(self, input_shape: Shape) -> Shape:
         raise KerasRefusal(f"{self.type} takes a query and a value; it is a layer of graph models only")

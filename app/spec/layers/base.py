@@ -112,6 +112,8 @@ class KerasLayer(StrictModel):
     )
     # The call arguments a graph model's layer may take besides its inputs (an RNN: initial_state and mask).
     CALL_ARGUMENTS: ClassVar[tuple[str, ...]] = ()
+    # Call keywords that are values, not tensors (attention's use_causal_mask): fields, but not the constructor's.
+    CALL_OPTIONS: ClassVar[tuple[str, ...]] = ()
     # How many inputs the layer's call takes: (at least, at most); a merge takes a list of two or more.
     INPUTS: ClassVar[tuple[int, int]] = (1, 1)
     # How Keras's call takes them: "one" tensor, a "list" (merges, Attention: layer([a, b])), or "positional"
@@ -167,7 +169,8 @@ class KerasLayer(StrictModel):
         A wrapped layer stays a :class:`KerasLayer` value (``{"layer": LSTM(...)}``): the builder instantiates
         it first.
         """
-        config = self.model_dump(exclude=set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS) | set(self.KERAS2_RENAMES))
+        skip = set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS) | set(self.KERAS2_RENAMES) | set(self.CALL_OPTIONS)
+        config = self.model_dump(exclude=skip)
         for field in self.WRAPPED_FIELDS:
             config[field] = getattr(self, field)
         return config
@@ -222,7 +225,7 @@ class KerasLayer(StrictModel):
         Raises:
             KerasImportError: a key that is neither, or a fixed key with another value; ``loc`` points at it.
         """
-        fields = set(cls.model_fields) - cls.INPUT_FIELDS
+        fields = set(cls.model_fields) - cls.INPUT_FIELDS - set(cls.CALL_OPTIONS)
         spec: dict[str, Any] = {"type": typing.get_args(cls.model_fields["type"].annotation)[0]}
         for key, value in config.items():
             where = (*loc, key)
@@ -275,6 +278,15 @@ class KerasLayer(StrictModel):
             if value is not None:
                 found.append((field, [value] if isinstance(value, str) else list(value)))
         return found
+
+    def call_options(self) -> dict[str, Any]:
+        """The call keywords of :attr:`CALL_OPTIONS` that differ from their defaults, e.g. ``{"use_causal_mask":
+        True}``."""
+        return {
+            name: getattr(self, name)
+            for name in self.CALL_OPTIONS
+            if getattr(self, name) != type(self).model_fields[name].default
+        }
 
     def call_output_shapes(self, inputs: list[Shape], arguments: Mapping[str, list[Shape]]) -> list[Shape]:
         """The shapes of what the layer's call returns, for the shapes of its ``inputs`` and of its other call
