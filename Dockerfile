@@ -40,6 +40,10 @@ RUN python -m venv $VIRTUAL_ENV \
 FROM python:3.11-slim-bookworm
 ENV VIRTUAL_ENV=/opt/venv PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
     LAYERWISE_HOST=0.0.0.0 LAYERWISE_PORT=8000 LAYERWISE_RUNS_DB=/data/runs.sqlite3
+# Graphviz's dot draws the model diagrams (POST /v1/models/diagram; pydot, a dependency, drives it).
+RUN apt-get update -qq \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null \
+    && rm -rf /var/lib/apt/lists/*
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin layerwise \
     && mkdir /data && chown layerwise:layerwise /data
 # The embedded run store; compose mounts a named volume here (a new volume takes this folder's owner).

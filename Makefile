@@ -5,7 +5,7 @@ PYTHON ?=
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server client-tools container-test
+.PHONY: run test test-fast lint format bench profile bench-insight load vendor clean redis-server client-tools container-test graphviz graphviz-if-possible
 
 # The virtual environment exists (its bin/python, the target) only once it is whole: a half-made one is removed,
 # so that the next make starts afresh instead of reusing it.
@@ -33,8 +33,18 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	touch $@
 
 ## make run: serve layerwise on http://127.0.0.1:8000 (LAYERWISE_HOST / LAYERWISE_PORT to change)
-run: $(VENV)/.installed-run
+run: $(VENV)/.installed-run graphviz-if-possible
 	$(BIN)/python -m app
+
+# Diagrams (POST /v1/models/diagram) are drawn by Graphviz's dot, a Debian package. make test needs it; make run
+# installs it where it can (as root) and otherwise serves everything else, diagrams answering 503 with the fix.
+graphviz:
+	@command -v dot >/dev/null || { \
+	  echo "installing Debian's graphviz for the model diagrams"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends graphviz >/dev/null; }
+graphviz-if-possible:
+	@command -v dot >/dev/null || $(MAKE) --no-print-directory graphviz \
+	  || echo "make: Graphviz's dot is not installed, so diagrams will answer 503 (apt-get install graphviz)" >&2
 
 # The browser tests drive Debian's Chromium: Playwright's own browser download is not reachable everywhere.
 CHROMIUM ?= /usr/bin/chromium
@@ -43,7 +53,7 @@ $(CHROMIUM):
 
 ## make test: the test suite, against real worker processes and a real server on loopback, in Chromium for the
 ## playground; the Celery mode's tests start Debian's redis-server (installed here if missing) and a Celery worker
-test: $(VENV)/.installed-test $(CHROMIUM) redis-server client-tools
+test: $(VENV)/.installed-test $(CHROMIUM) redis-server client-tools graphviz
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The generated clients' tests run openapi-generator on Java and tsc on Node (their npm packages: npm ci, from

@@ -38,7 +38,10 @@ SERVICE_ERROR_TYPES = (
     "body_too_large",
     "conflict",
     "cursor_invalid",
+    "diagram_unavailable",
     "duplicate_name",
+    "graph_cycle",
+    "graph_only",
     "http_400",
     "http_404",
     "http_405",
@@ -52,21 +55,27 @@ SERVICE_ERROR_TYPES = (
     "keras_import_refused",
     "last_event_id_invalid",
     "limit_exceeded",
+    "missing_inputs",
     "not_found",
     "query_param_unknown",
     "queue_full",
     "rate_limited",
+    "reference_order",
     "stateful_batch_size",
     "stateful_needs_batch",
     "stateful_samples",
     "store_unavailable",
     "timesteps_missing",
     "unauthorized",
+    "unknown_reference",
     "unsupported_media_type",
+    "unused_input",
+    "unused_layer",
     "validation_split_empty",
     "variable_length_unsupported",
     "worker_error",
     "worker_timeout",
+    "wrong_input_count",
 )
 
 
@@ -168,6 +177,13 @@ class UnauthorizedError(LayerwiseError):
 
     status_code = 401
     error_type = "unauthorized"
+
+
+class DiagramUnavailableError(LayerwiseError):
+    """Drawing a model needs Graphviz's ``dot`` program, which is not installed where the workers run (503)."""
+
+    status_code = 503
+    error_type = "diagram_unavailable"
 
 
 class StoreUnavailableError(LayerwiseError):

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from app.spec.examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS, SEQ2SEQ
 
 # The seed notebook's figures (Keras 2 printed the same): each layer's params and output shape.
 EXPECTED = {
@@ -83,6 +83,10 @@ def embedded(base: str) -> None:
         check([layer["params"] for layer in summary["layers"]] == params, f"{name}: params {params}")
         check([layer["output_shape"] for layer in summary["layers"]] == shapes, f"{name}: shapes {shapes}")
         check(f"Total params: {sum(params):,}" in summary["text"], f"{name}: Keras's table")
+    status, summary, _ = call("POST", f"{base}/v1/models/summary", SEQ2SEQ)
+    check(status == 200 and summary["total_params"] == 718_173, "a graph model (seq2seq): 718,173 params")
+    status, svg, _ = call("POST", f"{base}/v1/models/diagram", SEQ2SEQ)
+    check(status == 200 and "<svg" in str(svg) and "decoder_lstm" in str(svg), "its diagram, drawn by Graphviz")
     began = time.monotonic()
     status, run, headers = call(
         "POST",

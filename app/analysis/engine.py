@@ -40,6 +40,7 @@ from dataclasses import dataclass
 
 from app.errors import Loc, SpecError
 from app.formatting import fmt_count, fmt_shape
+from app.spec.graph import GraphSpec, Reference
 from app.spec.layers import KerasLayer, refusals
 from app.spec.layers.base import KerasRefusal, prod
 from app.spec.model import ModelSpec
@@ -77,6 +78,10 @@ class LayerFigures:
     mult_adds: int
     timesteps: int | None = None  # the time axis it steps over (recurrent layers, TimeDistributed)
     non_trainable_params: int = 0  # BatchNormalization's moving statistics, every weight of a frozen layer
+    # Graph models: every output's shape (an RNN with return_state has several), and the references the layer
+    # was called on (Keras's "Connected to"). Empty for a Sequential.
+    output_shapes: tuple[Shape, ...] = ()
+    connected_to: tuple[str, ...] = ()
 
     @property
     def trainable_params(self) -> int:
@@ -124,6 +129,14 @@ class ModelFigures:
     name: str
     input_shape: Shape
     layers: tuple[LayerFigures, ...]
+    # A graph model's inputs, by name (the first is input_shape), and its outputs' shapes; empty for a Sequential.
+    inputs: tuple[tuple[str, Shape], ...] = ()
+    outputs: tuple[Shape, ...] = ()
+
+    @property
+    def output_shapes(self) -> tuple[Shape, ...]:
+        """The shape of every output of the model (a Sequential's: its last layer's)."""
+        return self.outputs or (self.layers[-1].output_shape,)
 
     @property
     def total_params(self) -> int:
@@ -152,14 +165,20 @@ class ModelFigures:
         return sum(layer.activation_bytes for layer in self.layers)
 
     @property
+    def activation_bytes_kept(self) -> int:
+        """Bytes of the outputs training keeps for one sample: every output of every layer with weights."""
+        return sum(_all_output_bytes(layer) for layer in self.layers if layer.params > 0)
+
+    @property
     def input_bytes(self) -> int:
-        """Bytes of one input sample."""
-        return prod(self.input_shape[1:]) * FLOAT32_BYTES
+        """Bytes of one input sample (of every input of a graph model), 4 bytes a value."""
+        shapes = [shape for _, shape in self.inputs] or [self.input_shape]
+        return sum(prod(shape[1:]) for shape in shapes) * FLOAT32_BYTES
 
     def training_memory(self, batch_size: int, optimizer: Optimizer = "adam") -> TrainingMemory:
         """Estimated bytes of a training step at ``batch_size`` with ``optimizer`` (module docstring)."""
         trainable = self.trainable_params
-        kept = sum(layer.activation_bytes for layer in self.layers if layer.params > 0)
+        kept = self.activation_bytes_kept
         return TrainingMemory(
             batch_size=batch_size,
             optimizer=optimizer,
@@ -169,6 +188,11 @@ class ModelFigures:
             activations_bytes=batch_size * 2 * kept,
             input_bytes=batch_size * self.input_bytes,
         )
+
+
+def _all_output_bytes(layer: LayerFigures) -> int:
+    shapes = layer.output_shapes or (layer.output_shape,)
+    return sum(prod(shape[1:]) for shape in shapes) * FLOAT32_BYTES
 
 
 def failure_message(spec: ModelSpec, index: int, shapes: Sequence[Shape], what: str) -> str:
@@ -211,13 +235,15 @@ def _hint(layers: Sequence[KerasLayer], index: int, shapes: Sequence[Shape]) -> 
     return hint
 
 
-def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
+def analyze(spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
     """Compute every layer's figures for a normalized spec, as Keras would build it.
 
     Raises:
         SpecError: (422, ``keras_build_error``) the first layer Keras would refuse, with ``loc``
             ``(*loc, "layers", index)`` and the message the Keras side gives (:func:`failure_message`).
     """
+    if isinstance(spec, GraphSpec):
+        return analyze_graph(spec, loc)
     shapes: list[Shape] = [tuple(spec.batch_shape)]
     rows: list[LayerFigures] = []
     for i, layer in enumerate(spec.layers):
@@ -247,12 +273,90 @@ def analyze(spec: ModelSpec, loc: Loc = ("body",)) -> ModelFigures:
     return ModelFigures(name=spec.name or "sequential", input_shape=shapes[0], layers=tuple(rows))
 
 
+def graph_failure_message(spec: GraphSpec, index: int, shapes: Sequence[tuple[str, Shape]], what: str) -> str:
+    """The message for a graph layer Keras refuses, shared by the engine and :mod:`app.runtime.keras.build`.
+
+    Args:
+        spec: the normalized graph.
+        index: the refused layer.
+        shapes: what it was called on: each reference with its shape.
+        what: what Keras said.
+
+    Returns:
+        The layer by index, name and type, each reference it takes with its shape, and what Keras expected, e.g.
+        ``layer 2 (add, Add) cannot take x (None, 10, 4) and dense (None, 10, 8): Add needs inputs of one shape
+        ...``.
+    """
+    layer = spec.layers[index]
+    given = " and ".join(f"{ref} {fmt_shape(shape)}" for ref, shape in shapes)
+    hint = f" {layer.type} needs {layer.NEEDS}." if layer.NEEDS and layer.INPUTS == (1, 1) else ""
+    return f"layer {index} ({layer.name}, {layer.type}) cannot take {given}: {what}.{hint}"
+
+
+def analyze_graph(spec: GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
+    """Compute every layer's figures for a normalized graph spec, as Keras would build its functional model.
+
+    Each layer's call is computed from the shapes of the references it takes (:meth:`KerasLayer.
+    call_output_shapes`); rows are in the spec's order, which Keras's table keeps (inputs first).
+
+    Raises:
+        SpecError: (422, ``keras_build_error``) the first layer Keras would refuse, at ``(*loc, "layers",
+            index)``, with :func:`graph_failure_message`.
+    """
+    tensors: dict[str, list[Shape]] = {x.name: [x.batch_shape] for x in spec.inputs}
+
+    def shape_of(ref: str) -> Shape:
+        parsed = Reference.parse(ref)
+        return tensors[parsed.name][parsed.index]
+
+    rows: list[LayerFigures] = []
+    for i, layer in enumerate(spec.layers):
+        assert layer.name is not None, "analyze_graph() needs a normalized spec"
+        calls = layer.call_refs()
+        refs = calls[0][1]
+        shapes = [shape_of(ref) for ref in refs]
+        arguments = {field: [shape_of(ref) for ref in given] for field, given in calls[1:]}
+        try:
+            outs = layer.call_output_shapes(shapes, arguments)
+            if layer.INPUTS == (1, 1):
+                refusals.check_known_weights(layer, shapes[0])
+            elif (weight := next((w for w in layer.call_weights(shapes) if None in w.shape), None)) is not None:
+                raise refusals.unknown_weight(weight.name, weight.shape)
+        except KerasRefusal as exc:
+            shown = [(ref, shape_of(ref)) for _, given in calls for ref in given]
+            message = graph_failure_message(spec, i, shown, exc.what)
+            raise SpecError.one((*loc, "layers", i), message, "keras_build_error") from None
+        weights = layer.call_weights(shapes)
+        known = all(None not in shape[1:] for shape in shapes)
+        rows.append(
+            LayerFigures(
+                index=i,
+                name=layer.name,
+                type=layer.type,
+                input_shape=shapes[0],
+                output_shape=outs[0],
+                params=sum(w.size for w in weights),
+                mult_adds=layer.call_mult_adds(shapes) if known else 0,
+                timesteps=shapes[0][1] if layer.STEPS_OVER_TIME else None,
+                non_trainable_params=sum(w.size for w in weights if not w.trainable),
+                output_shapes=tuple(outs),
+                connected_to=tuple(ref for _, given in calls for ref in given),
+            )
+        )
+        tensors[layer.name] = outs
+    inputs = tuple((x.name, x.batch_shape) for x in spec.inputs)
+    outputs = tuple(shape_of(ref) for ref in spec.outputs)
+    return ModelFigures(
+        name=spec.name or "functional", input_shape=inputs[0][1], layers=tuple(rows), inputs=inputs, outputs=outputs
+    )
+
+
 # The two lengths the per-timestep figures of a variable-length model are measured between (powers of two, so
 # that strided convolutions and pooling divide them).
 PER_TIMESTEP_LENGTHS = (1024, 2048)
 
 
-def length_figures(spec: ModelSpec, timesteps: int, where: Loc, loc: Loc = ("body",)) -> ModelFigures:
+def length_figures(spec: ModelSpec | GraphSpec, timesteps: int, where: Loc, loc: Loc = ("body",)) -> ModelFigures:
     """The figures of a variable-length model (:attr:`ModelSpec.variable_axes`) with every null axis after the
     batch at ``timesteps``: what its Mult-Adds, activation bytes and training memory are for that length. Its
     shapes and parameters are those of :func:`analyze` on the spec itself (Keras's, with None).
@@ -272,7 +376,7 @@ def length_figures(spec: ModelSpec, timesteps: int, where: Loc, loc: Loc = ("bod
         ) from None
 
 
-def per_timestep(spec: ModelSpec) -> tuple[float, float] | None:
+def per_timestep(spec: ModelSpec | GraphSpec) -> tuple[float, float] | None:
     """What each step of the variable-length axes adds to one sample's Mult-Adds and activation bytes:
     ``(f(2048) - f(1024)) / 1024`` over :data:`PER_TIMESTEP_LENGTHS`. Exact for a model whose cost is linear
     in the length (recurrent layers, Dense per timestep, convolutions with padding "same"); an average for

@@ -11,6 +11,7 @@ from app.analysis.engine import FLOAT32_BYTES, ModelFigures
 from app.config import Limits, Settings
 from app.errors import ErrorItem, Loc, SpecError
 from app.formatting import fmt_bytes, fmt_count
+from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.model import ModelSpec
 from app.spec.training import Optimizer, TrainingSpec
@@ -26,7 +27,7 @@ def _units(layer: KerasLayer, loc: Loc) -> list[tuple[Loc, KerasLayer, int]]:
     return found
 
 
-def check_layer_count(spec: ModelSpec, limits: Limits, loc: Loc = ("body",)) -> None:
+def check_layer_count(spec: ModelSpec | GraphSpec, limits: Limits, loc: Loc = ("body",)) -> None:
     """The one limit checked before :func:`analyze`: a stack over ``max_layers`` is not walked at all.
 
     Raises:
@@ -42,7 +43,7 @@ def check_layer_count(spec: ModelSpec, limits: Limits, loc: Loc = ("body",)) -> 
 
 
 def check_limits(
-    spec: ModelSpec,
+    spec: ModelSpec | GraphSpec,
     figures: ModelFigures,
     limits: Limits,
     batch_size: int,
@@ -121,14 +122,14 @@ def check_limits(
 
 
 def check_training_limits(
-    training: TrainingSpec, output_shape: Sequence[int | None], settings: Settings, loc: Loc
+    training: TrainingSpec, output_shapes: Sequence[Sequence[int | None]], settings: Settings, loc: Loc
 ) -> None:
     """The limits on what a training does: samples, epochs, their product (the work), and the bytes of the
     synthetic data its worker allocates (features and labels, float32).
 
     Args:
         training: a normalized training request.
-        output_shape: the model's output shape (batch first), which the labels take.
+        output_shapes: the shape of each of the model's outputs (batch first), which the labels take.
 
     Raises:
         SpecError: (422, ``limit_exceeded``) one item per limit passed, giving the figure, the limit and its
@@ -154,8 +155,9 @@ def check_training_limits(
             "train on fewer samples or for fewer epochs",
         )
     steps = training.data.timesteps or 1  # the length of a variable-length model's null axes
-    values = math.prod(d or steps for d in training.model.batch_shape[1:])
-    values += math.prod(d or steps for d in output_shape[1:])
+    model = training.model
+    inputs = [x.batch_shape for x in model.inputs] if isinstance(model, GraphSpec) else [model.batch_shape]
+    values = sum(math.prod(d or steps for d in shape[1:]) for shape in [*inputs, *output_shapes])
     data_bytes = samples * values * 4
     if data_bytes > settings.max_data_bytes:
         over(

@@ -17,14 +17,18 @@ from pydantic import ConfigDict, RootModel, SkipValidation
 
 from app.api.deps import Summaries
 from app.api.responses import BODY_TOO_LARGE, WORKER_FAILED, Responses, error
-from app.spec.examples import SEED_DESCRIPTIONS, SEED_MODELS
+from app.spec.examples import GRAPH_DESCRIPTIONS, GRAPH_MODELS, SEED_DESCRIPTIONS, SEED_MODELS
+from app.spec.graph import GraphSpec
 from app.spec.keras_import import KerasModelConfig, parse_model
 from app.spec.model import ModelSpec
 from app.summaries.models import ModelSummary
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
-SUMMARY_EXAMPLES = {key: Example(summary=SEED_DESCRIPTIONS[key], value=value) for key, value in SEED_MODELS.items()}
+SUMMARY_EXAMPLES = {
+    **{key: Example(summary=SEED_DESCRIPTIONS[key], value=value) for key, value in SEED_MODELS.items()},
+    **{key: Example(summary=GRAPH_DESCRIPTIONS[key], value=value) for key, value in GRAPH_MODELS.items()},
+}
 
 
 def prefers_text(accept: str | None) -> bool:
@@ -61,8 +65,9 @@ def _one_of(schema: dict[str, Any]) -> None:
     schema["oneOf"] = schema.pop("anyOf")
 
 
-class ModelRequest(RootModel[SkipValidation[ModelSpec | KerasModelConfig]]):
-    """A model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers."""
+class ModelRequest(RootModel[SkipValidation[ModelSpec | GraphSpec | KerasModelConfig]]):
+    """A model spec (a Sequential; a graph model when it has a top-level `inputs`), or Keras's own
+    `model.to_json()` of either, of the supported layers."""
 
     # Validation is parse_model's (it tells the two apart and puts errors in the service's words), so the root
     # is the body as it came.
@@ -74,7 +79,9 @@ ModelBody = Annotated[
     Body(
         ...,
         openapi_examples=SUMMARY_EXAMPLES,
-        description="A model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers.",
+        description="A model spec: a Sequential (input_shape and layers) or a graph model (Keras's functional "
+        "Model: inputs, layers called on references, outputs); or Keras's own `model.to_json()` of either, of the "
+        "supported layers.",
     ),
 ]
 BatchSize = Annotated[
@@ -101,6 +108,15 @@ REFUSED = (
     "has what the import does not accept."
 )
 MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 503: WORKER_FAILED}
+SVG = {"image/svg+xml": {"schema": {"type": "string"}}}
+DIAGRAM_ERRORS: Responses = {
+    **MODEL_ERRORS,
+    503: error(
+        "A worker failed (retry after `Retry-After` seconds), or Graphviz's dot, which draws the diagram, is not "
+        "installed where the service runs.",
+        retry_after=True,
+    ),
+}
 # The Python export and the spec build nothing in a worker (no 503), and the size limits do not apply to them.
 UNBUILT_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error("The spec is invalid or Keras would refuse a layer.")}
 TABLE = {"text/plain": {"schema": {"type": "string"}}}
@@ -255,3 +271,22 @@ async def export_python(body: ModelBody, summaries: Summaries) -> Response:
 async def export_spec(body: ModelBody, summaries: Summaries) -> JSONResponse:
     """The spec of a model: send a Keras config, get the request body that describes it, to edit or train."""
     return JSONResponse(summaries.spec(parse_model(body.root, limits=summaries.limits)))
+
+
+@router.post(
+    "/diagram",
+    summary="Draw a model as Keras's plot_model does, as SVG",
+    operation_id="drawModel",
+    response_class=Response,
+    responses={
+        200: {"description": "The model's graph with each layer's name, type and shapes, as SVG.", "content": SVG},
+        **DIAGRAM_ERRORS,
+    },
+)
+async def draw_model(body: ModelBody, summaries: Summaries) -> Response:
+    """Build the model with Keras in a worker and draw it as `keras.utils.plot_model(model, show_shapes=True,
+    show_layer_names=True)` does: a box per layer (inputs included) with its name, type, input and output shapes,
+    and an arrow per connection, laid out by Graphviz's `dot`. The same checks and limits as summarizeModel apply
+    first."""
+    spec = parse_model(body.root, limits=summaries.limits)
+    return Response(await summaries.diagram(spec), media_type="image/svg+xml")

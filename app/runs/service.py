@@ -74,7 +74,7 @@ class TrainingService:
         checked = self._summaries.check_training(normalized, loc)  # the engine and the limits: no worker
         # The data's shapes: at data.timesteps for a variable-length model (check_training has it then).
         data_figures = checked.length or checked.figures
-        check_training_limits(normalized, data_figures.layers[-1].output_shape, self._settings, loc)
+        check_training_limits(normalized, data_figures.output_shapes, self._settings, loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc)

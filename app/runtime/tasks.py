@@ -85,22 +85,29 @@ def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
     return {"ok": False, "error": {"kind": kind, "msg": msg, **extra}}
 
 
+def _model_spec(spec: dict[str, Any]) -> Any:
+    """The normalized spec a task was sent: a :class:`app.spec.graph.GraphSpec` for a graph model's dump, else a
+    :class:`app.spec.model.ModelSpec`."""
+    from app.spec.graph import GraphSpec, is_graph_body
+    from app.spec.model import ModelSpec
+
+    return GraphSpec.model_validate(spec) if is_graph_body(spec) else ModelSpec.model_validate(spec)
+
+
 def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
     """Build a normalized model spec and describe it.
 
     Args:
-        spec: ``ModelSpec.normalized().model_dump()``.
+        spec: ``ModelSpec.normalized().model_dump()`` (or a ``GraphSpec``'s).
 
     Returns:
         ``{"ok": True, "summary": keras_build.summarize(...)}``, or a failure with ``kind`` ``"build"``
         (and the layer ``index``) when Keras refuses the model, ``"internal"`` for anything else.
     """
     from app.runtime.keras import build as keras_build
-    from app.spec.model import ModelSpec
 
     try:
-        model_spec = ModelSpec.model_validate(spec)
-        return {"ok": True, "summary": keras_build.summarize(model_spec)}
+        return {"ok": True, "summary": keras_build.summarize(_model_spec(spec))}
     except keras_build.BuildError as exc:
         return _failure("build", str(exc), index=exc.index)
     except Exception as exc:
@@ -117,12 +124,30 @@ def keras_json_task(spec: dict[str, Any]) -> dict[str, Any]:
         ``{"ok": True, "keras_json": str}``, or a failure as :func:`summary_task` gives.
     """
     from app.runtime.keras import build as keras_build
-    from app.spec.model import ModelSpec
 
     try:
-        return {"ok": True, "keras_json": keras_build.to_json(ModelSpec.model_validate(spec))}
+        return {"ok": True, "keras_json": keras_build.to_json(_model_spec(spec))}
     except keras_build.BuildError as exc:
         return _failure("build", str(exc), index=exc.index)
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
+def diagram_task(spec: dict[str, Any]) -> dict[str, Any]:
+    """Build a normalized model spec and draw it as Keras's ``plot_model`` does, as SVG.
+
+    Returns:
+        ``{"ok": True, "svg": str}``; a failure as :func:`summary_task` gives, or with ``kind``
+        ``"unavailable"`` when Graphviz's ``dot`` program (or pydot) is not installed where the worker runs.
+    """
+    from app.runtime.keras import build as keras_build
+
+    try:
+        return {"ok": True, "svg": keras_build.diagram(_model_spec(spec))}
+    except keras_build.BuildError as exc:
+        return _failure("build", str(exc), index=exc.index)
+    except keras_build.DiagramUnavailable as exc:
+        return _failure("unavailable", str(exc))
     except Exception as exc:
         return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 

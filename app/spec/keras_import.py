@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from app.config import Limits
 from app.errors import ErrorItem, Loc, SpecError
+from app.spec.graph import GraphSpec, is_graph_body
 from app.spec.layers import LAYER_TYPES
 from app.spec.layers.common import KerasImportError
 from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
@@ -54,8 +55,9 @@ def is_keras_config(body: Any) -> bool:
     return isinstance(body, dict) and "class_name" in body
 
 
-def parse_model(body: Any, loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
-    """A request body as a :class:`ModelSpec`: either a spec, or Keras's ``to_json()`` config of one.
+def parse_model(body: Any, loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec | GraphSpec:
+    """A request body as a :class:`ModelSpec`, or a :class:`GraphSpec` when it has a top-level ``inputs``:
+    either a spec, or Keras's ``to_json()`` config of a Sequential.
 
     Args:
         limits: the service's limits, for the message of a value over a schema bound (``units``) they are below.
@@ -67,6 +69,8 @@ def parse_model(body: Any, loc: Loc = ("body",), limits: Limits | None = None) -
     if is_keras_config(body):
         return spec_from_keras(body, loc, limits)
     try:
+        if is_graph_body(body):
+            return GraphSpec.model_validate(body)
         return ModelSpec.model_validate(body)
     except ValidationError as exc:
         raise SpecError(validation_items(exc, loc, limits)) from None
@@ -129,8 +133,11 @@ def _keras_loc(loc: Loc, first_layer: int, pydantic_loc: tuple[str | int, ...]) 
     return (*loc, "config", *pydantic_loc)
 
 
-def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None) -> ModelSpec:
-    """Translate Keras's ``to_json()`` of a Sequential into a spec (not yet normalized).
+def spec_from_keras(
+    body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None
+) -> ModelSpec | GraphSpec:
+    """Translate Keras's ``to_json()`` of a Sequential (or a functional ``Model``: :func:`graph_from_keras`) into
+    a spec (not yet normalized).
 
     The input comes from the leading ``InputLayer`` (``batch_shape``, or Keras 2's ``batch_input_shape``),
     else from the config's ``build_input_shape``. Bidirectional's ``forward_``/``backward_`` copies become the
@@ -144,10 +151,13 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     """
     _refuse_keras_2(body, loc)
     _check_keys(body, _MODEL_KEYS, loc, "the model")
+    if body.get("class_name") == "Functional":
+        return graph_from_keras(body, loc, limits)
     if body.get("class_name") != "Sequential":
         raise _refuse(
             (*loc, "class_name"),
-            f"only Sequential models are imported, not {body.get('class_name')!r}: rebuild it as a Sequential",
+            f"only Sequential and Functional models are imported, not {body.get('class_name')!r}: rebuild it as "
+            "one of them",
         )
     if body.get("module", "keras") not in ("keras", "keras.models") or body.get("registered_name") is not None:
         raise _refuse((*loc, "module"), "the model must be Keras's own Sequential (module keras, no registered_name)")
@@ -183,7 +193,14 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     errors: list[ErrorItem] = []
     for i, obj in enumerate(layers[first:], start=first):
         try:
-            spec["layers"].append(_layer_object(obj, (*config_loc, "layers", i), tuple(LAYER_TYPES)))
+            layer = _layer_object(obj, (*config_loc, "layers", i), tuple(LAYER_TYPES))
+            if layer.get("return_state"):
+                raise KerasImportError(
+                    (*config_loc, "layers", i, "config", "return_state"),
+                    f"{layer['type']} return_state=true returns its states too, which a Sequential cannot pass on; "
+                    "export the model as a functional Model to keep them",
+                )
+            spec["layers"].append(layer)
         except KerasImportError as exc:
             errors.append(exc.item)
     if errors:
@@ -201,6 +218,154 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             item = error_item({**error, "loc": shifted}, limits)
             items.append(ErrorItem(where, item["msg"], item["type"]))
         raise SpecError(items) from None
+
+
+# A functional model's layer object also says its name and the calls it was made by.
+_GRAPH_LAYER_KEYS = {*_LAYER_KEYS, "name", "inbound_nodes"}
+# The call keywords of a node that a spec says (mask, initial_state) or that hold Keras's defaults.
+_CALL_DEFAULTS: dict[str, Expect] = {"training": FALSE, "mask": Value(None)}
+# The layers whose call takes use_causal_mask (app.spec.layers.attention).
+_CAUSAL = ("Attention", "AdditiveAttention", "MultiHeadAttention")
+
+
+def _history(tensor: Any, loc: Loc) -> str:
+    """A serialized Keras tensor (``{"class_name": "__keras_tensor__", "config": {"keras_history": [layer,
+    node, index]}}``) as a reference ``"layer:index"``.
+
+    Raises:
+        KerasImportError: not a Keras tensor, or one from a layer's second call (a shared layer).
+    """
+    config = tensor.get("config") if isinstance(tensor, dict) else None
+    history = config.get("keras_history") if isinstance(config, dict) else None
+    if (
+        not isinstance(tensor, dict)
+        or tensor.get("class_name") != "__keras_tensor__"
+        or not isinstance(history, list)
+        or len(history) != 3
+        or not isinstance(history[0], str)
+        or not all(isinstance(v, int) and not isinstance(v, bool) for v in history[1:])
+    ):
+        raise KerasImportError(loc, "a layer's call must take Keras tensors (__keras_tensor__ with a keras_history)")
+    name, node, index = history
+    if node != 0:
+        raise KerasImportError(
+            loc, f"{name} is called more than once (a shared layer), which the import does not support"
+        )
+    return f"{name}:{index}"
+
+
+def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc) -> None:
+    """Add what a functional model's layer was called on (its one inbound node) to its spec fields."""
+    nodes = obj.get("inbound_nodes")
+    if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
+        count = len(nodes) if isinstance(nodes, list) else 0
+        raise KerasImportError(
+            (*loc, "inbound_nodes"),
+            f"{spec['type']} must be called once (it has {count} calls): a shared layer is not supported",
+        )
+    node, where = nodes[0], (*loc, "inbound_nodes", 0)
+    args = node.get("args", [])
+    kwargs = node.get("kwargs", {})
+    if not isinstance(args, list) or not isinstance(kwargs, dict) or not args:
+        raise KerasImportError(where, f"{spec['type']}'s call needs args (a list) and kwargs (an object)")
+    if isinstance(args[0], list):  # a merge or Attention: layer([a, b])
+        if len(args) != 1:
+            raise KerasImportError((*where, "args"), f"{spec['type']} takes one list of tensors")
+        spec["inputs"] = [_history(t, (*where, "args", 0, k)) for k, t in enumerate(args[0])]
+    else:  # one tensor, or MultiHeadAttention's query, value
+        spec["inputs"] = [_history(t, (*where, "args", k)) for k, t in enumerate(args)]
+    for key, value in kwargs.items():
+        at = (*where, "kwargs", key)
+        if key == "initial_state" and isinstance(value, list):
+            spec["initial_state"] = [_history(t, (*at, k)) for k, t in enumerate(value)]
+        elif key == "mask" and value is not None:
+            spec["mask"] = _history(value, at)
+        elif key == "key" and spec["type"] == "MultiHeadAttention" and value is not None:
+            spec["inputs"].append(_history(value, at))
+        elif key == "use_causal_mask" and spec["type"] in _CAUSAL and isinstance(value, bool):
+            spec["use_causal_mask"] = value
+        elif key in _CALL_DEFAULTS and _CALL_DEFAULTS[key].matches(value):
+            continue
+        else:
+            raise KerasImportError(
+                at, f"{spec['type']}'s call argument {key}={json.dumps(value)[:80]} is not supported by the import"
+            )
+
+
+def graph_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None) -> GraphSpec:
+    """Translate Keras's ``to_json()`` of a functional ``Model`` into a graph spec (not yet normalized): each
+    ``InputLayer`` an input, each layer's one call its ``inputs`` (and ``initial_state``, ``mask``), the
+    ``output_layers`` its outputs. Layers go through the same whitelist as a Sequential's; nothing is
+    deserialised.
+
+    Raises:
+        SpecError: (422, ``keras_import_refused``) a key, class or call the import does not accept (a shared
+            layer, a call argument it does not model), ``loc`` into the config; or pydantic's, as for a
+            Sequential.
+    """
+    config = body.get("config")
+    if not isinstance(config, dict):
+        raise _refuse((*loc, "config"), "the model needs a config object")
+    config_loc = (*loc, "config")
+    allowed = {"name", "layers", "input_layers", "output_layers", *_MODEL_FIXED}
+    _check_keys(config, allowed, config_loc, "the Functional config")
+    for key, expect in _MODEL_FIXED.items():
+        if key in config and not expect.matches(config[key]):
+            raise _refuse((*config_loc, key), f"the model's {key} must be {expect}")
+    layers = config.get("layers")
+    if not isinstance(layers, list) or not layers:
+        raise _refuse((*config_loc, "layers"), "the model needs a non-empty list of layers")
+    spec: dict[str, Any] = {"inputs": [], "layers": []}
+    if "name" in config:
+        spec["name"] = config["name"]
+    errors: list[ErrorItem] = []
+    for i, obj in enumerate(layers):
+        where = (*config_loc, "layers", i)
+        try:
+            if not isinstance(obj, dict):
+                raise KerasImportError(where, "a layer must be an object with class_name and config")
+            _check_keys(obj, _GRAPH_LAYER_KEYS, where, "the layer")
+            if obj.get("class_name") == "InputLayer":
+                inner = obj.get("config")
+                if not isinstance(inner, dict):
+                    raise KerasImportError((*where, "config"), "the InputLayer needs a config object")
+                # A graph input says its own dtype (a bool mask, int32 tokens): the spec checks it.
+                checked = {k: v for k, v in obj.items() if k in _LAYER_KEYS}
+                _input_shape({**checked, "config": {k: v for k, v in inner.items() if k != "dtype"}}, where)
+                shape = inner.get("batch_shape", inner.get("batch_input_shape"))
+                if not isinstance(shape, list) or len(shape) < 2:
+                    raise KerasImportError((*where, "config", "batch_shape"), "the InputLayer needs a batch_shape")
+                dtype = inner.get("dtype", "float32")
+                if isinstance(dtype, dict):  # Keras 3.x serializes a DTypePolicy
+                    dtype = dtype.get("config", {}).get("name", "float32")
+                spec["inputs"].append(
+                    {"name": inner.get("name", obj.get("name")), "shape": shape[1:], "batch_size": shape[0]}
+                    | ({} if dtype == "float32" else {"dtype": dtype})
+                )
+                continue
+            layer_obj = {k: v for k, v in obj.items() if k in _LAYER_KEYS}
+            layer = _layer_object(layer_obj, where, tuple(LAYER_TYPES))
+            _call(obj, layer, where)
+            spec["layers"].append(layer)
+        except KerasImportError as exc:
+            errors.append(exc.item)
+    if errors:
+        raise SpecError(errors)
+    outputs = config.get("output_layers")
+    if isinstance(outputs, list) and outputs and not isinstance(outputs[0], list):
+        outputs = [outputs]  # one output: Keras writes its triple alone
+    if not isinstance(outputs, list) or not outputs:
+        raise _refuse((*config_loc, "output_layers"), "the model needs output_layers")
+    refs = []
+    for k, triple in enumerate(outputs):
+        if not (isinstance(triple, list) and len(triple) == 3 and isinstance(triple[0], str)):
+            raise _refuse((*config_loc, "output_layers", k), "an output is [layer name, node index, tensor index]")
+        refs.append(f"{triple[0]}:{triple[2]}" if triple[2] else triple[0])
+    spec["outputs"] = refs
+    try:
+        return GraphSpec.model_validate(spec)
+    except ValidationError as exc:
+        raise SpecError(validation_items(exc, config_loc, limits)) from None
 
 
 def _refuse_keras_2(body: Mapping[str, Any], loc: Loc) -> None:

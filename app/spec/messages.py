@@ -42,7 +42,12 @@ def drop_tags(loc: Sequence[Part]) -> tuple[Part, ...]:
         part
         for i, part in enumerate(loc)
         if not (i and isinstance(part, str) and part in LAYER_TYPES and _holds_layer(loc[i - 1]))
+        and not (i and part in MODEL_TAGS and loc[i - 1] == "model")
     )
+
+
+# The tags of a training's model union (app.spec.training.model_kind).
+MODEL_TAGS = ("sequential", "graph")
 
 
 def _layer_words(loc: Sequence[Part], infer_type: bool = True) -> str:

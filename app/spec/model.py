@@ -37,6 +37,11 @@ class ModelSpec(StrictModel):
     layers: list[Layer] = Field(min_length=1, description="The layers, first to last.")
 
     @property
+    def is_graph(self) -> bool:
+        """False: this is a Sequential (a :class:`app.spec.graph.GraphSpec` says True)."""
+        return False
+
+    @property
     def batch_shape(self) -> list[int | None]:
         """The input's full shape, batch first (``None`` for an open batch). Valid on a normalized spec."""
         assert self.batch_input_shape is not None, "call normalized() first"
@@ -123,6 +128,7 @@ class ModelSpec(StrictModel):
                             )
                         )
         errors += _keras2_arguments(self.layers, loc, given)
+        errors += _graph_only(self.layers, loc)
         if not given:
             errors.append(
                 ErrorItem(
@@ -262,6 +268,38 @@ def _keras2_arguments(
                 )
             elif not any(shape[1:] == [length] for _, shape in given):
                 given.append(((*where, "input_length"), [None, length]))
+    return errors
+
+
+def _graph_only(layers: Sequence[KerasLayer], loc: Loc) -> list[ErrorItem]:
+    """Errors for what only a graph model can say: a merge or an attention layer (several inputs), call
+    arguments (``inputs``, ``initial_state``, ``mask``), an RNN's ``return_state`` (several outputs)."""
+    errors: list[ErrorItem] = []
+    fix = (
+        "give the model a top-level inputs list (a graph model: "
+        '{"inputs": [{"name": "x", "shape": [...]}], "layers": [...], "outputs": [...]})'
+    )
+    for i, top in enumerate(layers):
+        for where, layer in _inner_layers(top, (*loc, "layers", i), itself=True):
+            if layer.INPUTS != (1, 1):
+                errors.append(
+                    ErrorItem(
+                        (*where, "type"),
+                        f"layer {i} ({layer.type}) takes several inputs, which a Sequential cannot give: {fix}",
+                        "graph_only",
+                    )
+                )
+                continue
+            for field in ("inputs", *layer.CALL_ARGUMENTS, "return_state"):
+                if getattr(layer, field, None) not in (None, False):
+                    errors.append(
+                        ErrorItem(
+                            (*where, field),
+                            f"layer {i} ({layer.type}) has {field}, which only a graph model's layer can have: "
+                            f"remove it, or {fix}",
+                            "graph_only",
+                        )
+                    )
     return errors
 
 

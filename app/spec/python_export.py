@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from app.formatting import fmt_shape
+from app.spec.graph import GraphSpec, Reference
+from app.spec.layers.common import python_literal
 from app.spec.model import ModelSpec
 
 
@@ -35,6 +37,55 @@ def python_snippet(spec: ModelSpec) -> str:
         "    ],",
         f"    name={json.dumps(spec.name)},",
         ")",
+        "model.summary()",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _variable(ref: str) -> str:
+    """The Python variable that holds a reference's tensor: ``encoder:1`` -> ``encoder_1``."""
+    parsed = Reference.parse(ref)
+    stem = "".join(c if c.isalnum() or c == "_" else "_" for c in parsed.name)
+    stem = stem if stem[0].isalpha() or stem[0] == "_" else f"t_{stem}"
+    return stem if ":" not in ref else f"{stem}_{parsed.index}"
+
+
+def graph_python_snippet(spec: GraphSpec) -> str:
+    """A runnable Keras 3 script in the functional style that builds the same graph model as the service and
+    prints its summary: a ``keras.Input`` per input, each layer called on the variables of its references (a
+    layer of several outputs unpacked into one variable each), ``keras.Model(inputs, outputs)``.
+
+    Args:
+        spec: a normalized graph spec.
+    """
+    lines = [f'"""{spec.name}: a Keras 3 functional model, exported by layerwise."""', "", "import keras", ""]
+    for x in spec.inputs:
+        dtype = "" if x.dtype == "float32" else f", dtype={json.dumps(x.dtype)}"
+        lines.append(
+            f"{_variable(x.name)} = keras.Input(batch_shape={fmt_shape(x.batch_shape)}, name={json.dumps(x.name)}"
+            f"{dtype})"
+        )
+    for layer in spec.layers:
+        assert layer.name is not None
+        calls = layer.call_refs()
+        args = [_variable(ref) for ref in calls[0][1]]
+        call = "[" + ", ".join(args) + "]" if layer.CALL_STYLE == "list" else ", ".join(args)
+        for field, refs in calls[1:]:
+            value = _variable(refs[0]) if field == "mask" else "[" + ", ".join(_variable(r) for r in refs) + "]"
+            call += f", {field}={value}"
+        for option, value in layer.call_options().items():
+            call += f", {option}={python_literal(value)}"
+        count = layer.output_count()
+        targets = (
+            _variable(layer.name) if count == 1 else ", ".join(_variable(f"{layer.name}:{k}") for k in range(count))
+        )
+        lines.append(f"{targets} = {layer.python_expr()}({call})")
+    outputs = [_variable(ref) for ref in spec.outputs]
+    inputs = ", ".join(_variable(x.name) for x in spec.inputs)
+    out = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
+    lines += [
+        f"model = keras.Model(inputs=[{inputs}], outputs={out}, name={json.dumps(spec.name)})",
         "model.summary()",
         "",
     ]

@@ -7,11 +7,12 @@ checks the training against its model (a stateful model's batch and sample count
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from app.errors import Loc, SpecError
+from app.spec.graph import GraphSpec
 from app.spec.model import ModelSpec
 from app.spec.types import StrictModel
 
@@ -79,10 +80,20 @@ class FitSpec(StrictModel):
     shuffle: bool = True
 
 
+def model_kind(body: Any) -> str:
+    """The tag of a training's model: ``"graph"`` for a body with a top-level ``inputs``, else ``"sequential"``."""
+    if isinstance(body, GraphSpec) or (isinstance(body, dict) and "inputs" in body):
+        return "graph"
+    return "sequential"
+
+
 class TrainingSpec(StrictModel):
     """A training run: the model, how to compile and fit it, and the seed of data and weights."""
 
-    model: ModelSpec
+    model: Annotated[
+        Annotated[ModelSpec, Tag("sequential")] | Annotated[GraphSpec, Tag("graph")],
+        Discriminator(model_kind),
+    ] = Field(description="The model: a Sequential spec, or a graph model's (with a top-level inputs).")
     compile: CompileSpec = Field(default_factory=CompileSpec)
     data: DataSpec = Field(default_factory=DataSpec)
     fit: FitSpec = Field(default_factory=FitSpec)

@@ -48,6 +48,23 @@ Name = Annotated[
         "given to unnamed layers."
     ),
 ]
+# A reference to a tensor of a graph model: "x" is the only (or first) output of the input or layer named x,
+# "x:k" its output k, counted as Keras returns them (an LSTM with return_state: output, state_h, state_c).
+REF_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}(:[0-9]{1,3})?$"
+Ref = Annotated[
+    str,
+    StringConstraints(pattern=REF_PATTERN),
+    Field(
+        description='A tensor of a graph model: "x" is the only (or first) output of the input or layer named x, '
+        '"x:k" its output k, counted as Keras returns them (an LSTM with return_state gives output, state_h, '
+        "state_c as x:0, x:1, x:2).",
+        examples=["encoder:1"],
+    ),
+]
+# Call arguments that take several tensors: a merge's inputs, an RNN's initial_state (a layer has at most a
+# few; the bound keeps a hostile body cheap).
+Refs = Annotated[list[Ref], Field(min_length=1, max_length=64)]
+
 # Upper bounds here only keep numbers sane (int32); the service's resource limits are settings.
 Dim = Annotated[int, Field(ge=1, le=2**31 - 1)]
 # The examples are what a front-end starts a new layer's required field with (the playground does).

@@ -27,6 +27,16 @@ class LayerSummary(ResponseModel):
     params: int = Field(description="Parameters of this layer (scalars), as Keras's 'Param #'.")
     trainable_params: int
     non_trainable_params: int
+    output_shapes: list[Shape] | None = Field(
+        None,
+        description="Graph models: every output's shape, for a layer of several (an RNN with return_state: its "
+        "output, then its states); null for a layer of one output, and in a Sequential.",
+    )
+    connected_to: list[str] = Field(
+        default_factory=list,
+        description='Graph models: the tensors the layer was called on, as references ("encoder:1"), in Keras\'s '
+        '"Connected to" order (its table cuts them to 18 characters); empty for an InputLayer and in a Sequential.',
+    )
     # The figures below are null only in summaries recorded before they existed (training runs are stored).
     mult_adds: int | None = Field(
         None,

@@ -8,15 +8,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app.analysis.engine import ModelFigures, analyze, length_figures, per_timestep
+from app.analysis.engine import FLOAT32_BYTES, ModelFigures, analyze, length_figures, per_timestep
 from app.analysis.limits import check_layer_count, check_limits
 from app.analysis.warnings import ModelWarning, batch_warnings, model_warnings, training_warnings
 from app.config import Limits
-from app.errors import LayerwiseError, Loc, SpecError
+from app.errors import DiagramUnavailableError, LayerwiseError, Loc, SpecError
 from app.runtime import tasks
 from app.runtime.pool import WorkerPool
+from app.spec.graph import GraphSpec
+from app.spec.layers.base import prod
 from app.spec.model import ModelSpec
-from app.spec.python_export import python_snippet
+from app.spec.python_export import graph_python_snippet, python_snippet
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, Optimizer, TrainingSpec
 from app.summaries.cache import ResultCache
 from app.summaries.models import LayerSummary, ModelSummary, TrainingMemory
@@ -48,7 +50,7 @@ class CheckedModel:
     variable-length one, ``None`` when no length was given (then ``per_timestep`` has what each step adds).
     """
 
-    spec: ModelSpec
+    spec: ModelSpec | GraphSpec
     figures: ModelFigures
     batch_size: int
     optimizer: Optimizer
@@ -70,7 +72,7 @@ class SummaryService:
 
     def check(
         self,
-        spec: ModelSpec,
+        spec: ModelSpec | GraphSpec,
         loc: Loc = ("body",),
         *,
         batch_size: int | None = None,
@@ -118,7 +120,7 @@ class SummaryService:
 
     def _check(
         self,
-        spec: ModelSpec,
+        spec: ModelSpec | GraphSpec,
         loc: Loc,
         batch_size: int,
         memory_batch: int,
@@ -145,7 +147,7 @@ class SummaryService:
 
     async def summarize(
         self,
-        spec: ModelSpec,
+        spec: ModelSpec | GraphSpec,
         loc: Loc = ("body",),
         *,
         batch_size: int | None = None,
@@ -166,7 +168,8 @@ class SummaryService:
             WorkerError, WorkerTimeoutError: (503) the worker died or ran past ``timeout_s`` seconds.
         """
         checked = self.check(spec, loc, batch_size=batch_size, timesteps=timesteps)
-        warnings = model_warnings(checked.spec, checked.figures, loc)
+        # The warnings read a stack; a graph's are not written yet (its figures and limits are all checked).
+        warnings = [] if checked.spec.is_graph else model_warnings(checked.spec, checked.figures, loc)  # type: ignore[arg-type]
         if batch_size is not None:
             warnings += batch_warnings(checked.spec, batch_size, None, loc)
         return await self._summarize(checked, loc, warnings)
@@ -183,7 +186,9 @@ class SummaryService:
         warnings = training_warnings(training.model_copy(update={"model": checked.spec}), loc)
         return await self._summarize(checked, (*loc, "model"), warnings)
 
-    async def _in_worker(self, kind: str, task: Callable[[dict[str, Any]], dict[str, Any]], spec: ModelSpec) -> Any:
+    async def _in_worker(
+        self, kind: str, task: Callable[[dict[str, Any]], dict[str, Any]], spec: ModelSpec | GraphSpec
+    ) -> Any:
         """``task(spec)`` on the summary pool, through the cache (keyed by the canonical spec)."""
         key = ResultCache.key(kind, spec.model_dump_json())
         return await self.cache.get_or_compute(
@@ -195,7 +200,7 @@ class SummaryService:
         raise_for_failure(out, loc)
         return _summary(out["summary"], checked, warnings)
 
-    async def keras_json(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+    async def keras_json(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> str:
         """Keras's own JSON config of the model (``model.to_json()``), built in a worker.
 
         Raises:
@@ -206,7 +211,21 @@ class SummaryService:
         raise_for_failure(out, loc)
         return str(out["keras_json"])
 
-    def spec(self, spec: ModelSpec, loc: Loc = ("body",)) -> dict[str, Any]:
+    async def diagram(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> str:
+        """The model drawn as Keras's ``plot_model`` draws it (shapes and layer names), as SVG, by a worker.
+
+        Raises:
+            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
+            DiagramUnavailableError: (503) Graphviz's ``dot`` is not installed where the workers run.
+        """
+        checked = self.check(spec, loc)
+        out = await self._in_worker("diagram", tasks.diagram_task, checked.spec)
+        if not out["ok"] and out["error"]["kind"] == "unavailable":
+            raise DiagramUnavailableError(out["error"]["msg"])
+        raise_for_failure(out, loc)
+        return str(out["svg"])
+
+    def spec(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> dict[str, Any]:
         """The normalized spec as a request body, arguments at Keras's default left out (as JSON data), the
         input as ``input_shape`` when the batch is open.
 
@@ -216,11 +235,18 @@ class SummaryService:
         normalized = spec.normalized(loc)
         analyze(normalized, loc)
         body = normalized.model_dump(mode="json", exclude_defaults=True)
+        if normalized.is_graph:
+            return {
+                "name": body["name"],
+                "inputs": body["inputs"],
+                "layers": body["layers"],
+                "outputs": body["outputs"],
+            }
         batch, *sample = body["batch_input_shape"]
         shape = {"input_shape": sample} if batch is None else {"batch_input_shape": [batch, *sample]}
         return {"name": body["name"], **shape, "layers": body["layers"]}
 
-    def python(self, spec: ModelSpec, loc: Loc = ("body",)) -> str:
+    def python(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> str:
         """A Keras 3 script that builds the model (:func:`app.spec.python_export.python_snippet`). No limits
         apply: nothing is built here, and the script may well be meant for a larger machine.
 
@@ -229,6 +255,8 @@ class SummaryService:
         """
         normalized = spec.normalized(loc)
         analyze(normalized, loc)
+        if isinstance(normalized, GraphSpec):
+            return graph_python_snippet(normalized)
         return python_snippet(normalized)
 
 
@@ -236,7 +264,24 @@ def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelW
     """Keras's summary (a worker's plain dict) with the engine's figures added to every row and in total."""
     figures, batch, length = checked.figures, checked.batch_size, checked.length
     rows: list[LayerSummary] = []
-    for i, (row, fig) in enumerate(zip(keras["layers"], figures.layers, strict=True)):
+    # Keras's rows, matched to the engine's by name: a functional model's table has its InputLayer rows, which
+    # the engine has as inputs, and Keras orders the layers of a graph its own way.
+    by_name = {fig.name: i for i, fig in enumerate(figures.layers)}
+    inputs = dict(length.inputs if length is not None else ())
+    for row in keras["layers"]:
+        if row["name"] not in by_name:  # an InputLayer: no weights, no work, its output the input itself
+            shape = inputs.get(row["name"])
+            rows.append(
+                LayerSummary(
+                    **row,
+                    mult_adds=None if length is None else 0,
+                    mult_adds_batch=None if length is None else 0,
+                    activation_bytes=None if shape is None else prod(shape[1:]) * FLOAT32_BYTES,
+                )
+            )
+            continue
+        i = by_name[row["name"]]
+        fig = figures.layers[i]
         engine = (list(fig.output_shape), fig.params, fig.trainable_params, fig.non_trainable_params)
         if (row["output_shape"], row["params"], row["trainable_params"], row["non_trainable_params"]) != engine:
             # Keras is the source of truth for what is returned; the property test keeps this from happening.

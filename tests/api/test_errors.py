@@ -94,6 +94,7 @@ JSON_BODY_OPERATIONS = [
     ("/v1/models/export/keras_json", "model"),
     ("/v1/models/export/python", "model"),
     ("/v1/models/export/spec", "model"),
+    ("/v1/models/diagram", "model"),
     ("/v1/trainings", "training"),
 ]
 
@@ -287,8 +288,9 @@ def test_a_json_syntax_error_gives_line_column_and_what_was_expected(client: Tes
     [
         (
             SUMMARY,
-            "holding a model spec, or Keras's own `model.to_json()` of a Sequential of the supported layers; the "
-            "keys of a ModelSpec: name, input_shape, batch_input_shape, layers (required)",
+            "holding a model spec: a Sequential (input_shape and layers) or a graph model (Keras's functional Model: "
+            "inputs, layers called on references, outputs); or Keras's own `model.to_json()` of either, of the "
+            "supported layers; the keys of a ModelSpec: name, input_shape, batch_input_shape, layers (required)",
         ),
         (
             "/v1/trainings",

@@ -29,6 +29,7 @@ OPERATION_IDS = {
     ("post", "/v1/models/export/keras_json"): "exportKerasJson",
     ("post", "/v1/models/export/python"): "exportPython",
     ("post", "/v1/models/export/spec"): "exportSpec",
+    ("post", "/v1/models/diagram"): "drawModel",
     ("post", "/v1/trainings"): "createTraining",
     ("get", "/v1/trainings"): "listTrainings",
     ("get", "/v1/trainings/{run_id}"): "getTraining",
@@ -202,6 +203,7 @@ def test_the_model_body_is_a_named_one_of(doc: dict[str, Any]) -> None:
         assert body["schema"]["$ref"] == "#/components/schemas/ModelRequest", path
     assert doc["components"]["schemas"]["ModelRequest"]["oneOf"] == [
         {"$ref": "#/components/schemas/ModelSpec"},
+        {"$ref": "#/components/schemas/GraphSpec"},
         {"$ref": "#/components/schemas/KerasModelConfig"},
     ]
 

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.spec.examples import SEED_MODELS
+from app.spec.examples import SEED_MODELS, SEQ2SEQ
 from tests.serving import ROOT, running_server
 from tests.summaries.test_summary import EXPECTED
 
@@ -108,8 +108,17 @@ def python_client(served: Served, tmp_path_factory: pytest.TempPathFactory) -> I
     """Generate the Python client from the live document and import it."""
     out = tmp_path_factory.mktemp("python-client")
     config = out / "config.json"
-    # No post hooks: the generator would run ruff over its output; formatting is not what is tested.
-    config.write_text(json.dumps({"package_name_override": PACKAGE, "post_hooks": []}))
+    # No post hooks: the generator would run ruff over its output; formatting is not what is tested. It reads no
+    # image types: the diagram's SVG is text, which the README's command says too.
+    config.write_text(
+        json.dumps(
+            {
+                "package_name_override": PACKAGE,
+                "post_hooks": [],
+                "content_type_overrides": {"image/svg+xml": "text/plain"},
+            }
+        )
+    )
     output = run(
         [
             str(BIN / "openapi-python-client"),
@@ -217,6 +226,19 @@ def test_python_client_exports_every_format(python_client: PythonClient) -> None
     r = python_client.op("summarizeModel").sync_detailed(client=client, body=keras_json)
     assert r.status_code == 200, r.content
     assert r.parsed.total_params == 6151
+
+
+def test_python_client_summarizes_and_draws_a_graph_model(python_client: PythonClient) -> None:
+    client = python_client.client
+    graph = python_client.model("GraphSpec").from_dict(SEQ2SEQ)
+    r = python_client.op("summarizeModel").sync_detailed(client=client, body=graph)
+    assert r.status_code == 200, r.content
+    assert r.parsed.total_params == 718_173
+    rows = {row.name: row for row in r.parsed.layers}
+    assert rows["decoder_lstm"].connected_to == ["decoder_inputs", "encoder:1", "encoder:2"]
+    r = python_client.op("drawModel").sync_detailed(client=client, body=graph)
+    assert r.status_code == 200, r.content
+    assert "<svg" in r.content.decode()
 
 
 def test_python_client_reads_422s_as_error_body(python_client: PythonClient) -> None:
@@ -425,7 +447,7 @@ def test_openapi_typescript_types_compile_and_take_the_readme_bodies(
         tmp_path,
     )
     body = 'NonNullable<paths["{path}"]["post"]["requestBody"]>["content"]["application/json"]'
-    paths = ("/v1/models/summary", "/v1/models/export", "/v1/trainings")
+    paths = ("/v1/models/summary", "/v1/models/export", "/v1/models/diagram", "/v1/trainings")
     (tmp_path / "readme.ts").write_text(
         'import type { paths } from "./schema";\n\n' + body_declarations({p: body.format(path=p) for p in paths})
     )
@@ -458,6 +480,7 @@ def test_typescript_fetch_client_compiles_and_takes_the_readme_bodies(
     type_of = {
         "/v1/models/summary": body.format(api="ModelsApi", method="summarizeModel", query="'batchSize'"),
         "/v1/models/export": body.format(api="ModelsApi", method="exportModel", query="'format'"),
+        "/v1/models/diagram": body.format(api="ModelsApi", method="drawModel", query="never"),
         "/v1/trainings": body.format(api="TrainingsApi", method="createTraining", query="'wait'"),
     }
     (tmp_path / "readme.ts").write_text(

@@ -635,3 +635,42 @@ def test_the_curl_dialog_shows_the_whole_command_from_its_start(page: Page, view
         shot(page, f"13-curl-dialog-{'wide' if viewport is WIDE else 'narrow'}", full_page=False)
         assert_accessible(page)
         page.click("#code-close")
+
+
+def test_a_graph_example_summarizes_draws_and_trains(page: Page) -> None:
+    pick_example(page, "seq2seq")
+    rows = table(page)
+    assert rows[:2] == [("encoder_inputs", "(None, None, 71)", "0"), ("decoder_inputs", "(None, None, 93)", "0")]
+    assert ("decoder_lstm", "(None, None, 256)", "358,400") in rows
+    expect(page.locator("#total-params")).to_have_text("718,173")
+    decoder = page.locator("#summary-rows tr[data-index='3']")
+    expect(decoder.locator(".lname")).to_have_text("decoder_lstm")
+    expect(decoder.locator(".lfrom")).to_have_text(" ← decoder_inputs, encoder:1, encoder:2")
+    # The form has no Sequential input box for a graph; the cards still show their rows, found by name.
+    expect(page.locator("#input-section")).to_be_hidden()
+    expect(page.locator("#graph-note")).to_be_visible()
+    expect(page.locator("#l1-result")).to_have_text("→ (None, None, 256) · 358,400 params")
+    assert spec_json(page)["inputs"][0]["name"] == "encoder_inputs"
+    # The diagram: Keras's plot_model, as an SVG image that loaded.
+    image = page.locator("#diagram-image")
+    expect(image).to_have_attribute("alt", re.compile("decoder_lstm"))
+    expect(image).to_be_visible()
+    page.wait_for_function("document.getElementById('diagram-image').naturalWidth > 100")
+    shot(page, "06-graph-model")
+    assert_accessible(page)
+
+    # A small graph trains, with one array per input (the playground sends the model as it is).
+    small = {
+        "inputs": [{"name": "a", "shape": [4, 3]}, {"name": "b", "shape": [4, 3]}],
+        "layers": [
+            {"type": "Add", "name": "sum", "inputs": ["a", "b"]},
+            {"type": "LSTM", "name": "enc", "units": 4},
+            {"type": "Dense", "name": "out", "units": 1, "activation": "sigmoid"},
+        ],
+        "outputs": ["out"],
+    }
+    load_json(page, small)
+    expect(page.locator("#total-params")).to_have_text(f"{4 * 4 * (3 + 4 + 1) + 5:,}")
+    page.fill("#t-epochs", "2")
+    page.click("#train")
+    expect(page.locator("#run-status")).to_contain_text("Succeeded: 2 of 2 epochs", timeout=90_000)

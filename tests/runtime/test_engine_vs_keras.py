@@ -23,6 +23,7 @@ from app.analysis.warnings import mask_warnings
 from app.errors import SpecError
 from app.runtime.keras import build as keras_build
 from app.spec.examples import SEED_MODELS
+from app.spec.graph import GraphSpec
 from app.spec.layers import LAYER_CLASSES, KerasLayer
 from app.spec.messages import drop_tags
 from app.spec.model import ModelSpec
@@ -51,6 +52,10 @@ _FIELD_VALUES: dict[str, st.SearchStrategy[Any]] = {
     "epsilon": st.just(0.001),
     "stddev": st.sampled_from([0.0, 0.1]),
     "momentum": st.sampled_from([0.99, 0.9]),
+    "axes": st.sampled_from([1, 2, -1, [1, 1], [2, 2], [2, 1], [1, 2], [-1, -1]]),  # Dot: never the batch axis
+    "num_heads": st.integers(1, 3),
+    "key_dim": st.integers(1, 4),
+    "value_dim": st.sampled_from([None, 2]),
 }
 
 
@@ -69,15 +74,17 @@ _BY_KIND: dict[str, list[Any]] = {
 }
 
 
-def _field_strategy(cls: type[KerasLayer], name: str, field: FieldInfo) -> st.SearchStrategy[Any]:
+def _field_strategy(cls: type[KerasLayer], name: str, field: FieldInfo, graph: bool = False) -> st.SearchStrategy[Any]:
     """Values for one field: small sizes, every choice of a Literal or a bool; :data:`_FIELD_VALUES` where the
     annotation alone does not say enough (a field that is a union of kinds keeps only those of its class)."""
     if name in cls.WRAPPED_FIELDS:
-        return st.one_of(*(_layer(inner) for inner in _classes(field.annotation)))
+        return st.one_of(*(_layer(inner, graph) for inner in _classes(field.annotation)))
     if name == "name":
         return st.none()
     if name == "stateful":  # needs a fixed batch: mostly off, so that fewer stacks stop at normalized()
         return st.sampled_from([False, False, False, True])
+    if name == "return_state":  # a Sequential cannot pass states on; a graph draws it (graph_bodies)
+        return st.sampled_from([False, False, True]) if graph else st.just(False)
     if name == "return_sequences":  # mostly on, so that more stacks build and their figures are compared
         return st.sampled_from([True, True, False])
     if name in _BY_KIND:
@@ -140,10 +147,11 @@ def _classes(annotation: Any) -> tuple[type[KerasLayer], ...]:
     return (annotation,)
 
 
-def _layer(cls: type[KerasLayer]) -> st.SearchStrategy[dict[str, Any]]:
-    """A layer of this class as a request dict, every field drawn (defaults included)."""
+def _layer(cls: type[KerasLayer], graph: bool = False) -> st.SearchStrategy[dict[str, Any]]:
+    """A layer of this class as a request dict, every field drawn (defaults included); ``graph``: for a graph
+    model (an RNN may return its states)."""
     fields = {
-        name: _field_strategy(cls, name, field)
+        name: _field_strategy(cls, name, field, graph)
         for name, field in cls.model_fields.items()
         if name not in KerasLayer.INPUT_FIELDS
     }
@@ -170,7 +178,8 @@ def model_bodies(draw: st.DrawFn) -> dict[str, Any]:
     dim = st.one_of(*[st.integers(1, 6)] * 9, st.none())
     sample = draw(st.lists(dim, min_size=rank, max_size=rank))
     batch = draw(st.one_of(st.none(), st.integers(1, 3)))
-    layers = draw(st.lists(st.one_of(*(_layer(cls) for cls in LAYER_CLASSES)), min_size=1, max_size=5))
+    chain = [cls for cls in LAYER_CLASSES if cls.INPUTS == (1, 1)]  # merges and attention need a graph
+    layers = draw(st.lists(st.one_of(*(_layer(cls) for cls in chain)), min_size=1, max_size=5))
     where = draw(st.sampled_from(SHAPE_FIELDS))
     body: dict[str, Any] = {"layers": layers}
     holder = layers[0] if where[0] == "layers" else body
@@ -280,3 +289,124 @@ def test_seed_models_give_the_notebook_figures_through_the_engine_and_keras(exam
     expected: tuple[Any, ...] = (layers, (total, total, 0), [])
     assert engine_outcome(spec) == ("built", expected)
     assert keras_outcome(spec) == ("built", expected)
+
+
+# -- Graph models ---------------------------------------------------------------------------------------------
+
+# Single-input layer types for graphs: those a Sequential takes. Multi-input ones: the merges and attention.
+_CHAIN_CLASSES = [cls for cls in LAYER_CLASSES if cls.INPUTS == (1, 1)]
+_JOIN_CLASSES = [cls for cls in LAYER_CLASSES if cls.INPUTS != (1, 1)]
+
+
+@st.composite
+def graph_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    """A graph spec: one or two inputs of rank 1-3 (mostly (timesteps, features), a null axis one time in ten),
+    then 1-6 layers, each called on earlier tensors: a layer of one input on one of them, a merge or an
+    attention layer on two or three, an RNN sometimes with return_state and an initial_state drawn from the
+    tensors there are (the right count or not). The outputs are the layers no other uses. Many are invalid
+    (shapes that do not merge, states of the wrong size...): both outcomes are compared."""
+    dim = st.one_of(*[st.integers(1, 6)] * 9, st.none())
+    inputs: list[dict[str, Any]] = []
+    for k in range(draw(st.integers(1, 2))):
+        rank = draw(st.sampled_from([1, 2, 2, 2, 3]))
+        inputs.append({"name": f"in{k}", "shape": draw(st.lists(dim, min_size=rank, max_size=rank))})
+    tensors: list[str] = [x["name"] for x in inputs]  # every reference there is so far
+    layers: list[dict[str, Any]] = []
+    for i in range(draw(st.integers(1, 6))):
+        joins = draw(st.sampled_from([False, False, True]))
+        cls = draw(st.sampled_from(_JOIN_CLASSES if joins else _CHAIN_CLASSES))
+        layer = draw(_layer(cls, graph=True))
+        low, high = cls.INPUTS
+        count = draw(st.integers(low, min(high, 3)))
+        layer["inputs"] = draw(st.lists(st.sampled_from(tensors), min_size=count, max_size=count))
+        layer["name"] = f"l{i}"
+        outputs = 1
+        if "return_state" in layer:
+            states = layer["layer"]["return_state"] if "layer" in layer else layer["return_state"]
+            inner = cls if "layer" not in layer else LAYER_CLASSES_BY_TYPE[layer["layer"]["type"]]
+            if states:
+                outputs = 1 + getattr(inner, "STATES", 1) * (2 if "layer" in layer else 1)
+        if "initial_state" in cls.model_fields and draw(st.sampled_from([False, False, True])):
+            n = draw(st.integers(1, 2))
+            layer["initial_state"] = draw(st.lists(st.sampled_from(tensors), min_size=n, max_size=n))
+        layers.append(layer)
+        tensors += [f"l{i}"] + [f"l{i}:{k}" for k in range(1, outputs)]
+    used = {
+        ref.split(":")[0] for layer in layers for field in ("inputs", "initial_state") for ref in layer.get(field) or []
+    }
+    # An input no layer took is an output itself (Keras allows it), so that the graph is still one.
+    names = [*(x["name"] for x in inputs), *(la["name"] for la in layers)]
+    return {"inputs": inputs, "layers": layers, "outputs": [name for name in names if name not in used]}
+
+
+LAYER_CLASSES_BY_TYPE = {typing.get_args(cls.model_fields["type"].annotation)[0]: cls for cls in LAYER_CLASSES}
+
+
+def graph_engine_outcome(spec: GraphSpec) -> Outcome:
+    try:
+        figures = analyze(spec)
+    except SpecError as exc:
+        (item,) = exc.items
+        return "refused", item["loc"][-1]
+    rows = {
+        row.name: (
+            row.type,
+            list(row.output_shape),
+            [list(s) for s in row.output_shapes] if len(row.output_shapes) > 1 else None,
+            list(row.connected_to),
+            row.params,
+            row.trainable_params,
+            row.non_trainable_params,
+        )
+        for row in figures.layers
+    }
+    return "built", (rows, (figures.total_params, figures.trainable_params, figures.non_trainable_params))
+
+
+def graph_keras_outcome(spec: GraphSpec) -> Outcome:
+    try:
+        summary = keras_build.summarize(spec)
+    except keras_build.BuildError as exc:
+        return "refused", exc.index
+    rows = {
+        r["name"]: (
+            r["type"],
+            r["output_shape"],
+            r["output_shapes"],
+            r["connected_to"],
+            r["params"],
+            r["trainable_params"],
+            r["non_trainable_params"],
+        )
+        for r in summary["layers"]
+        if r["type"] != "InputLayer"
+    }
+    return "built", (rows, (summary["total_params"], summary["trainable_params"], summary["non_trainable_params"]))
+
+
+@settings(
+    max_examples=int(os.environ.get("LAYERWISE_PROPERTY_EXAMPLES", "400")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+    phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink],
+)
+@given(body=graph_bodies())
+def test_engine_and_keras_agree_on_graphs(body: dict[str, Any]) -> None:
+    """Same rows (shapes, every output's shape, connections, counts) and totals, or the same layer refused. The
+    refusal's words are the engine's (it answers first); Keras's, for what the engine would let through, are
+    its own."""
+    try:
+        spec = GraphSpec.model_validate(body).normalized()
+    except ValidationError as exc:
+        for error in exc.errors():
+            assert error["type"] == "value_error", error
+        event("refused by the schema")
+        return
+    except SpecError:
+        event("refused by normalized()")
+        return
+    engine = graph_engine_outcome(spec)
+    event(f"engine: {engine[0]}")
+    keras_side = graph_keras_outcome(spec)
+    note(f"spec: {spec.model_dump(exclude_defaults=True)}\nengine: {engine}\nkeras: {keras_side}")
+    assert engine == keras_side

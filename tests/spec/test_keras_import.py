@@ -46,7 +46,8 @@ def test_values_match_as_json_does() -> None:
 @pytest.mark.parametrize(
     ("body", "loc"),
     [
-        ({"class_name": "Functional", "config": {}}, ["body", "class_name"]),
+        ({"class_name": "Subclassed", "config": {}}, ["body", "class_name"]),
+        ({"class_name": "Functional", "config": {}}, ["body", "config", "layers"]),
         ({**sequential(lstm()), "extra": 1}, ["body", "extra"]),
         (sequential(lstm(units=0)), ["body", "config", "layers", 1, "config", "units"]),
         (sequential(lstm(return_state=True)), ["body", "config", "layers", 1, "config", "return_state"]),

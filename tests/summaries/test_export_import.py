@@ -189,11 +189,11 @@ def test_arguments_the_service_cannot_reproduce_are_refused(
     assert needle in item["msg"]
 
 
-def test_functional_model_is_refused(client: TestClient) -> None:
+def test_a_subclassed_model_is_refused(client: TestClient) -> None:
     inputs = keras.Input(shape=(4, 3))
     config = json.loads(keras.Model(inputs, L.Dense(2)(inputs)).to_json())
-    item = refused(client, config)
-    assert item["loc"] == ["body", "class_name"] and "only Sequential" in item["msg"]
+    item = refused(client, {**config, "class_name": "MyModel"})
+    assert item["loc"] == ["body", "class_name"] and "only Sequential and Functional" in item["msg"]
 
 
 def test_spec_errors_in_a_keras_config_point_into_it(client: TestClient) -> None:

@@ -202,10 +202,10 @@ def test_unknown_route_has_the_shared_error_shape(client: TestClient) -> None:
     assert r.json() == {"detail": [{"loc": [], "msg": "Not Found", "type": "http_404"}]}
 
 
-def test_openapi_shows_the_four_seed_models(client: TestClient) -> None:
+def test_openapi_shows_the_four_seed_models_and_the_graph_examples(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/v1/models/summary"]["post"]["requestBody"]["content"]["application/json"]
-    assert set(body["examples"]) == set(EXPECTED)
+    assert set(body["examples"]) == set(EXPECTED) | {"seq2seq", "babi_rnn", "transformer_block"}
     assert body["examples"]["seed_example_2"]["value"]["layers"][1] == {
         "type": "Flatten",
         "name": "flatten_layer",

@@ -15,9 +15,10 @@ from typing import Any
 import keras
 from keras.src.layers import input_spec
 
-from app.analysis.engine import failure_message
+from app.analysis.engine import failure_message, graph_failure_message
+from app.spec.graph import GraphSpec, Reference
 from app.spec.layers import KerasLayer, keras_objects, refusals
-from app.spec.layers.base import ShapeError
+from app.spec.layers.base import KerasRefusal, ShapeError
 from app.spec.model import ModelSpec
 
 KERAS_VERSION: str = keras.__version__
@@ -139,6 +140,67 @@ def make_layer(layer: KerasLayer, initialize: bool = True) -> keras.layers.Layer
     return built
 
 
+def build_graph(spec: GraphSpec, initialize: bool = True) -> keras.Model:
+    """Build the Keras 3 functional ``Model`` of a normalized graph spec: a ``keras.Input`` per input, each layer
+    called on the tensors its references name (a list for a merge or ``Attention``; query, value, key for
+    ``MultiHeadAttention``; ``initial_state`` and ``mask`` as keywords), outputs as listed.
+
+    Args:
+        initialize: as :func:`build_model`'s.
+
+    Raises:
+        BuildError: Keras refused a layer's call, or would fail to run it (:attr:`KerasLayer.CHECKED_ON_CALL`:
+            the check is the spec layer's own, on the shapes Keras computed).
+    """
+    tensors: dict[str, list[Any]] = {
+        x.name: [keras.Input(batch_shape=x.batch_shape, name=x.name, dtype=x.dtype)] for x in spec.inputs
+    }
+
+    def tensor(ref: str) -> Any:
+        parsed = Reference.parse(ref)
+        return tensors[parsed.name][parsed.index]
+
+    for i, layer in enumerate(spec.layers):
+        calls = layer.call_refs()
+        args = [tensor(ref) for ref in calls[0][1]]
+        kwargs: dict[str, Any] = {
+            field: tensor(refs[0]) if field == "mask" else [tensor(ref) for ref in refs] for field, refs in calls[1:]
+        } | layer.call_options()
+        shown = [(ref, tuple(tensor(ref).shape)) for _, refs in calls for ref in refs]
+        built = make_layer(layer, initialize)
+        try:
+            if layer.CHECKED_ON_CALL:  # what Keras builds but cannot run (see the docstring)
+                received = {field: [tuple(tensor(ref).shape) for ref in refs] for field, refs in calls[1:]}
+                layer.call_output_shapes([tuple(t.shape) for t in args], received)
+            if layer.CALL_STYLE == "list":
+                out = built(args, **kwargs)
+            elif layer.CALL_STYLE == "positional":
+                out = built(*args, **kwargs)
+            else:
+                out = built(args[0], **kwargs)
+        except KerasRefusal as exc:
+            raise BuildError(i, graph_failure_message(spec, i, shown, exc.what)) from None
+        except (ValueError, TypeError, IndexError) as exc:
+            what = _what_keras_said(exc, built, shown[0][1])
+            raise BuildError(i, graph_failure_message(spec, i, shown, what)) from None
+        if (refused := _time_distributed_refusal(built, shown[0][1])) is not None:
+            raise BuildError(i, graph_failure_message(spec, i, shown, refused))
+        tensors[layer.name or ""] = list(out) if isinstance(out, list | tuple) else [out]
+    outputs = [tensor(ref) for ref in spec.outputs]
+    return keras.Model(
+        inputs=[tensors[x.name][0] for x in spec.inputs],
+        outputs=outputs[0] if len(outputs) == 1 else outputs,
+        name=spec.name,
+    )
+
+
+def build_any(spec: ModelSpec | GraphSpec, initialize: bool = True) -> keras.Model:
+    """:func:`build_graph` for a graph spec, :func:`build_model` for a Sequential."""
+    if isinstance(spec, GraphSpec):
+        return build_graph(spec, initialize)
+    return build_model(spec, initialize)
+
+
 def build_model(spec: ModelSpec, initialize: bool = True) -> keras.Sequential:
     """Build the Keras 3 model for a normalized spec.
 
@@ -177,14 +239,21 @@ def _check_time_distributed(spec: ModelSpec, layers: list[keras.layers.Layer]) -
     """
     shapes = [tuple(spec.batch_shape), *(tuple(layer.output.shape) for layer in layers)]
     for i, layer in enumerate(layers):
-        if not isinstance(layer, keras.layers.TimeDistributed):
-            continue
-        child = keras.KerasTensor(shape=(shapes[i][0], *shapes[i][2:]))
-        try:
-            input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
-        except ValueError as exc:
-            what = _what_keras_said(exc, layer, shapes[i])
-            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what)) from None
+        if (what := _time_distributed_refusal(layer, shapes[i])) is not None:
+            raise BuildError(i, failure_message(spec, i, shapes[: i + 1], what))
+
+
+def _time_distributed_refusal(layer: keras.layers.Layer, received: tuple[int | None, ...]) -> str | None:
+    """What Keras's InputSpec of a TimeDistributed's wrapped layer says of one timestep of ``received``, or None
+    (also for any other layer)."""
+    if not isinstance(layer, keras.layers.TimeDistributed):
+        return None
+    child = keras.KerasTensor(shape=(received[0], *received[2:]))
+    try:
+        input_spec.assert_input_compatibility(layer.layer.input_spec, [child], layer.layer.name)
+    except ValueError as exc:
+        return _what_keras_said(exc, layer, received)
+    return None
 
 
 def _count(weights: list[Any]) -> int:
@@ -220,7 +289,7 @@ def _release_memory_now_and_then() -> None:
         keras.backend.clear_session(free_memory=True)
 
 
-def summarize(spec: ModelSpec) -> dict[str, Any]:
+def summarize(spec: ModelSpec | GraphSpec) -> dict[str, Any]:
     """Build the model (weights left at zeros: see :func:`build_model`) and describe it as Keras does.
 
     Returns:
@@ -233,36 +302,58 @@ def summarize(spec: ModelSpec) -> dict[str, Any]:
         BuildError: see :func:`build_model`.
     """
     _release_memory_now_and_then()
-    model = build_model(spec, initialize=False)
-    return describe(model)
+    return describe(build_any(spec, initialize=False))
 
 
-def to_json(spec: ModelSpec) -> str:
+def to_json(spec: ModelSpec | GraphSpec) -> str:
     """Keras's own JSON config of the model (``model.to_json()``), for export.
 
     Raises:
         BuildError: see :func:`build_model`.
     """
     _release_memory_now_and_then()
-    return str(build_model(spec).to_json())
+    return str(build_any(spec).to_json())
+
+
+def _connected_to(layer: keras.layers.Layer) -> list[str]:
+    """The tensors a functional model's layer was called on, as the spec's references: ``"x"`` for the output of
+    a layer of one output, ``"x:k"`` for output ``k`` of one of several (Keras's table writes ``x[0][k]``)."""
+    if not layer._inbound_nodes:
+        return []
+    refs = []
+    for t in layer._inbound_nodes[0].arguments.keras_tensors:
+        operation, node_index, tensor_index = t._keras_history
+        if isinstance(operation, keras.layers.InputLayer):
+            refs.append(operation.name)
+            continue
+        count = len(operation._inbound_nodes[node_index].outputs)
+        refs.append(operation.name if count == 1 else f"{operation.name}:{tensor_index}")
+    return refs
 
 
 def describe(model: keras.Model) -> dict[str, Any]:
+    """Keras's summary of a built model as data (see :func:`summarize`); a functional model's rows include its
+    ``InputLayer`` rows, what each layer is connected to, and every output's shape for a layer of several."""
+    graph = not isinstance(model, keras.Sequential)
     rows = []
     for i, layer in enumerate(model.layers):
         trainable = _count(layer.trainable_weights)
         non_trainable = _count(layer.non_trainable_weights)
-        rows.append(
-            {
-                "index": i,
-                "name": layer.name,
-                "type": type(layer).__name__,
-                "output_shape": list(layer.output.shape),
-                "params": layer.count_params(),
-                "trainable_params": trainable,
-                "non_trainable_params": non_trainable,
-            }
-        )
+        output = layer.output
+        several = isinstance(output, list | tuple)
+        row: dict[str, Any] = {
+            "index": i,
+            "name": layer.name,
+            "type": type(layer).__name__,
+            "output_shape": list((output[0] if several else output).shape),
+            "params": layer.count_params(),
+            "trainable_params": trainable,
+            "non_trainable_params": non_trainable,
+        }
+        if graph:
+            row["output_shapes"] = [list(t.shape) for t in output] if several else None
+            row["connected_to"] = _connected_to(layer)
+        rows.append(row)
     trainable = _count(model.trainable_weights)
     non_trainable = _count(model.non_trainable_weights)
     return {
@@ -274,3 +365,32 @@ def describe(model: keras.Model) -> dict[str, Any]:
         "text": summary_text(model),
         "keras_version": KERAS_VERSION,
     }
+
+
+class DiagramUnavailable(Exception):
+    """Drawing needs pydot and Graphviz's ``dot`` program, and one of them is missing where the worker runs."""
+
+
+def diagram(spec: ModelSpec | GraphSpec) -> str:
+    """The model drawn as Keras's ``plot_model`` draws it (``keras.utils.model_to_dot`` with shapes and layer
+    names, top to bottom), rendered to SVG by Graphviz's ``dot``.
+
+    Returns:
+        The SVG document, as text.
+
+    Raises:
+        BuildError: see :func:`build_model`.
+        DiagramUnavailable: pydot or Graphviz is not installed (``apt-get install graphviz``; pydot is a
+            dependency of the service).
+    """
+    from keras.src.utils import model_visualization
+
+    if not model_visualization.check_graphviz():
+        raise DiagramUnavailable(
+            "drawing a model needs Graphviz's dot program, which is not installed where the service runs: install "
+            "it (Debian: apt-get install graphviz)"
+        )
+    _release_memory_now_and_then()
+    model = build_any(spec, initialize=False)
+    dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, dpi=None)
+    return bytes(dot.create(format="svg")).decode("utf-8")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from app.analysis.engine import analyze_graph
+from app.spec.graph import GraphSpec
+from app.spec.layers import Embedding
+
 
 def synthetic_data(
     batch_shape: list[int | None],
@@ -27,3 +31,43 @@ def synthetic_data(
     )
     y = rng.integers(0, 2, size=(samples, *[int(d) for d in output_shape[1:] if d is not None])).astype(np.float32)
     return x, y
+
+
+def graph_data(
+    spec: GraphSpec, samples: int, seed: int, timesteps: int | None = None
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """One array per input and one labels array per output of a graph model, made as :func:`synthetic_data`
+    makes a Sequential's, from one ``numpy.random.default_rng(seed)``, inputs first in their order.
+
+    An input of dtype ``int32`` takes token ids below the ``input_dim`` of the Embedding it feeds (the smallest,
+    if several do; 2 if none does), a ``bool`` input random booleans (a mask: each step kept with probability
+    1/2), a ``float32`` one uniform values in [0, 1). Null (variable-length) axes are ``timesteps`` long.
+    Labels are 0/1 (float32), shaped like each output, at that length.
+
+    Args:
+        spec: a normalized graph spec.
+        timesteps: the length of every null axis after the batch; required when the model has one.
+    """
+    rng = np.random.default_rng(seed)
+    model = spec.at_length(timesteps) if timesteps is not None else spec
+    vocab: dict[str, int] = {}
+    for layer in model.layers:
+        if isinstance(layer, Embedding) and layer.inputs:
+            source = layer.inputs[0].split(":")[0]
+            dim = layer.input_dim
+            vocab[source] = min(dim, vocab.get(source, dim))
+    xs: list[np.ndarray] = []
+    for x in model.inputs:
+        shape = (samples, *[int(d) for d in x.shape if d is not None])
+        if x.dtype == "int32":
+            xs.append(rng.integers(0, vocab.get(x.name, 2), size=shape, dtype=np.int32))
+        elif x.dtype == "bool":
+            xs.append(rng.random(shape) < 0.5)
+        else:
+            xs.append(rng.random(shape, dtype=np.float32))
+    figures = analyze_graph(model)
+    ys = [
+        rng.integers(0, 2, size=(samples, *[int(d) for d in shape[1:] if d is not None])).astype(np.float32)
+        for shape in figures.output_shapes
+    ]
+    return xs, ys

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 import keras
 
-from app.runtime.keras.build import build_model, describe
-from app.runtime.keras.data import synthetic_data
+from app.runtime.keras.build import build_any, describe
+from app.runtime.keras.data import graph_data, synthetic_data
+from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
 
@@ -165,7 +166,7 @@ def train(
     """
     keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
     keras.utils.set_random_seed(spec.seed)
-    model = build_model(spec.model)
+    model = build_any(spec.model)
     description = describe(model)
     optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
     rate = spec.compile.learning_rate
@@ -178,14 +179,19 @@ def train(
         run_eagerly=execution == "eager",
     )
 
-    input_shape = spec.model.batch_shape
-    if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
-        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
-        input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
-    output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
-    first = spec.model.layers[0]
-    tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
-    x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
+    x: Any  # one array, or a graph's list of them, for inputs and labels alike
+    y: Any
+    if isinstance(spec.model, GraphSpec):
+        x, y = graph_data(spec.model, spec.data.samples, spec.seed, spec.data.timesteps)
+    else:
+        input_shape = spec.model.batch_shape
+        if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
+            assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+            input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
+        output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
+        first = spec.model.layers[0]
+        tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
+        x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)

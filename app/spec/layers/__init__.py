@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated, TypeAlias, Union
 
 from pydantic import Field
 
+from app.spec.layers.attention import ATTENTION_LAYER_CLASSES
 from app.spec.layers.base import KerasLayer, ShapeError, keras_auto_name
 from app.spec.layers.bidirectional import Bidirectional
 from app.spec.layers.dense import Dense
@@ -20,12 +21,20 @@ from app.spec.layers.embedding import Embedding
 from app.spec.layers.flatten import Flatten
 from app.spec.layers.gru import GRU
 from app.spec.layers.lstm import LSTM
+from app.spec.layers.merge import MERGE_LAYER_CLASSES
 from app.spec.layers.simple import SIMPLE_LAYER_CLASSES
 from app.spec.layers.simple_rnn import SimpleRNN
 from app.spec.layers.time_distributed import TimeDistributed
 from app.spec.types import Shape
 
-LAYER_CLASSES: tuple[type[KerasLayer], ...] = (*SIMPLE_LAYER_CLASSES, Bidirectional, TimeDistributed)
+# Merges and attention come last: they are layers of graph models only.
+LAYER_CLASSES: tuple[type[KerasLayer], ...] = (
+    *SIMPLE_LAYER_CLASSES,
+    Bidirectional,
+    TimeDistributed,
+    *MERGE_LAYER_CLASSES,
+    *ATTENTION_LAYER_CLASSES,
+)
 if TYPE_CHECKING:
     # Code works through the KerasLayer interface; only pydantic needs the concrete union.
     AnyLayer: TypeAlias = KerasLayer

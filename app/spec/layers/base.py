@@ -28,7 +28,7 @@ from pydantic import Field
 from app.errors import Loc
 from app.spec.layers.common import KerasImportError, python_literal
 from app.spec.layers.keras_config import COMMON_FIXED, Expect
-from app.spec.types import BatchInputShape, InputShape, Name, Shape, StrictModel
+from app.spec.types import BatchInputShape, InputShape, Name, Refs, Shape, StrictModel
 
 
 class KerasRefusal(ValueError):
@@ -105,8 +105,23 @@ class KerasLayer(StrictModel):
     one of a layer without weights that keeps its input's shape (Dropout).
     """
 
-    # Fields that describe the model's input rather than the layer; never passed to the Keras constructor.
-    INPUT_FIELDS: ClassVar[frozenset[str]] = frozenset({"type", "input_shape", "batch_input_shape"})
+    # Fields that describe the model's input or, in a graph model, what the layer is called on, rather than the
+    # layer; never passed to the Keras constructor.
+    INPUT_FIELDS: ClassVar[frozenset[str]] = frozenset(
+        {"type", "input_shape", "batch_input_shape", "inputs", "initial_state", "mask"}
+    )
+    # The call arguments a graph model's layer may take besides its inputs (an RNN: initial_state and mask).
+    CALL_ARGUMENTS: ClassVar[tuple[str, ...]] = ()
+    # Call keywords that are values, not tensors (attention's use_causal_mask): fields, but not the constructor's.
+    CALL_OPTIONS: ClassVar[tuple[str, ...]] = ()
+    # How many inputs the layer's call takes: (at least, at most); a merge takes a list of two or more.
+    INPUTS: ClassVar[tuple[int, int]] = (1, 1)
+    # How Keras's call takes them: "one" tensor, a "list" (merges, Attention: layer([a, b])), or "positional"
+    # arguments (MultiHeadAttention: layer(query, value, key)).
+    CALL_STYLE: ClassVar[str] = "one"
+    # Whether Keras builds a call it will fail to run, so the Keras side checks it with call_output_shapes (an
+    # RNN's initial_state of the wrong shape, an attention's query and key of different features).
+    CHECKED_ON_CALL: ClassVar[bool] = False
     # Fields that hold another layer (wrappers: Bidirectional, TimeDistributed).
     WRAPPED_FIELDS: ClassVar[tuple[str, ...]] = ()
     # The input rank Keras's InputSpec asks for, batch axis included: exactly INPUT_NDIM, or at least
@@ -140,6 +155,11 @@ class KerasLayer(StrictModel):
         description="Keras's trainable: false freezes the layer, so its weights are counted as non-trainable "
         "(and training leaves them as they are).",
     )
+    inputs: Refs | None = Field(
+        None,
+        description='Graph models only: the tensors the layer is called on, as references ("encoder_inputs", '
+        '"encoder:1"). One for most layers; a list of two or more for a merge; query, value[, key] for attention.',
+    )
 
     # -- Keras and export -------------------------------------------------------------------------------------
 
@@ -149,7 +169,8 @@ class KerasLayer(StrictModel):
         A wrapped layer stays a :class:`KerasLayer` value (``{"layer": LSTM(...)}``): the builder instantiates
         it first.
         """
-        config = self.model_dump(exclude=set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS) | set(self.KERAS2_RENAMES))
+        skip = set(self.INPUT_FIELDS) | set(self.WRAPPED_FIELDS) | set(self.KERAS2_RENAMES) | set(self.CALL_OPTIONS)
+        config = self.model_dump(exclude=skip)
         for field in self.WRAPPED_FIELDS:
             config[field] = getattr(self, field)
         return config
@@ -204,7 +225,7 @@ class KerasLayer(StrictModel):
         Raises:
             KerasImportError: a key that is neither, or a fixed key with another value; ``loc`` points at it.
         """
-        fields = set(cls.model_fields) - cls.INPUT_FIELDS
+        fields = set(cls.model_fields) - cls.INPUT_FIELDS - set(cls.CALL_OPTIONS)
         spec: dict[str, Any] = {"type": typing.get_args(cls.model_fields["type"].annotation)[0]}
         for key, value in config.items():
             where = (*loc, key)
@@ -241,6 +262,49 @@ class KerasLayer(StrictModel):
         if isinstance(default, str) and default in DEFAULT_OBJECTS and DEFAULT_OBJECTS[default].matches(value):
             return default
         return keras_objects.from_keras(module, value, loc)
+
+    # -- Graph models ----------------------------------------------------------------------------------------
+
+    def output_count(self) -> int:
+        """How many tensors the layer's call returns (an RNN with ``return_state``: its output and its states)."""
+        return 1
+
+    def call_refs(self) -> list[tuple[str, list[str]]]:
+        """The references of a graph layer's call, by argument: ``[("inputs", [...]), ("initial_state", [...]),
+        ("mask", [...])]``, the arguments given only, in Keras's "Connected to" order."""
+        found: list[tuple[str, list[str]]] = [("inputs", list(self.inputs or []))]
+        for field in self.CALL_ARGUMENTS:
+            value = getattr(self, field)
+            if value is not None:
+                found.append((field, [value] if isinstance(value, str) else list(value)))
+        return found
+
+    def call_options(self) -> dict[str, Any]:
+        """The call keywords of :attr:`CALL_OPTIONS` that differ from their defaults, e.g. ``{"use_causal_mask":
+        True}``."""
+        return {
+            name: getattr(self, name)
+            for name in self.CALL_OPTIONS
+            if getattr(self, name) != type(self).model_fields[name].default
+        }
+
+    def call_output_shapes(self, inputs: list[Shape], arguments: Mapping[str, list[Shape]]) -> list[Shape]:
+        """The shapes of what the layer's call returns, for the shapes of its ``inputs`` and of its other call
+        ``arguments`` (:attr:`CALL_ARGUMENTS`), as Keras's ``compute_output_spec``.
+
+        Raises:
+            KerasRefusal: Keras would refuse the call (an input of the wrong rank, a merge of shapes that do not
+                match).
+        """
+        return [self.output_shape(inputs[0])]
+
+    def call_weights(self, inputs: list[Shape]) -> list[Weight]:
+        """:meth:`counted_weights` for a call on several inputs (a layer of one input: that input's)."""
+        return self.counted_weights(inputs[0])
+
+    def call_mult_adds(self, inputs: list[Shape]) -> int:
+        """:meth:`mult_adds` for a call on several inputs (a layer of one input: that input's)."""
+        return self.mult_adds(inputs[0])
 
     # -- Analytic shape engine --------------------------------------------------------------------------------
 

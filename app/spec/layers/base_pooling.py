@@ -11,7 +11,7 @@ from app.errors import Loc
 from app.spec.layers import refusals
 from app.spec.layers.base import KerasLayer, TranslateLayer
 from app.spec.layers.base_conv import Size, as_tuple, keras_tuple_config
-from app.spec.layers.keras_config import POOLING_FIXED, Expect
+from app.spec.layers.keras_config import COMMON_FIXED, POOLING_FIXED, Expect
 from app.spec.types import Shape
 
 
@@ -75,17 +75,25 @@ class BasePooling(KerasLayer):
 class BaseGlobalPooling(KerasLayer):
     """Max or average over every step: ``(batch, steps, channels)`` -> ``(batch, channels)``, or ``(batch, 1,
     channels)`` with ``keepdims`` (keras/src/layers/pooling/base_global_pooling.py, ``compute_output_shape``).
-    No weights, no mult-adds."""
+    With ``data_format="channels_first"`` the input is read as ``(batch, channels, steps)``, so the last axis is
+    pooled: ``(batch, steps, channels)`` -> ``(batch, steps)`` (keras-io's time-series transformer pools its
+    features so). No weights, no mult-adds."""
 
     INPUT_NDIM: ClassVar[int | None] = 3
     NEEDS: ClassVar[str] = "3-D input (batch, steps, channels)"
-    KERAS_FIXED: ClassVar[Mapping[str, Expect]] = POOLING_FIXED
+    KERAS_FIXED: ClassVar[Mapping[str, Expect]] = COMMON_FIXED
     SUPPORTS_MASKING: ClassVar[bool] = False
 
     keepdims: bool = Field(False, description="Keep the pooled axis, with length 1.")
+    data_format: Literal["channels_last", "channels_first"] = Field(
+        "channels_last",
+        description="channels_last: pool over the steps (axis 1); channels_first: over the last axis.",
+    )
 
     def output_shape(self, input_shape: Shape) -> Shape:
         self.check_input(input_shape)
+        if self.data_format == "channels_first":
+            return (input_shape[0], input_shape[1], 1) if self.keepdims else (input_shape[0], input_shape[1])
         if self.keepdims:
             return (input_shape[0], 1, input_shape[-1])
         return (input_shape[0], input_shape[-1])

@@ -12,8 +12,9 @@ from app.spec.layers.base import KerasLayer, TranslateLayer, Weight
 from app.spec.layers.common import KerasImportError
 from app.spec.layers.gru import GRU
 from app.spec.layers.lstm import LSTM
+from app.spec.layers.recurrent import check_states
 from app.spec.layers.simple_rnn import SimpleRNN
-from app.spec.types import Shape
+from app.spec.types import Ref, Refs, Shape
 
 Recurrent = Annotated[LSTM | GRU | SimpleRNN, Field(discriminator="type")]
 
@@ -35,6 +36,14 @@ class Bidirectional(KerasLayer):
 
     type: Literal["Bidirectional"]
     layer: Recurrent = Field(description="The RNN to run in both directions: an LSTM, GRU or SimpleRNN.")
+    CALL_ARGUMENTS: ClassVar[tuple[str, ...]] = ("initial_state", "mask")
+    CHECKED_ON_CALL: ClassVar[bool] = True
+    initial_state: Refs | None = Field(
+        None,
+        description="Graph models only: the initial states of the forward RNN, then of the backward one (an LSTM: "
+        "4 tensors), each (batch, units).",
+    )
+    mask: Ref | None = Field(None, description="Graph models only: a (batch, timesteps) boolean tensor.")
     # merge_mode=None returns two tensors, which a Sequential cannot pass on.
     merge_mode: Literal["concat", "sum", "mul", "ave"] = "concat"
 
@@ -46,6 +55,19 @@ class Bidirectional(KerasLayer):
             assert last is not None
             return (*shape[:-1], 2 * last)
         return shape
+
+    def output_count(self) -> int:
+        # The output, then the forward and the backward RNN's states (Bidirectional.call: [y, *states]).
+        return 1 + 2 * self.layer.STATES if self.layer.return_state else 1
+
+    def call_output_shapes(self, inputs: list[Shape], arguments: Mapping[str, list[Shape]]) -> list[Shape]:
+        out = self.output_shape(inputs[0])
+        batch = inputs[0][0]
+        # The initial states of both directions, forward first (Bidirectional.call splits the list in halves).
+        check_states(self.layer, arguments.get("initial_state"), batch, 2 * self.layer.STATES)
+        if not self.layer.return_state:
+            return [out]
+        return [out, *[(batch, self.layer.units)] * (2 * self.layer.STATES)]
 
     def weights(self, input_shape: Shape) -> list[Weight]:
         # Both copies are made from the wrapped layer's config, trainable flag included.

@@ -40,6 +40,19 @@ class Value(Expect):
         return json.dumps(self.value)
 
 
+class OneOf(Expect):
+    """Any of these accepted values (a default Keras writes in another form once the layer is built)."""
+
+    def __init__(self, *expects: Expect) -> None:
+        self.expects = expects
+
+    def matches(self, value: Any) -> bool:
+        return any(e.matches(value) for e in self.expects)
+
+    def __str__(self) -> str:
+        return " or ".join(str(e) for e in self.expects)
+
+
 class KerasObject(Expect):
     """A serialized Keras object of one built-in class with its default config, e.g. an initializer::
 
@@ -114,7 +127,6 @@ DENSE_FIXED: dict[str, Expect] = {
 # lstm.py / gru.py / simple_rnn.py).
 RECURRENT_FIXED: dict[str, Expect] = {
     **COMMON_FIXED,
-    "return_state": FALSE,
     "go_backwards": FALSE,
     "unroll": FALSE,
     "zero_output_for_mask": FALSE,

@@ -17,6 +17,7 @@ class LSTM(RecurrentLayer):
     """
 
     GATES: ClassVar[int] = 4
+    STATES: ClassVar[int] = 2
 
     type: Literal["LSTM"]
     recurrent_activation: Activation | None = "sigmoid"

@@ -103,6 +103,12 @@ export async function summarize(spec, { batchSize, signal } = {}) {
   return response.json();
 }
 
+/** POST /v1/models/diagram: the model drawn as Keras's plot_model draws it, as SVG text. */
+export async function drawModel(spec, { signal } = {}) {
+  const response = await call("POST", apiUrl("v1/models/diagram"), { body: spec, accept: "image/svg+xml", signal });
+  return response.text();
+}
+
 /** POST /v1/models/export?format=python|keras_json|spec: a Keras 3 script, Keras's own model.to_json(), or the spec. */
 export async function exportModel(spec, format) {
   const response = await call("POST", apiUrl("v1/models/export", { format }), { body: spec, accept: "*/*" });

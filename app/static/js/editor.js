@@ -189,6 +189,10 @@ export class ModelEditor {
   // -- input shape ---------------------------------------------------------------------------------------------
 
   renderInput() {
+    // A graph model (a top-level inputs list) names its inputs, each with its shape: the JSON view edits them.
+    const graph = Array.isArray(this.spec.inputs);
+    byId("input-section").hidden = graph;
+    byId("graph-note").hidden = !graph;
     const where = inputOf(this.spec);
     const value = where.key ? where.on[where.key] : null;
     const fixed = where.key === "batch_input_shape";
@@ -479,8 +483,12 @@ export class ModelEditor {
   /** Put each layer's output shape and parameter count on its card (or clear them: summary null). */
   showResults(summary) {
     const rows = summary?.layers ?? [];
+    // A graph's rows start with its inputs and follow Keras's order: a card finds its row by the layer's name.
+    const graph = Array.isArray(this.spec.inputs);
+    const byName = new Map(rows.map((row) => [row.name, row]));
     for (const card of this.list.querySelectorAll(":scope > .layer-card")) {
-      const row = rows[Number(card.dataset.path)];
+      const index = Number(card.dataset.path);
+      const row = graph ? byName.get(this.spec.layers?.[index]?.name) : rows[index];
       const slot = card.querySelector(":scope > .card-result");
       slot.textContent = row ? `→ ${formatShape(row.output_shape)} · ${formatInt(row.params)} params` : "";
     }

@@ -10,6 +10,7 @@ import {
   exportModel,
   apiUrl,
   setApiKey,
+  drawModel,
   summarize,
   summaryRequest,
   trainingRequest,
@@ -53,6 +54,30 @@ async function main() {
   let inflight = null;
   let sequence = 0;
 
+  // The diagram of the summarized model, drawn by the service as SVG and shown as an image (a data: URL, which the
+  // page's img-src allows; in an <img> no script of it runs).
+  async function showDiagram(spec, signal, current) {
+    const status = byId("diagram-status");
+    status.textContent = "Drawing…";
+    try {
+      const svg = await drawModel(spec, { signal });
+      if (!current()) return;
+      const diagramUrl = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(svg)}`;
+      const names = (spec.layers ?? []).map((layer) => layer.name ?? layer.type).join(", ");
+      byId("diagram").replaceChildren(h("img", { id: "diagram-image", src: diagramUrl, alt: `Diagram of the model: ${names}` }));
+      status.textContent = "";
+    } catch (error) {
+      if (error.name === "AbortError" || !current()) return;
+      byId("diagram").replaceChildren();
+      status.textContent = error instanceof ApiError ? `No diagram: ${headline(error)}` : "No diagram.";
+    }
+  }
+
+  function clearDiagram() {
+    byId("diagram").replaceChildren();
+    byId("diagram-status").textContent = "";
+  }
+
   const refresh = debounce(async () => {
     inflight?.abort();
     if (editor.invalid) return; // the spec is the last valid one, not what the form shows
@@ -67,6 +92,7 @@ async function main() {
       summaryView.show({ ...summary, warnings: summary.warnings.map(relative) });
       editor.showResults(summary);
       editor.showProblems(summary.warnings.map((w) => ({ ...relative(w), severity: "warning" })));
+      showDiagram(spec, controller.signal, () => mine === sequence);
     } catch (error) {
       if (error.name === "AbortError" || mine !== sequence) return;
       if (!(error instanceof ApiError)) throw error;
@@ -74,6 +100,7 @@ async function main() {
       editor.showResults(null);
       editor.showProblems(items);
       summaryView.fail(spec, items, headline(error));
+      clearDiagram();
     }
   }, DEBOUNCE_MS);
 
@@ -94,6 +121,7 @@ async function main() {
       editor.showResults(null);
       editor.showProblems([]);
       summaryView.invalid(`No summary: ${message}`);
+      clearDiagram();
       training.modelChanged();
     },
   );

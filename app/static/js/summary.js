@@ -42,7 +42,11 @@ export class SummaryView {
           "tr",
           { dataset: { index: String(layer.index) } },
           h("th", { scope: "row", class: "c-layer" }, h("span", { class: "lname" }, layer.name), " ",
-            h("span", { class: "ltype" }, `(${layer.type})`)),
+            h("span", { class: "ltype" }, `(${layer.type})`),
+            // A graph's layer: what it was called on (Keras's "Connected to").
+            layer.connected_to?.length
+              ? h("span", { class: "lfrom" }, ` ← ${layer.connected_to.join(", ")}`)
+              : null),
           h("td", { class: "c-shape" }, h("code", {}, formatShape(layer.output_shape))),
           h("td", { class: "c-params num" }, formatInt(layer.params)),
           h("td", {
@@ -67,7 +71,8 @@ export class SummaryView {
       ),
     );
     const memory = summary.training_memory;
-    this.figures.replaceChildren(
+    // replaceChildren writes a null as the text "null": the figures a summary does not have are left out.
+    const figures = [
       figure("Trainable / non-trainable", `${formatInt(summary.trainable_params)} / ${formatInt(summary.non_trainable_params)}`),
       figure("Weights (float32)", formatBytes(summary.weights_bytes)),
       summary.mult_adds_batch === null
@@ -82,7 +87,8 @@ export class SummaryView {
               `input ${formatBytes(memory.input_bytes)}; a lower bound`,
           )
         : null,
-    );
+    ];
+    this.figures.replaceChildren(...figures.filter((node) => node !== null));
     this.text.textContent = summary.text;
     this.notes.replaceChildren(...(byLayer.get(null) ?? []).map((item) => problemNode(item)));
     const count = summary.warnings.length;
