@@ -16,7 +16,15 @@ from pebble import ProcessExpired, ProcessFuture
 
 from app.config import Settings
 from app.runs.models import RunError, TrainingRun
-from app.runs.recorder import INTERRUPTED, RunRecorder, apply_step, record_outcome, time_limit_error, worker_died_error
+from app.runs.recorder import (
+    INTERRUPTED,
+    RunRecorder,
+    apply_step,
+    memory_error,
+    record_outcome,
+    time_limit_error,
+    worker_died_error,
+)
 from app.runs.store.base import RunStore
 from app.runtime import tasks
 from app.runtime.pool import ChannelHub, Message, WorkerPool
@@ -131,7 +139,14 @@ class LocalExecutor:
         except FutureTimeoutError:
             await recorder.finish("timed_out", error=time_limit_error(limit))
         except ProcessExpired as exc:
-            await recorder.finish("failed", error=worker_died_error(exc.exitcode))
+            rss = self._pool.memory_exceeded(live.pid) if live.pid is not None else None
+            if rss is not None:
+                memory = recorder.run.summary.training_memory if recorder.run.summary else None
+                estimate = memory.total_bytes if memory else None
+                error = memory_error(rss, self._pool.max_rss_bytes, estimate)
+            else:
+                error = worker_died_error(exc.exitcode)
+            await recorder.finish("failed", error=error)
         else:
             await record_outcome(recorder, out, limit)
 
