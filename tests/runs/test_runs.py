@@ -279,3 +279,24 @@ def test_unknown_run_is_404(client: TestClient, path: str) -> None:
     assert r.status_code == 404
     assert r.json()["detail"][0]["loc"] == ["path", "run_id"]
     assert client.delete("/v1/trainings/nope").status_code == 404
+
+
+def test_a_cancel_after_the_last_batch_leaves_the_trained_run_succeeded(local_client: TestClient) -> None:
+    # The last batch is followed by the validation of 190,000 samples (several seconds): a cancel then has
+    # nothing left to cut, so the run must end as it trained, and its worker must not be killed for it.
+    client = local_client
+    model = {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]}
+    fit = {"epochs": 1, "batch_size": 1000, "validation_split": 0.95}
+    run = start(client, model, data={"samples": 200_000}, fit=fit)
+    (pid,) = client.app.state.hub.ready["training"]  # type: ignore[attr-defined]
+    with client.stream("GET", f"/v1/trainings/{run['id']}/events") as r:
+        for event in sse_events(r.iter_lines()):
+            data = event["data"]
+            if event["event"] == "batch" and (data["epoch"], data["batch"]) == (data["epochs"], data["batches"]):
+                cancelled = client.delete(f"/v1/trainings/{run['id']}")
+                break
+    assert cancelled.status_code == 200
+    ended = until_status(client, run["id"], {"succeeded", "cancelled", "failed"})
+    assert ended["status"] == "succeeded" and ended["epochs_completed"] == 1, ended
+    assert set(ended["history"]) == {"loss", "val_loss"}
+    assert pid in client.app.state.hub.ready["training"]  # type: ignore[attr-defined]  # the same warm worker
