@@ -135,7 +135,8 @@ class Settings(BaseSettings):
         description="Trainings a training worker runs before it exits and a fresh one takes its place (0: never). "
         "A graph-mode training leaves about 9 MB in its worker that Keras's clear_session does not free (its "
         "traced tf.function graphs): bench/worker_memory.py measured a worker never recycled at 735 MiB after 10 "
-        "runs and 2,510 MiB after 200; with 50, 651 MiB after 200 (1,109 MiB at most). A replacement imports Keras (a few seconds), during which trainings wait.",
+        "runs and 2,510 MiB after 200; with 50, 651 MiB after 200 (1,109 MiB at most). A replacement imports "
+        "Keras (a few seconds), during which trainings wait.",
     )
     summary_worker_max_tasks: int = Field(
         1000,
