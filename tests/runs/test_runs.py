@@ -167,13 +167,16 @@ def test_runs_cancelled_while_a_killed_worker_is_replaced_never_reach_one(local_
     # (found by a tester: each such cancel cost a worker restart and seconds of /readyz 503).
     client = local_client
     pool = client.app.state.pools[1]  # type: ignore[attr-defined]
-    stuck = {"input_shape": [50, 20], "layers": [{"type": "LSTM", "units": 256}, {"type": "Dense", "units": 1}]}
-    first = start(client, stuck, data={"samples": 10000}, fit={"epochs": 5, "batch_size": 10000})
+    # Wide rather than long: a batch of 1,000 x 20 steps of LSTM(1024) is seconds of work, and its estimated
+    # training memory (about 1.6 GB, most of it what backpropagation through time keeps) is under the limit.
+    stuck = {"input_shape": [20, 20], "layers": [{"type": "LSTM", "units": 1024}, {"type": "Dense", "units": 1}]}
+    first = start(client, stuck, data={"samples": 1000}, fit={"epochs": 5, "batch_size": 1000})
     queued = [start(client, {"input_shape": [10, 20], "layers": [{"type": "Dense", "units": 1}]}) for _ in range(2)]
     until_status(client, first["id"], {"running"})
-    # Into its first batch (building, making 40 MB of data and tracing come first; a cancel before fit stops it
-    # cooperatively, with no kill): 3 s is ample even on a loaded machine, and the one batch lasts far longer.
-    time.sleep(3.0)
+    # Into its first batch (building, making the data and tracing come first; a cancel before fit stops it
+    # cooperatively, with no kill): 6 s is ample even on a loaded machine, and tracing and the one batch last
+    # far longer (about 5 + 16 s on 2 shared cores).
+    time.sleep(6.0)
     with ThreadPoolExecutor(1) as background:
         deleting = background.submit(client.delete, f"/v1/trainings/{first['id']}")
         deadline = time.monotonic() + 30
