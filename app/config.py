@@ -129,6 +129,37 @@ class Settings(BaseSettings):
     training_workers: int = Field(
         1, ge=1, le=32, description="Worker processes that run trainings (separate, so summaries never wait)."
     )
+    training_worker_max_tasks: int = Field(
+        50,
+        ge=0,
+        description="Trainings a training worker runs before it exits and a fresh one takes its place (0: never). "
+        "A graph-mode training leaves about 9 MB in its worker that Keras's clear_session does not free (its "
+        "traced tf.function graphs): bench/worker_memory.py measured a worker never recycled at 735 MiB after 10 "
+        "runs and 2,510 MiB after 200; with 50, 651 MiB after 200 (1,109 MiB at most). A replacement imports "
+        "Keras (a few seconds), during which trainings wait.",
+    )
+    summary_worker_max_tasks: int = Field(
+        1000,
+        ge=0,
+        description="Summaries (and exports) a summary worker builds before a fresh one takes its place (0: never). "
+        "Builds trace no functions, so they leave far less behind than trainings; this bounds what they do leave.",
+    )
+    training_worker_max_rss_bytes: int = Field(
+        6 * 2**30,
+        ge=0,
+        description="Resident memory a training worker may use, in bytes (0: no cap): its pool's watcher reads "
+        "every warm worker's RSS four times a second, and one over the cap is stopped; its run fails with error "
+        "kind `memory`. The default is the largest training estimate the limits allow (LAYERWISE_MAX_MEMORY_BYTES, "
+        "4 GiB) plus a warm worker's own ~0.6 GB and TensorFlow's workspace; set it below the machine's memory "
+        "divided by LAYERWISE_TRAINING_WORKERS.",
+    )
+    worker_replace_grace_s: float = Field(
+        60.0,
+        gt=0,
+        description="Seconds a pool that had a warm worker still counts as ready (/readyz) while a replacement "
+        "starts (a recycle, a killed or stopped worker); requests meanwhile wait for it. A replacement "
+        "imports Keras in a few seconds; past this the pool is not ready.",
+    )
     summary_cache_size: int = Field(
         1024,
         ge=0,

@@ -70,7 +70,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
         hub = ChannelHub(on_message)
         hub.start()
-        summary_pool = WorkerPool("summary", settings.summary_workers, hub)
+        summary_pool = WorkerPool(
+            "summary",
+            settings.summary_workers,
+            hub,
+            max_tasks=settings.summary_worker_max_tasks,
+            replace_grace_s=settings.worker_replace_grace_s,
+        )
         summary_pool.start()
         pools = [summary_pool]
         summaries = SummaryService(
@@ -79,7 +85,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.broker_url:
             executor = CeleryExecutor(redis_store, settings)
         else:
-            training_pool = WorkerPool("training", settings.training_workers, hub)
+            training_pool = WorkerPool(
+                "training",
+                settings.training_workers,
+                hub,
+                max_tasks=settings.training_worker_max_tasks,
+                max_rss_bytes=settings.training_worker_max_rss_bytes,
+                replace_grace_s=settings.worker_replace_grace_s,
+            )
             training_pool.start()
             pools.append(training_pool)
             local = LocalExecutor(training_pool, hub, store, settings)

@@ -29,8 +29,10 @@ Bytes
     (trainable params·4), the optimizer's per-weight slots (Adam: m and v, 2·trainable·4), activations (B·2·
     the output bytes of every layer that has weights: the output kept for the backward pass and its gradient,
     torchinfo's "Forward/backward pass size", torchinfo/model_statistics.py) and the input batch (B·input
-    bytes, torchinfo's "Input size"). It is a lower bound: TensorFlow's workspace and the per-timestep states
-    a recurrent layer keeps for backpropagation through time are not in it.
+    bytes, torchinfo's "Input size"). A recurrent layer's activations add what backpropagation through time
+    keeps (:meth:`ModelFigures.training_memory`): its states of every timestep, and the weight gradients of
+    the loop iterations TensorFlow runs at once. TensorFlow's fixed cost of tracing a training step (~60 MiB,
+    whatever the model) is not in it. ``bench/training_memory.py`` measures real trainings against it.
 """
 
 from __future__ import annotations
@@ -65,6 +67,25 @@ OPTIMIZER_SLOTS: dict[str, int] = {
 }
 
 
+# Scalars per unit a recurrent layer keeps for each timestep of each sample, for backpropagation through time: TF's
+# while loop (keras/src/backend/tensorflow/rnn.py) stacks every intermediate of the cell the gradient needs, the
+# gates' inputs and outputs and the states. Measured by bench/training_memory.py (peak RSS of one graph-mode step,
+# slope over timesteps and units): LSTM 8.6-10.5, GRU 9.0-9.4, SimpleRNN 1.0-1.4; rounded up by ~20 %.
+BPTT_SCALARS_PER_UNIT: dict[str, int] = {"LSTM": 12, "GRU": 12, "SimpleRNN": 3}
+# Loop iterations TF's while loop runs at once (``parallel_iterations=32`` in keras/src/backend/tensorflow/rnn.py):
+# in the backward pass each holds its own gradient of the layer's weights before they are summed. With a small
+# batch and many units these dominate: LSTM(1024) over 256 steps at batch 8 took 767 MiB, 530 of them these.
+RNN_PARALLEL_ITERATIONS = 32
+
+
+def bptt_step_scalars(layer: KerasLayer) -> int:
+    """Scalars ``layer`` keeps per timestep of one sample for backpropagation through time:
+    :data:`BPTT_SCALARS_PER_UNIT` x ``units`` for an RNN, both directions of a ``Bidirectional``, 0 otherwise."""
+    if layer.type == "Bidirectional":
+        return 2 * sum(bptt_step_scalars(inner) for inner in layer.inner_layers())
+    return BPTT_SCALARS_PER_UNIT.get(layer.type, 0) * int(getattr(layer, "units", 0))
+
+
 @dataclass(frozen=True)
 class LayerFigures:
     """One layer as the engine computes it. Shapes batch first; ``mult_adds`` for one sample."""
@@ -78,6 +99,7 @@ class LayerFigures:
     mult_adds: int
     timesteps: int | None = None  # the time axis it steps over (recurrent layers, TimeDistributed)
     non_trainable_params: int = 0  # BatchNormalization's moving statistics, every weight of a frozen layer
+    step_scalars: int = 0  # kept per timestep of one sample for backpropagation through time (bptt_step_scalars)
     # Graph models: every output's shape (an RNN with return_state has several), and the references the layer
     # was called on (Keras's "Connected to"). Empty for a Sequential.
     output_shapes: tuple[Shape, ...] = ()
@@ -92,6 +114,16 @@ class LayerFigures:
     def activation_bytes(self) -> int:
         """Bytes of this layer's output for one sample, float32."""
         return prod(self.output_shape[1:]) * FLOAT32_BYTES
+
+    def bptt_bytes(self, batch_size: int) -> int:
+        """Bytes a training step at ``batch_size`` keeps for this layer's backpropagation through time: its
+        per-timestep states (``batch_size·timesteps·step_scalars·4``) and the weight gradients of the loop
+        iterations run at once (``min(timesteps, 32)·params·4``); 0 for a layer that is not recurrent or whose
+        length is unknown."""
+        if not self.step_scalars or self.timesteps is None:
+            return 0
+        states = batch_size * self.timesteps * self.step_scalars
+        return (states + min(self.timesteps, RNN_PARALLEL_ITERATIONS) * self.params) * FLOAT32_BYTES
 
 
 @dataclass(frozen=True)
@@ -176,16 +208,18 @@ class ModelFigures:
         return sum(prod(shape[1:]) for shape in shapes) * FLOAT32_BYTES
 
     def training_memory(self, batch_size: int, optimizer: Optimizer = "adam") -> TrainingMemory:
-        """Estimated bytes of a training step at ``batch_size`` with ``optimizer`` (module docstring)."""
+        """Estimated bytes of a training step at ``batch_size`` with ``optimizer`` (module docstring); the
+        activations include every recurrent layer's :meth:`LayerFigures.bptt_bytes`."""
         trainable = self.trainable_params
         kept = self.activation_bytes_kept
+        bptt = sum(layer.bptt_bytes(batch_size) for layer in self.layers)
         return TrainingMemory(
             batch_size=batch_size,
             optimizer=optimizer,
             weights_bytes=self.total_params * FLOAT32_BYTES,
             gradients_bytes=trainable * FLOAT32_BYTES,
             optimizer_bytes=OPTIMIZER_SLOTS[optimizer] * trainable * FLOAT32_BYTES,
-            activations_bytes=batch_size * 2 * kept,
+            activations_bytes=batch_size * 2 * kept + bptt,
             input_bytes=batch_size * self.input_bytes,
         )
 
@@ -267,6 +301,7 @@ def analyze(spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
                 mult_adds=0 if None in shape[1:] else layer.mult_adds(shape),
                 timesteps=shape[1] if layer.STEPS_OVER_TIME else None,
                 non_trainable_params=layer.non_trainable_count(shape),
+                step_scalars=bptt_step_scalars(layer),
             )
         )
         shapes.append(out)
@@ -339,6 +374,7 @@ def analyze_graph(spec: GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
                 mult_adds=layer.call_mult_adds(shapes) if known else 0,
                 timesteps=shapes[0][1] if layer.STEPS_OVER_TIME else None,
                 non_trainable_params=sum(w.size for w in weights if not w.trainable),
+                step_scalars=bptt_step_scalars(layer),
                 output_shapes=tuple(outs),
                 connected_to=tuple(ref for _, given in calls for ref in given),
             )

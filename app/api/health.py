@@ -29,23 +29,31 @@ class Health(BaseModel):
 
 
 class PoolReadiness(BaseModel):
-    """One worker pool: workers ready (Keras imported, a model built) of those configured, and their pids."""
+    """One worker pool: workers ready (Keras imported, a model built) of those configured, their pids, and
+    whether the pool answers."""
 
     ready: int
     size: int
     pids: list[int]
+    answering: bool = Field(
+        description="A worker is ready, or one is being replaced (recycled, killed) in a pool that had one, for "
+        "less than LAYERWISE_WORKER_REPLACE_GRACE_S: requests wait for it."
+    )
 
 
 class Readiness(BaseModel):
-    """Whether the service can answer summaries and trainings: every pool has a ready worker and the run store
-    answers."""
+    """Whether the service can answer summaries and trainings: every pool answers (a ready worker, or one
+    being replaced) and the run store answers."""
 
     status: Literal["ready", "starting"]
     pools: dict[str, PoolReadiness] = Field(description="By pool name: summary, and training when embedded.")
     run_store: Literal["ok", "unreachable"]
 
 
-NOT_READY = "Not ready yet: some pool has no worker that has imported Keras, or the run store does not answer."
+NOT_READY = (
+    "Not ready: some pool has no worker that has imported Keras (and is not replacing one it had), or the run "
+    "store does not answer."
+)
 HEAD_RESPONSES: Responses = {
     200: {"description": "As GET, headers only."},
     503: {"description": NOT_READY + " Headers only.", "headers": RETRY_AFTER},
@@ -71,14 +79,21 @@ async def head_health() -> Response:
 
 
 async def readiness(request: Request) -> JSONResponse:
-    """The readiness answer: 200 when every worker pool has at least one worker that imported Keras and built a
-    model, and the run store (Redis in the Celery mode) answers, else 503 with ``Retry-After``."""
+    """The readiness answer: 200 when every worker pool answers (:attr:`app.runtime.pool.WorkerPool.answering`: a
+    worker that imported Keras and built a model, or a replacement starting in a pool that had one) and the run
+    store (Redis in the Celery mode) answers, else 503 with ``Retry-After``. A worker being recycled or replaced
+    does not make the service unready: requests wait seconds for it."""
     pools: dict[str, Any] = {
-        pool.name: {"ready": pool.ready_workers, "size": pool.size, "pids": pool.ready_pids}
+        pool.name: {
+            "ready": pool.ready_workers,
+            "size": pool.size,
+            "pids": pool.ready_pids,
+            "answering": pool.answering,
+        }
         for pool in request.app.state.pools
     }
     run_store = "ok" if await request.app.state.store.ping() else "unreachable"
-    ready = all(p["ready"] > 0 for p in pools.values()) and run_store == "ok"
+    ready = all(p["answering"] for p in pools.values()) and run_store == "ok"
     body = {"status": "ready" if ready else "starting", "pools": pools, "run_store": run_store}
     if ready:
         return JSONResponse(body)
@@ -93,8 +108,9 @@ async def readiness(request: Request) -> JSONResponse:
     responses={503: {"model": Readiness, "description": NOT_READY, "headers": RETRY_AFTER}},
 )
 async def get_readiness(request: Request) -> JSONResponse:
-    """200 when every worker pool has at least one worker that imported Keras and built a model (and, in the
-    Celery mode, Redis answers), else 503. The body gives each pool's ready and configured workers and the
+    """200 when every worker pool has a worker that imported Keras and built a model, or is replacing one it had
+    (recycled after its tasks, killed) for less than LAYERWISE_WORKER_REPLACE_GRACE_S, and, in the Celery mode,
+    Redis answers; else 503. The body gives each pool's ready and configured workers and the
     ready workers' process ids. Trainings in the Celery mode wait in the queue for a Celery worker; `/metrics`
     tells how many workers there are."""
     return await readiness(request)

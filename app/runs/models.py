@@ -11,14 +11,16 @@ from pydantic import ConfigDict, Field
 from app.runs.status import RunStatus
 from app.summaries.models import ModelSummary, ResponseModel
 
-RunErrorKind = Literal["build", "worker", "time_limit", "interrupted", "broker", "internal"]
+RunErrorKind = Literal["build", "worker", "memory", "time_limit", "interrupted", "broker", "internal"]
 
 
 class RunError(ResponseModel):
     """Why a run failed, for a person."""
 
     kind: RunErrorKind = Field(
-        description="build: Keras refused the model or its training; worker: the worker process died; time_limit: "
+        description="build: Keras refused the model or its training; worker: the worker process died; memory: the "
+        "worker went over its resident-memory cap (LAYERWISE_TRAINING_WORKER_MAX_RSS_BYTES) and was stopped; "
+        "time_limit: "
         "the run was stopped at LAYERWISE_TRAINING_TIME_LIMIT_S; interrupted: the server stopped under it; broker: "
         "the Celery broker could not take it; internal: a bug, logged."
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from app.formatting import fmt_bytes
 from app.runs.models import Divergence, Progress, RunError, TrainingRun
 from app.runs.status import FINAL_STATUSES, RunStatus, can_move
 from app.runs.store.base import RunStore
@@ -134,6 +135,19 @@ def worker_died_error(exitcode: int | str | None) -> RunError:
         kind="worker",
         msg=f"the training worker process died during the run (exit code {exitcode}, e.g. killed or out of "
         "memory); it has been replaced, so the run can be started again",
+    )
+
+
+def memory_error(rss_bytes: int, cap_bytes: int, estimate_bytes: int | None) -> RunError:
+    """The error of a run whose worker was stopped at ``rss_bytes`` of resident memory, over the per-worker cap
+    of ``cap_bytes``; ``estimate_bytes`` is the engine's training-memory estimate of the run, if known."""
+    estimated = f" (its training memory was estimated at {fmt_bytes(estimate_bytes)})" if estimate_bytes else ""
+    return RunError(
+        kind="memory",
+        msg=f"the training worker reached {fmt_bytes(rss_bytes)} of resident memory, over the cap of "
+        f"{fmt_bytes(cap_bytes)} (LAYERWISE_TRAINING_WORKER_MAX_RSS_BYTES), and was stopped{estimated}; train with "
+        "a smaller batch_size, fewer units or fewer timesteps (a recurrent layer keeps its states for every "
+        "timestep of every sample in the batch)",
     )
 
 

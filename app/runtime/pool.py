@@ -19,14 +19,17 @@ import logging
 import multiprocessing
 import os
 import secrets
+import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError as FutureCancelledError
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from multiprocessing.connection import Client, Connection, Listener, wait
 from typing import Any
 
+import psutil
 from asgi_correlation_id import correlation_id
 from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
@@ -36,6 +39,11 @@ from app.runtime import tasks as worker
 logger = logging.getLogger(__name__)
 
 Message = dict[str, Any]
+
+# Seconds between two rounds of a pool's watcher: a broken pool is restored, and a worker over the memory cap
+# stopped, within about this. A memory cap is thus not a hard limit: a worker may allocate past it for up to
+# this long (a few hundred MB at most for the trainings the limits allow).
+WATCH_INTERVAL_S = 0.25
 
 
 class ChannelHub:
@@ -152,28 +160,65 @@ class ChannelHub:
 
 
 class WorkerPool:
-    """A named pool of ``size`` spawn-started worker processes that import Keras once and stay up.
+    """A named pool of ``size`` spawn-started worker processes that import Keras once and serve many tasks.
 
     Tasks are top-level functions of :mod:`app.runtime.tasks` taking and returning plain data.
+
+    A worker that has run ``max_tasks`` tasks exits and pebble starts a fresh one (0: never): memory a worker
+    cannot give back goes with it. A graph-mode training leaves ~9 MB behind in its worker (its
+    ``tf.function`` graphs, which ``keras.backend.clear_session`` does not free), so a worker that never
+    restarts grows without bound (``bench/worker_memory.py`` measures it).
+
+    A watcher thread keeps the pool whole without traffic: pebble replaces a worker that dies during a task,
+    but gives up on the whole pool when one dies idle, so the watcher starts a new pool then, within
+    :data:`WATCH_INTERVAL_S`. It also stops a warm worker whose resident memory is over ``max_rss_bytes``
+    (0: no cap), and says so to :meth:`memory_exceeded`.
     """
 
-    def __init__(self, name: str, size: int, hub: ChannelHub) -> None:
+    def __init__(
+        self,
+        name: str,
+        size: int,
+        hub: ChannelHub,
+        max_tasks: int = 0,
+        max_rss_bytes: int = 0,
+        replace_grace_s: float = 60.0,
+    ) -> None:
         self.name = name
         self.size = size
+        self.max_tasks = max_tasks
+        self.max_rss_bytes = max_rss_bytes
+        self.replace_grace_s = replace_grace_s
         self._hub = hub
         self._pool: ProcessPool | None = None
+        self._pool_lock = threading.RLock()
         self._in_flight = 0
         self._in_flight_lock = threading.Lock()
+        self._ever_ready = False
+        self._empty_since: float | None = None  # monotonic time the last warm worker went
+        self._over_memory: dict[int, int] = {}  # pid -> resident bytes it was stopped at
+        self._closing = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     def start(self) -> None:
-        """Start the worker processes (they warm up in the background; see :attr:`ready_workers`)."""
-        self._pool = ProcessPool(
-            max_workers=self.size,
-            context=multiprocessing.get_context("spawn"),
-            initializer=worker.init_worker,
-            initargs=(self._hub.address, self._hub.authkey, self.name),
-        )
-        self._pool.schedule(worker.ping)  # pebble starts its processes on the first schedule
+        """Start the worker processes (they warm up in the background; see :attr:`ready_workers`) and the
+        watcher thread."""
+        self._closing.clear()
+        self._start_pool()
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, name=f"layerwise-pool-{self.name}", daemon=True)
+            self._watcher.start()
+
+    def _start_pool(self) -> None:
+        with self._pool_lock:
+            self._pool = ProcessPool(
+                max_workers=self.size,
+                max_tasks=self.max_tasks,
+                context=multiprocessing.get_context("spawn"),
+                initializer=worker.init_worker,
+                initargs=(self._hub.address, self._hub.authkey, self.name),
+            )
+            self._pool.schedule(worker.ping)  # pebble starts its processes on the first schedule
 
     @property
     def ready_pids(self) -> list[int]:
@@ -186,6 +231,24 @@ class WorkerPool:
         return len(self._hub.ready.get(self.name, ()))
 
     @property
+    def answering(self) -> bool:
+        """Whether a task submitted now will be answered: a worker is warm, or the pool had one and its
+        replacement (after a recycle, a kill, a cancel that stopped a worker) has been starting for less than
+        ``replace_grace_s`` seconds; a task waits for it meanwhile. False before the first worker is warm."""
+        self._observe()
+        if self.ready_workers > 0:
+            return True
+        empty_since = self._empty_since
+        return self._ever_ready and (empty_since is None or time.monotonic() - empty_since < self.replace_grace_s)
+
+    def _observe(self) -> None:
+        """Keep the readiness clock: whether the pool has ever had a warm worker, and since when it has none."""
+        if self.ready_workers > 0:
+            self._ever_ready, self._empty_since = True, None
+        elif self._ever_ready and self._empty_since is None:
+            self._empty_since = time.monotonic()
+
+    @property
     def in_flight(self) -> int:
         """Tasks submitted and not yet done: running on a worker or waiting for one."""
         return self._in_flight
@@ -195,19 +258,56 @@ class WorkerPool:
         """Workers running a task (tasks beyond the pool's size wait in its queue)."""
         return min(self._in_flight, self.size)
 
+    def memory_exceeded(self, pid: int) -> int | None:
+        """The resident bytes the worker ``pid`` had when it was stopped for being over ``max_rss_bytes``, or
+        None if it was not stopped for that. Each stop is told once."""
+        return self._over_memory.pop(pid, None)
+
     def _task_done(self, _: object) -> None:  # pebble's thread
         with self._in_flight_lock:
             self._in_flight -= 1
 
     def _live_pool(self) -> ProcessPool:
-        if self._pool is None or not self._pool.active:
-            # pebble gives up on a pool whose every worker died with no task running; start afresh.
-            logger.warning("worker pool %r is broken; starting a new one", self.name)
-            if self._pool is not None:
-                self._pool.stop()  # type: ignore[no-untyped-call]
-            self.start()
-        assert self._pool is not None
-        return self._pool
+        with self._pool_lock:
+            if self._pool is None or not self._pool.active:
+                # pebble gives up on a pool whose every worker died with no task running; start afresh.
+                logger.warning("worker pool %r is broken; starting a new one", self.name)
+                if self._pool is not None:
+                    self._pool.stop()  # type: ignore[no-untyped-call]
+                self._start_pool()
+            assert self._pool is not None
+            return self._pool
+
+    def _watch(self) -> None:
+        """The watcher thread: every :data:`WATCH_INTERVAL_S`, restore a broken pool, keep the readiness
+        clock, and stop workers over the memory cap."""
+        while not self._closing.wait(WATCH_INTERVAL_S):
+            try:
+                if self._pool is not None:
+                    self._live_pool()
+                self._observe()
+                if self.max_rss_bytes:
+                    self._stop_over_memory()
+            except Exception:  # the watcher must outlive any one failure
+                logger.exception("worker pool %r: watcher step failed", self.name)
+
+    def _stop_over_memory(self) -> None:
+        for pid in self.ready_pids:
+            try:
+                rss = int(psutil.Process(pid).memory_info().rss)
+            except psutil.Error:  # gone meanwhile
+                continue
+            if rss > self.max_rss_bytes:
+                logger.warning(
+                    "%s worker %d uses %d bytes, over the cap of %d: stopping it",
+                    self.name,
+                    pid,
+                    rss,
+                    self.max_rss_bytes,
+                )
+                self._over_memory[pid] = rss
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
     def submit(self, fn: Callable[..., Any], *args: Any, timeout: float | None = None) -> ProcessFuture[Any]:
         """Queue ``fn(*args)`` for a worker; ``future.cancel()`` stops it, killing the worker if it runs.
@@ -251,8 +351,13 @@ class WorkerPool:
         return await self.result(self.submit(fn, *args, timeout=timeout), timeout)
 
     def close(self) -> None:
-        """Stop the workers without waiting for running tasks."""
-        if self._pool is not None:
-            self._pool.stop()  # type: ignore[no-untyped-call]
-            self._pool.join(timeout=10)
-            self._pool = None
+        """Stop the watcher and the workers, without waiting for running tasks."""
+        self._closing.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=10)
+            self._watcher = None
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.stop()  # type: ignore[no-untyped-call]
+                self._pool.join(timeout=10)
+                self._pool = None

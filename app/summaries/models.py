@@ -58,8 +58,9 @@ class LayerSummary(ResponseModel):
 class TrainingMemory(ResponseModel):
     """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
 
-    A lower bound in torchinfo's convention (torchinfo/model_statistics.py): TensorFlow's workspace and the
-    per-timestep states a recurrent layer keeps for backpropagation through time are not counted.
+    torchinfo's convention (torchinfo/model_statistics.py), plus what backpropagation through time keeps for a
+    recurrent layer. TensorFlow's fixed cost of tracing a training step (~60 MiB, whatever the model) is not
+    counted; ``bench/training_memory.py`` measures real trainings against the estimate.
     """
 
     batch_size: int = Field(description="The batch the estimate is for.")
@@ -72,7 +73,10 @@ class TrainingMemory(ResponseModel):
     )
     activations_bytes: int = Field(
         description="batch_size * 2 * the output bytes of every layer with weights: the output kept for the "
-        "backward pass and its gradient (torchinfo's 'Forward/backward pass size')."
+        "backward pass and its gradient (torchinfo's 'Forward/backward pass size'); for a recurrent layer also "
+        "its states of every timestep, batch_size * timesteps * k * units * 4 (k: LSTM and GRU 12, SimpleRNN 3; "
+        "twice for a Bidirectional), and the weight gradients of the 32 loop iterations TensorFlow runs at once, "
+        "min(timesteps, 32) * params * 4."
     )
     input_bytes: int = Field(description="The input batch: batch_size * one sample's input bytes.")
     total_bytes: int = Field(description="The sum of the above.")

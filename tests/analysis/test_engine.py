@@ -40,15 +40,40 @@ def test_training_memory_follows_the_optimizer() -> None:
 
 
 def test_check_training_holds_memory_to_the_training_batch() -> None:
-    service = SummaryService(pool=None, timeout_s=1.0, limits=Limits(max_memory_bytes=200_000))  # type: ignore[arg-type]
+    service = SummaryService(pool=None, timeout_s=1.0, limits=Limits(max_memory_bytes=1_000_000))  # type: ignore[arg-type]
     layers = [{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]
-    # batch 32: 6,151*4*4 + 32*2*124 + 32*800 = 131,952 bytes, under 200,000.
+    # The LSTM's backpropagation through time keeps B*10 timesteps*12*30 units*4 bytes of states and the weight
+    # gradients of min(10, 32) loop iterations, 10*6,120*4 = 244,800 bytes.
+    # batch 32: 6,151*4*4 + 32*2*124 + 32*800 + 32*14,400 + 244,800 = 837,552 bytes, under 1,000,000.
     assert service.check_training(training(layers)).batch_size == 32
-    # batch 256: 98,416 + 63,488 + 204,800 = 366,704 bytes, over.
+    # batch 256: 98,416 + 63,488 + 204,800 + 3,686,400 + 244,800 = 4,297,904 bytes, over.
     with pytest.raises(SpecError) as info:
         service.check_training(training(layers, fit={"batch_size": 256}))
     (item,) = info.value.items
-    assert item["loc"] == ["body", "model"] and "366,704 bytes" in item["msg"] and "200,000 bytes" in item["msg"]
+    assert item["loc"] == ["body", "model"] and "4,297,904 bytes" in item["msg"] and "1,000,000 bytes" in item["msg"]
+
+
+def test_a_recurrent_layer_counts_what_backpropagation_through_time_keeps() -> None:
+    """The issue's LSTM: 1,570 units over 4,096 timesteps at batch 8 reached 4.2 GB (a worker's ~0.6 GB
+    included); it was estimated at 151 MiB."""
+    spec = ModelSpec.model_validate(
+        {"input_shape": [4096, 20], "layers": [{"type": "LSTM", "units": 1570}, {"type": "Dense", "units": 1}]}
+    ).normalized()
+    figures = analyze(spec)
+    lstm = figures.layers[0]
+    assert lstm.step_scalars == 12 * 1570 and lstm.timesteps == 4096
+    params = 4 * 1570 * (20 + 1570 + 1)
+    assert lstm.bptt_bytes(8) == (8 * 4096 * 12 * 1570 + 32 * params) * 4 == 3_748_305_920
+    memory = figures.training_memory(8)
+    assert memory.activations_bytes == 8 * 2 * (1570 + 1) * 4 + lstm.bptt_bytes(8)
+    assert 3.4 * 2**30 < memory.total_bytes < 4 * 2**30
+    # Both directions of a Bidirectional; none for a layer that does not recur.
+    bidirectional = ModelSpec.model_validate(
+        {"input_shape": [8, 4], "layers": [{"type": "Bidirectional", "layer": {"type": "GRU", "units": 5}}]}
+    ).normalized()
+    assert analyze(bidirectional).layers[0].step_scalars == 2 * 12 * 5
+    dense = ModelSpec.model_validate({"input_shape": [8, 4], "layers": [{"type": "Dense", "units": 5}]}).normalized()
+    assert analyze(dense).layers[0].step_scalars == 0 and analyze(dense).layers[0].bptt_bytes(32) == 0
 
 
 def test_timesteps_limit_names_the_layer_that_steps() -> None:

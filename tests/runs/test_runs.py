@@ -167,13 +167,16 @@ def test_runs_cancelled_while_a_killed_worker_is_replaced_never_reach_one(local_
     # (found by a tester: each such cancel cost a worker restart and seconds of /readyz 503).
     client = local_client
     pool = client.app.state.pools[1]  # type: ignore[attr-defined]
-    stuck = {"input_shape": [50, 20], "layers": [{"type": "LSTM", "units": 256}, {"type": "Dense", "units": 1}]}
-    first = start(client, stuck, data={"samples": 10000}, fit={"epochs": 5, "batch_size": 10000})
+    # Wide rather than long: a batch of 1,000 x 20 steps of LSTM(1024) is seconds of work, and its estimated
+    # training memory (about 1.6 GB, most of it what backpropagation through time keeps) is under the limit.
+    stuck = {"input_shape": [20, 20], "layers": [{"type": "LSTM", "units": 1024}, {"type": "Dense", "units": 1}]}
+    first = start(client, stuck, data={"samples": 1000}, fit={"epochs": 5, "batch_size": 1000})
     queued = [start(client, {"input_shape": [10, 20], "layers": [{"type": "Dense", "units": 1}]}) for _ in range(2)]
     until_status(client, first["id"], {"running"})
-    # Into its first batch (building, making 40 MB of data and tracing come first; a cancel before fit stops it
-    # cooperatively, with no kill): 3 s is ample even on a loaded machine, and the one batch lasts far longer.
-    time.sleep(3.0)
+    # Into its first batch (building, making the data and tracing come first; a cancel before fit stops it
+    # cooperatively, with no kill): 6 s is ample even on a loaded machine, and tracing and the one batch last
+    # far longer (about 5 + 16 s on 2 shared cores).
+    time.sleep(6.0)
     with ThreadPoolExecutor(1) as background:
         deleting = background.submit(client.delete, f"/v1/trainings/{first['id']}")
         deadline = time.monotonic() + 30
@@ -214,9 +217,10 @@ def test_cancel_a_finished_run_is_409(client: TestClient, seed: dict[str, Any]) 
 def test_a_stuck_worker_is_killed_after_the_grace_period(
     client: TestClient, seed: dict[str, Any], settings: Settings
 ) -> None:
-    # One batch of 10,000 samples of a wide LSTM takes seconds: the stop request is read too late.
-    model = {"input_shape": [50, 20], "layers": [{"type": "LSTM", "units": 256}, {"type": "Dense", "units": 1}]}
-    run = start(client, model, data={"samples": 10000}, fit={"epochs": 5, "batch_size": 10000})
+    # One batch of 1,000 samples of a wide LSTM takes seconds (~16 s here): the stop request is read too late.
+    # (Wide rather than a huge batch, whose backpropagation through time would be over the memory limit.)
+    model = {"input_shape": [20, 20], "layers": [{"type": "LSTM", "units": 1024}, {"type": "Dense", "units": 1}]}
+    run = start(client, model, data={"samples": 1000}, fit={"epochs": 5, "batch_size": 1000})
     until_status(client, run["id"], {"running"})
     time.sleep(0.3)
     began = time.monotonic()
@@ -279,3 +283,24 @@ def test_unknown_run_is_404(client: TestClient, path: str) -> None:
     assert r.status_code == 404
     assert r.json()["detail"][0]["loc"] == ["path", "run_id"]
     assert client.delete("/v1/trainings/nope").status_code == 404
+
+
+def test_a_cancel_after_the_last_batch_leaves_the_trained_run_succeeded(local_client: TestClient) -> None:
+    # The last batch is followed by the validation of 190,000 samples (several seconds): a cancel then has
+    # nothing left to cut, so the run must end as it trained, and its worker must not be killed for it.
+    client = local_client
+    model = {"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 30}, {"type": "Dense", "units": 1}]}
+    fit = {"epochs": 1, "batch_size": 1000, "validation_split": 0.95}
+    run = start(client, model, data={"samples": 200_000}, fit=fit)
+    (pid,) = client.app.state.hub.ready["training"]  # type: ignore[attr-defined]
+    with client.stream("GET", f"/v1/trainings/{run['id']}/events") as r:
+        for event in sse_events(r.iter_lines()):
+            data = event["data"]
+            if event["event"] == "batch" and (data["epoch"], data["batch"]) == (data["epochs"], data["batches"]):
+                cancelled = client.delete(f"/v1/trainings/{run['id']}")
+                break
+    assert cancelled.status_code == 200
+    ended = until_status(client, run["id"], {"succeeded", "cancelled", "failed"})
+    assert ended["status"] == "succeeded" and ended["epochs_completed"] == 1, ended
+    assert set(ended["history"]) == {"loss", "val_loss"}
+    assert pid in client.app.state.hub.ready["training"]  # type: ignore[attr-defined]  # the same warm worker

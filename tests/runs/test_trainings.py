@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
+import psutil
 import pytest
 from fastapi.testclient import TestClient
 
@@ -262,3 +264,26 @@ def test_the_running_event_gives_started_at_as_the_run_does(client: TestClient, 
     (running,) = [e["data"] for e in events if e["event"] == "status" and e["data"]["status"] == "running"]
     assert run["started_at"].endswith("Z")
     assert running["started_at"] == run["started_at"]
+
+
+def test_a_training_over_the_worker_memory_cap_fails_as_memory_and_says_what_to_shrink(client: TestClient) -> None:
+    """An LSTM(1024) over 256 timesteps at batch 8 takes ~750 MB more than a warm worker (bench/training_memory.py);
+    a cap 250 MB above the worker's size stops it."""
+    pool = client.app.state.pools[1]  # type: ignore[attr-defined]
+    (pid,) = pool.ready_pids
+    saved = pool.max_rss_bytes
+    pool.max_rss_bytes = psutil.Process(pid).memory_info().rss + 250 * 2**20
+    try:
+        model = {"input_shape": [256, 32], "layers": [{"type": "LSTM", "units": 1024}, {"type": "Dense", "units": 1}]}
+        run = train(client, model, compile={"run_eagerly": False}, data={"samples": 64}, fit={"batch_size": 8})
+    finally:
+        pool.max_rss_bytes = saved
+    assert run["status"] == "failed", run
+    assert run["error"]["kind"] == "memory"
+    msg = run["error"]["msg"]
+    assert "over the cap of" in msg and "LAYERWISE_TRAINING_WORKER_MAX_RSS_BYTES" in msg
+    assert all(word in msg for word in ("batch_size", "units", "timesteps")), msg
+    deadline = time.monotonic() + 120
+    while pool.ready_workers < pool.size:  # replaced, for the tests after this one
+        assert time.monotonic() < deadline
+        time.sleep(0.1)

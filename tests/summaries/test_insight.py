@@ -14,6 +14,11 @@ from app.spec.training import TrainingSpec
 from app.summaries.models import ModelSummary
 from app.summaries.service import SummaryService
 
+# The seed's LSTM(30) over 10 timesteps keeps, for backpropagation through time, 10*12*30 scalars of states per
+# sample (app.analysis.engine.BPTT_SCALARS_PER_UNIT) and the weight gradients of 10 loop iterations.
+BPTT_STATES_PER_SAMPLE = 10 * 12 * 30 * 4  # 14,400 bytes
+BPTT_GRADIENTS = 10 * 6_120 * 4  # 244,800 bytes
+
 
 def summary(client: TestClient, body: dict[str, Any], **params: Any) -> dict[str, Any]:
     r = client.post("/v1/models/summary", json=body, params=params)
@@ -45,9 +50,12 @@ def test_seed_1_mult_adds_and_memory_by_hand(client: TestClient, seed: dict[str,
         "weights_bytes": params * 4,  # 24,604
         "gradients_bytes": params * 4,
         "optimizer_bytes": 2 * params * 4,  # Adam's m and v: 49,208
-        "activations_bytes": 32 * 2 * (120 + 4),  # both layers have weights: 7,936
+        # Both layers have weights: 32*2*(120 + 4) = 7,936; plus what the LSTM's backpropagation through time
+        # keeps: its states, 32 samples*10 timesteps*12*30 units*4 = 460,800, and the weight gradients of
+        # min(10, 32) loop iterations, 10*6,120*4 = 244,800.
+        "activations_bytes": 32 * 2 * (120 + 4) + BPTT_STATES_PER_SAMPLE * 32 + BPTT_GRADIENTS,  # 713,536
         "input_bytes": 32 * 800,  # 25,600
-        "total_bytes": 24_604 + 24_604 + 49_208 + 7_936 + 25_600,  # 131,952
+        "total_bytes": 24_604 + 24_604 + 49_208 + 713_536 + 25_600,  # 837,552
     }
     assert body["warnings"] == []
 
@@ -57,9 +65,9 @@ def test_seed_1_batch_uses_its_fixed_batch(client: TestClient, seed: dict[str, A
     assert body["batch_size"] == 5
     assert body["mult_adds"] == 61_231 and body["mult_adds_batch"] == 61_231 * 5 == 306_155
     memory = body["training_memory"]
-    assert memory["activations_bytes"] == 5 * 2 * 124 == 1_240
+    assert memory["activations_bytes"] == 5 * 2 * 124 + 5 * BPTT_STATES_PER_SAMPLE + BPTT_GRADIENTS == 318_040
     assert memory["input_bytes"] == 5 * 800 == 4_000
-    assert memory["total_bytes"] == 24_604 * 4 + 1_240 + 4_000 == 103_656
+    assert memory["total_bytes"] == 24_604 * 4 + 318_040 + 4_000 == 420_456
 
 
 def test_seed_2_mult_adds_and_memory_by_hand(client: TestClient, seed: dict[str, Any]) -> None:
@@ -72,23 +80,26 @@ def test_seed_2_mult_adds_and_memory_by_hand(client: TestClient, seed: dict[str,
     memory = body["training_memory"]
     assert memory["weights_bytes"] == memory["gradients_bytes"] == params * 4 == 25_684
     assert memory["optimizer_bytes"] == 2 * 25_684
-    # Flatten has no weights, so (like torchinfo) its output is not counted: LSTM 1,200 + Dense 4 bytes.
-    assert memory["activations_bytes"] == 32 * 2 * (1_200 + 4) == 77_056
-    assert memory["total_bytes"] == 25_684 * 4 + 77_056 + 32 * 800 == 205_392
+    # Flatten has no weights, so (like torchinfo) its output is not counted: LSTM 1,200 + Dense 4 bytes; and the
+    # LSTM's backpropagation through time, as in the first example.
+    bptt = 32 * BPTT_STATES_PER_SAMPLE + BPTT_GRADIENTS
+    assert memory["activations_bytes"] == 32 * 2 * (1_200 + 4) + bptt == 782_656
+    assert memory["total_bytes"] == 25_684 * 4 + 782_656 + 32 * 800 == 910_992
 
 
 def test_seed_2_batch(client: TestClient, seed: dict[str, Any]) -> None:
     body = summary(client, seed["seed_example_2_batch"])
     assert body["batch_size"] == 5
     assert body["mult_adds_batch"] == 61_501 * 5 == 307_505
-    assert body["training_memory"]["total_bytes"] == 25_684 * 4 + 5 * 2 * 1_204 + 5 * 800 == 118_776
+    bptt = 5 * BPTT_STATES_PER_SAMPLE + BPTT_GRADIENTS
+    assert body["training_memory"]["total_bytes"] == 25_684 * 4 + 5 * 2 * 1_204 + bptt + 5 * 800 == 435_576
 
 
 def test_batch_size_parameter_scales_the_batch_figures(client: TestClient, seed: dict[str, Any]) -> None:
     body = summary(client, seed["seed_example_1"], batch_size=100)
     assert body["batch_size"] == 100
     assert body["mult_adds_batch"] == 61_231 * 100
-    assert body["training_memory"]["activations_bytes"] == 100 * 2 * 124
+    assert body["training_memory"]["activations_bytes"] == 100 * 2 * 124 + 100 * BPTT_STATES_PER_SAMPLE + BPTT_GRADIENTS
     assert client.post("/v1/models/summary", json=seed["seed_example_1"], params={"batch_size": 0}).status_code == 422
 
 

@@ -16,7 +16,15 @@ from pebble import ProcessExpired, ProcessFuture
 
 from app.config import Settings
 from app.runs.models import RunError, TrainingRun
-from app.runs.recorder import INTERRUPTED, RunRecorder, apply_step, record_outcome, time_limit_error, worker_died_error
+from app.runs.recorder import (
+    INTERRUPTED,
+    RunRecorder,
+    apply_step,
+    memory_error,
+    record_outcome,
+    time_limit_error,
+    worker_died_error,
+)
 from app.runs.store.base import RunStore
 from app.runtime import tasks
 from app.runtime.pool import ChannelHub, Message, WorkerPool
@@ -35,6 +43,9 @@ class _LiveRun:
     # Cancelled after pebble had it but before a worker started it: stopped as soon as it starts, recorded as
     # a queued run cancelled (it never ran for the client).
     cancelled_before_start: bool = False
+    # The worker has reported the last batch of the last epoch: nothing is left to cut, so a cancel does not kill
+    # it (what is left, validation and the result's way back, ends the run as it finished: succeeded).
+    trained: bool = False
     # The submitting request's context (its request id), in which the run is later handed to a worker.
     context: contextvars.Context = field(default_factory=contextvars.copy_context)
 
@@ -111,6 +122,8 @@ class LocalExecutor:
                         self._stop(live)
                 if live.cancelled_before_start:
                     continue
+                if kind == "batch" and (message["epoch"], message["batch"]) == (message["epochs"], message["batches"]):
+                    live.trained = True
                 await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
             await self._finish(live)
         except Exception:
@@ -131,7 +144,14 @@ class LocalExecutor:
         except FutureTimeoutError:
             await recorder.finish("timed_out", error=time_limit_error(limit))
         except ProcessExpired as exc:
-            await recorder.finish("failed", error=worker_died_error(exc.exitcode))
+            rss = self._pool.memory_exceeded(live.pid) if live.pid is not None else None
+            if rss is not None:
+                memory = recorder.run.summary.training_memory if recorder.run.summary else None
+                estimate = memory.total_bytes if memory else None
+                error = memory_error(rss, self._pool.max_rss_bytes, estimate)
+            else:
+                error = worker_died_error(exc.exitcode)
+            await recorder.finish("failed", error=error)
         else:
             await record_outcome(recorder, out, limit)
 
@@ -153,12 +173,18 @@ class LocalExecutor:
 
     def _stop(self, live: _LiveRun) -> None:
         """Ask a started run's worker to stop (cancelled) at its next batch; kill it (pebble replaces it) if it
-        has not within ``cancel_grace_s``."""
+        has not within ``cancel_grace_s``, unless it has trained every batch by then: its result is on its way,
+        and the finished result wins (the pebble timeout still bounds the wait)."""
         assert live.future is not None and live.pid is not None
         message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": "cancelled"}
         if self._hub.send(live.pid, message):
-            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, live.future.cancel)
+            asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, self._kill_unless_trained, live)
         else:
+            live.future.cancel()  # type: ignore[no-untyped-call]
+
+    def _kill_unless_trained(self, live: _LiveRun) -> None:
+        assert live.future is not None
+        if not live.trained:
             live.future.cancel()  # type: ignore[no-untyped-call]
 
     async def training_slots(self) -> tuple[int, int]:

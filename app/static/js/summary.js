@@ -84,7 +84,8 @@ export class SummaryView {
             formatBytes(memory.total_bytes),
             `weights ${formatBytes(memory.weights_bytes)} + gradients ${formatBytes(memory.gradients_bytes)} + ` +
               `optimizer ${formatBytes(memory.optimizer_bytes)} + activations ${formatBytes(memory.activations_bytes)} + ` +
-              `input ${formatBytes(memory.input_bytes)}; a lower bound`,
+              `input ${formatBytes(memory.input_bytes)} (activations include what backpropagation through time keeps; ` +
+              `TensorFlow adds about 60 MiB of its own)`,
           )
         : null,
     ];
