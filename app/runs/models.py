@@ -32,6 +32,22 @@ class Divergence(ResponseModel):
     batch: int
 
 
+class Baseline(ResponseModel):
+    """The loss of the best constant answer (one output, the same for every sample) on the run's data: what a
+    model that ignores its input reaches. A model that learned the task ends well below it."""
+
+    loss: float | None = Field(description="On the training part.")
+    val_loss: float | None = Field(None, description="On the validation part; null without validation_split.")
+
+
+class EarlyStopped(ResponseModel):
+    """Keras's EarlyStopping stopped the run: at which (1-based) epoch, and its best epoch and value."""
+
+    epoch: int = Field(description="The last epoch trained.")
+    best_epoch: int = Field(description="The epoch with the best monitored value.")
+    best: float | None = Field(description="That value; null if it was not finite.")
+
+
 class Progress(ResponseModel):
     """How far a run has come: 1-based epoch and batch within it, and the totals."""
 
@@ -72,6 +88,14 @@ class TrainingRun(ResponseModel):
         None,
         description="How Keras ran the steps: graph (traced, Keras's default) or eager, chosen per run from its "
         "number of steps (LAYERWISE_EAGER_MAX_STEPS); the loss history is the same either way.",
+    )
+    baseline: Baseline | None = Field(
+        None,
+        description="The loss of the best constant answer on this run's training and validation data (the "
+        "task's baseline); null until the run has ended, and for a run that never trained.",
+    )
+    early_stopped: EarlyStopped | None = Field(
+        None, description="Set when fit.early_stopping stopped the run before its last epoch."
     )
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from app.runs.models import Divergence, Progress, RunError, TrainingRun
+from app.runs.models import Baseline, Divergence, EarlyStopped, Progress, RunError, TrainingRun
 from app.runs.status import FINAL_STATUSES, RunStatus, can_move
 from app.runs.store.base import RunStore
 
@@ -87,6 +87,10 @@ class RunRecorder:
             self.run.epochs_completed = result["epochs_completed"]
             self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
             self.run.execution = result["execution"]
+            # Results of workers of an earlier version have neither.
+            self.run.baseline = Baseline(**result["baseline"]) if result.get("baseline") else None
+            stopped = result.get("early_stopped")
+            self.run.early_stopped = EarlyStopped(**stopped) if stopped else None
         self.run.status = status
         self.run.error = error
         self.run.finished_at = utc_now()

@@ -61,7 +61,8 @@ class TrainingService:
         return len(runs)
 
     async def create(self, spec: TrainingSpec, loc: Loc = ("body",), client: str | None = None) -> TrainingRun:
-        """Validate the training, build its model for the summary, store it ``queued`` and start it.
+        """Validate the training (its model against ``data.task`` and the loss too), build its model for the
+        summary, store it ``queued`` and start it.
 
         Raises:
             SpecError: (422) the request is invalid, over a limit, or Keras refused the model; nothing was
@@ -75,6 +76,8 @@ class TrainingService:
         # The data's shapes: at data.timesteps for a variable-length model (check_training has it then).
         data_figures = checked.length or checked.figures
         check_training_limits(normalized, data_figures.layers[-1].output_shape, self._settings, loc)
+        # The task against the engine's shapes (Keras's own), so that a model that does not fit is a 422 here.
+        normalized.task_layout(data_figures.input_shape[1:], data_figures.layers[-1].output_shape[1:], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc)

@@ -12,8 +12,9 @@ from typing import Any, Protocol
 
 import keras
 
+from app.runtime.keras.baseline import constant_loss
 from app.runtime.keras.build import build_model, describe
-from app.runtime.keras.data import synthetic_data
+from app.runtime.keras.data import task_data
 from app.spec.layers import KerasLayer
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
 
@@ -145,7 +146,8 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
 def train(
     spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25, eager_max_steps: int = 0
 ) -> dict[str, Any]:
-    """Build, compile and fit the model of a normalized training spec on synthetic data.
+    """Build, compile and fit the model of a normalized training spec on the data of its task
+    (:func:`app.runtime.keras.data.task_data`), with Keras's EarlyStopping when ``fit.early_stopping`` is set.
 
     Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
     spec gives the same history, in either execution mode (see :func:`execution_mode`).
@@ -157,11 +159,14 @@ def train(
     Returns:
         ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
         "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
-        "execution": "eager" | "graph", "fit_s": float}``. Non-finite values in the history are ``None``
+        "execution": "eager" | "graph", "fit_s": float, "baseline": {"loss", "val_loss"} (the best constant
+        answer's loss on the training and validation parts: :func:`app.runtime.keras.baseline.constant_loss`),
+        "early_stopped": {"epoch", "best_epoch", "best"} | None}``. Non-finite values in the history are ``None``
         (JSON has no NaN).
 
     Raises:
         BuildError: see :func:`build_model`.
+        SpecError: the model does not fit the task (the service checks it before queueing: a bug then).
     """
     keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
     keras.utils.set_random_seed(spec.seed)
@@ -183,13 +188,29 @@ def train(
         assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
         input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
     output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
-    first = spec.model.layers[0]
-    tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
-    x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
+    # The service checked the task against the analytic engine's shapes (the same as Keras's) before queueing.
+    layout = spec.task_layout(input_shape[1:], output_shape[1:])
+    x, y = task_data(layout, spec.data.samples, spec.seed)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)
+    # Keras validates on the last part of the arrays, as given (split_samples), before shuffling.
+    baseline = {
+        "loss": constant_loss(y[:train_samples], spec.compile.loss, layout.encoding, layout.classes),
+        "val_loss": constant_loss(y[train_samples:], spec.compile.loss, layout.encoding, layout.classes),
+    }
     callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
+    callbacks: list[keras.callbacks.Callback] = [callback]
+    stopping = spec.fit.early_stopping
+    early = None
+    if stopping is not None:
+        early = keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
+        )
+        callbacks.append(early)  # after the progress callback: the epoch that stops is reported first
     started = time.perf_counter()
     if (reason := channel.stop_requested()) is not None:  # cancelled while it was being built: no fit at all
         return {
@@ -200,6 +221,8 @@ def train(
             "stop_reason": reason,
             "execution": execution,
             "fit_s": 0.0,
+            "baseline": baseline,
+            "early_stopped": None,
         }
     history = model.fit(
         x,
@@ -209,9 +232,13 @@ def train(
         validation_split=spec.fit.validation_split,
         shuffle=spec.fit.shuffle,
         verbose=0,
-        callbacks=[callback],
+        callbacks=callbacks,
     )
     fit_s = time.perf_counter() - started
+    early_stopped = None
+    if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
+        best = _finite_or_none(early.best) if early.best is not None else None
+        early_stopped = {"epoch": early.stopped_epoch + 1, "best_epoch": early.best_epoch + 1, "best": best}
     return {
         "summary": description,
         # Keras's History also holds an epoch cut short by a stop request; the run keeps whole epochs only.
@@ -224,4 +251,6 @@ def train(
         "stop_reason": callback.stop_reason,
         "execution": execution,
         "fit_s": fit_s,
+        "baseline": baseline,
+        "early_stopped": early_stopped,
     }
