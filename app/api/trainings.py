@@ -139,8 +139,9 @@ async def create_training(
         Query(ge=0, description="Seconds to hold the request until the run ends (at most LAYERWISE_MAX_WAIT_S)."),
     ] = None,
 ) -> TrainingRun:
-    """Queue a training of the model on synthetic data (features uniform in [0, 1), labels in {0, 1}) and
-    answer at once with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
+    """Queue a training of the model on the synthetic data of `data.task` (the seed's random data by default,
+    or a task with something to learn: adding, sine, temporal_order, running_parity, tokens) and answer at once
+    with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
     has run out (202)."""
     wait_s = trainings.check_wait(wait)
     run = await trainings.create(spec, client=client_key(request))
