@@ -56,6 +56,7 @@ SERVICE_ERROR_TYPES = (
     "metric_labels",
     "monitor_unknown",
     "not_found",
+    "predict_inputs",
     "query_param_unknown",
     "queue_full",
     "rate_limited",

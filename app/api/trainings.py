@@ -15,6 +15,7 @@ from app.api.protection import client_key
 from app.api.responses import BODY_TOO_LARGE, LOCATION, STORE_FAILED, Responses, error
 from app.errors import ErrorItem, SpecError
 from app.runs.models import (
+    PredictResponse,
     TrainingBatchEvent,
     TrainingEndEvent,
     TrainingEpochEvent,
@@ -23,6 +24,7 @@ from app.runs.models import (
     TrainingStatusEvent,
 )
 from app.runs.status import FINAL_STATUSES, STATUSES
+from app.spec.predict import PredictRequest
 from app.spec.training import TrainingSpec
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses={503: STORE_FAILED})
@@ -261,3 +263,54 @@ async def follow_training(
 async def cancel_training(run_id: str, trainings: Trainings) -> TrainingRun:
     """A queued run never starts; a running one stops at its next batch. Answers with the run once ended."""
     return await trainings.cancel(run_id)
+
+
+RUN_HAS_NO_MODEL: Responses = {
+    409: error("The run has no trained model: it has not succeeded, or its file was over LAYERWISE_MAX_MODEL_BYTES.")
+}
+
+
+@router.get(
+    "/{run_id}/model",
+    summary="Download a run's trained model (.keras)",
+    operation_id="getTrainingModel",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The trained model as a Keras 3 `.keras` file (a zip), which `keras.saving.load_model` "
+            "loads.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **RUN_NOT_FOUND,
+        **RUN_HAS_NO_MODEL,
+    },
+)
+async def get_training_model(run_id: str, trainings: Trainings) -> Response:
+    """The model a succeeded run trained, kept with the run (pruned with it) up to LAYERWISE_MAX_MODEL_BYTES."""
+    run, data = await trainings.model_file(run_id)
+    name = str(run.request.get("model", {}).get("name") or "model")
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)[:64] or "model"
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{safe}-{run_id}.keras"'},
+    )
+
+
+@router.post(
+    "/{run_id}/predict",
+    response_model=PredictResponse,
+    summary="Predict with a run's trained model",
+    operation_id="predictTraining",
+    responses={
+        **RUN_NOT_FOUND,
+        **RUN_HAS_NO_MODEL,
+        413: BODY_TOO_LARGE,
+        422: error("The inputs do not have the model's input shape, or are not numbers (token ids for an Embedding)."),
+        503: error("The worker died or timed out. Retry after Retry-After seconds.", retry_after=True),
+    },
+)
+async def predict_training(run_id: str, body: PredictRequest, trainings: Trainings) -> PredictResponse:
+    """The trained model's outputs (`model.predict`) for a small batch of inputs, at most
+    LAYERWISE_MAX_PREDICT_VALUES numbers."""
+    return await trainings.predict(run_id, body)

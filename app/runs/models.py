@@ -97,12 +97,32 @@ class TrainingRun(ResponseModel):
     early_stopped: EarlyStopped | None = Field(
         None, description="Set when fit.early_stopping stopped the run before its last epoch."
     )
+    model_bytes: int | None = Field(
+        None,
+        description="The size in bytes of the trained model file kept with a succeeded run: GET "
+        "/v1/trainings/{id}/model answers it, POST .../predict uses it. null when none is kept (the run did not "
+        "succeed, or its file was over LAYERWISE_MAX_MODEL_BYTES: model_file_bytes then says how large it was).",
+    )
+    model_file_bytes: int | None = Field(
+        None, description="The size of the trained model file when it was too large to keep; null otherwise."
+    )
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None
     # A dict, as stored (runs of earlier versions load as they were); the document types it as the TrainingSpec
     # it is (app.api.openapi).
     request: dict[str, Any] = Field(description="The normalized training request.")
+
+
+class PredictResponse(ResponseModel):
+    """A trained model's outputs for the batch sent."""
+
+    run_id: str
+    input_shape: list[int] = Field(description="The shape of the inputs received, samples first.")
+    outputs: list[Any] = Field(
+        description="model.predict of the inputs as nested arrays, shape (samples, *the model's output shape), "
+        "float32 values."
+    )
 
 
 class TrainingRunPage(ResponseModel):

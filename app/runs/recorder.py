@@ -74,7 +74,8 @@ class RunRecorder:
         """End the run: its final state, history and error, then the ``end`` event carrying the whole run.
 
         Epochs whose progress messages have not arrived yet are recorded from the result's history first,
-        so the log always holds one ``epoch`` event per completed epoch before ``end``.
+        so the log always holds one ``epoch`` event per completed epoch before ``end``. A succeeded run's
+        trained model file (the result's ``model_file``) is kept in the store.
         """
         if not can_move(self.run.status, status):
             return
@@ -91,6 +92,12 @@ class RunRecorder:
             self.run.baseline = Baseline(**result["baseline"]) if result.get("baseline") else None
             stopped = result.get("early_stopped")
             self.run.early_stopped = EarlyStopped(**stopped) if stopped else None
+            model_file: bytes | None = result.get("model_file")
+            if model_file and status == "succeeded":  # stored before the run says it has one
+                await self.store.save_model(self.run.id, model_file)
+                self.run.model_bytes = len(model_file)
+            elif result.get("model_file_bytes"):  # over LAYERWISE_MAX_MODEL_BYTES: not kept
+                self.run.model_file_bytes = result["model_file_bytes"]
         self.run.status = status
         self.run.error = error
         self.run.finished_at = utc_now()

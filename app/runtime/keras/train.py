@@ -6,8 +6,10 @@ It runs inside worker processes (:mod:`app.runtime.tasks`, or a Celery child: :m
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import keras
@@ -121,6 +123,15 @@ def _draws_random_numbers(layer: KerasLayer) -> bool:
     )
 
 
+def _model_file(model: keras.Model) -> bytes:
+    """The model as a ``.keras`` file (Keras 3's zip of config and weights, ``keras.saving.save_model``), whose
+    ``keras.saving.load_model`` gives the same model."""
+    with tempfile.TemporaryDirectory(prefix="layerwise-model-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
 def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
     """``"eager"`` or ``"graph"`` (Keras's default), as ``compile.run_eagerly`` says, else chosen by the service:
     eager for a run of at most ``eager_max_steps`` training steps (batches x epochs), no validation and no
@@ -144,7 +155,11 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
 
 
 def train(
-    spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25, eager_max_steps: int = 0
+    spec: TrainingSpec,
+    channel: RunChannel,
+    batch_every_s: float = 0.25,
+    eager_max_steps: int = 0,
+    max_model_bytes: int = 0,
 ) -> dict[str, Any]:
     """Build, compile and fit the model of a normalized training spec on the data of its task
     (:func:`app.runtime.keras.data.task_data`), with Keras's EarlyStopping when ``fit.early_stopping`` is set.
@@ -155,13 +170,16 @@ def train(
     Args:
         batch_every_s: least seconds between two ``batch`` progress events.
         eager_max_steps: runs of at most this many steps (and no validation) run eagerly; 0 never.
+        max_model_bytes: a run that trained every epoch (or was stopped early) returns its trained model as a
+            ``.keras`` file (``model.save``) when it is at most this many bytes; 0 never.
 
     Returns:
         ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
         "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
         "execution": "eager" | "graph", "fit_s": float, "baseline": {"loss", "val_loss"} (the best constant
         answer's loss on the training and validation parts: :func:`app.runtime.keras.baseline.constant_loss`),
-        "early_stopped": {"epoch", "best_epoch", "best"} | None}``. Non-finite values in the history are ``None``
+        "early_stopped": {"epoch", "best_epoch", "best"} | None, "model_file": bytes | None,
+        "model_file_bytes": int | None}`` (the file's size, kept or not). Non-finite values in the history are ``None``
         (JSON has no NaN).
 
     Raises:
@@ -239,6 +257,12 @@ def train(
     if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
         best = _finite_or_none(early.best) if early.best is not None else None
         early_stopped = {"epoch": early.stopped_epoch + 1, "best_epoch": early.best_epoch + 1, "best": best}
+    model_file, model_file_bytes = None, None
+    if max_model_bytes > 0 and callback.stop_reason is None and callback.diverged_at is None:
+        model_file = _model_file(model)
+        model_file_bytes = len(model_file)
+        if model_file_bytes > max_model_bytes:
+            model_file = None
     return {
         "summary": description,
         # Keras's History also holds an epoch cut short by a stop request; the run keeps whole epochs only.
@@ -253,4 +277,6 @@ def train(
         "fit_s": fit_s,
         "baseline": baseline,
         "early_stopped": early_stopped,
+        "model_file": model_file,
+        "model_file_bytes": model_file_bytes,
     }
