@@ -316,6 +316,11 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
     line = page.evaluate("Chart.getChart('loss-chart').data.datasets[2].data")
     assert line == [{"x": 1, "y": run["baseline"]["val_loss"]}, {"x": 8, "y": run["baseline"]["val_loss"]}]
     expect(page.locator("#loss-chart")).to_have_attribute("aria-label", re.compile(r"baseline 0\.2"))
+    # The trained model, one click away: the file GET /v1/trainings/{id}/model answers.
+    with page.expect_download() as download:
+        page.click("#download-model")
+    assert download.value.suggested_filename == f"layerwise-{run['id']}.keras"
+    assert Path(download.value.path()).stat().st_size == run["model_bytes"]
     expect(page.locator("#history-rows tr")).to_have_count(8)
     expect(page.locator("#runs li")).to_have_count(1)
     expect(page.locator("#runs .badge")).to_have_text("succeeded")

@@ -4,7 +4,7 @@
 // event per epoch: a point on the chart), stopped with DELETE, and read back with GET. The ids of the runs this
 // browser started are kept in localStorage; the runs themselves are always read from the service.
 
-import { ApiError, cancelRun, followRun, getRun, startTraining } from "./api.js";
+import { ApiError, cancelRun, followRun, getRun, getRunModel, startTraining } from "./api.js";
 import { byId, formatInt, formatLoss, h, loadLocal, saveLocal } from "./dom.js";
 import { problemNode } from "./editor.js";
 
@@ -48,6 +48,8 @@ export class TrainingPanel {
       this.train();
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.downloadButton = byId("download-model");
+    this.downloadButton.addEventListener("click", () => this.downloadModel());
     this.showIdle();
     this.renderRuns();
   }
@@ -289,6 +291,7 @@ export class TrainingPanel {
   begin(run) {
     this.current?.stream.close();
     this.shown = run.id;
+    this.downloadButton.hidden = true; // until it has succeeded with a model kept
     this.resetChart(run.epochs);
     this.drawHistory(run.history);
     this.trainButton.disabled = true;
@@ -367,6 +370,8 @@ export class TrainingPanel {
       this.drawHistory(run.history);
     }
     this.drawBaseline(run);
+    this.downloadButton.hidden = !run.model_bytes;
+    this.downloadButton.dataset.run = run.id;
     this.describe(run);
     this.progress.max = 1;
     this.progress.value = run.status === "succeeded" ? 1 : 0;
@@ -374,6 +379,22 @@ export class TrainingPanel {
     this.setStatus(statusText(run), run.status === "succeeded" ? "ok" : run.status === "cancelled" ? "warning" : "error");
     byId("runs").querySelectorAll("[aria-current]").forEach((node) => node.removeAttribute("aria-current"));
     document.getElementById(`run-${run.id}`)?.setAttribute("aria-current", "true");
+  }
+
+  /** Save the shown run's trained model (GET /v1/trainings/{id}/model) as a file. */
+  async downloadModel() {
+    const id = this.downloadButton.dataset.run;
+    try {
+      const blob = await getRunModel(id);
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: `layerwise-${id}.keras` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (error) {
+      this.setStatus(`Could not download the model: ${error.message}`, "error");
+    }
   }
 
   /** A run's error and warnings: each that names a setting under it (stateful_shuffle at fit.shuffle), the rest in
@@ -390,6 +411,7 @@ export class TrainingPanel {
   modelChanged() {
     if (this.current) return;
     this.shown = null;
+    this.downloadButton.hidden = true;
     this.clearSettingProblems();
     this.showProblems([]);
     this.resetChart(this.getValue("epochs", this.fields.get("epochs").field) ?? 1);
