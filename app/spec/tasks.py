@@ -307,25 +307,30 @@ def task_layout(
 
 
 def check_metrics(metrics: Sequence[str], encoding: Encoding, loc: Loc = ("body",)) -> None:
-    """Refuse a class metric the labels cannot be scored by.
+    """Refuse a metric the labels cannot be scored by.
 
-    ``sparse_categorical_accuracy`` compares class indices and ``categorical_accuracy`` one-hot rows
-    (keras/src/metrics/accuracy_metrics.py); labels are written as the loss needs (:data:`Encoding`).
+    Class indices (the ``index`` encoding, for sparse_categorical_crossentropy) are one number per sample where
+    the output has a row of scores: Keras's mae, mse, mape and binary_accuracy then fail inside ``fit`` on the
+    shapes ([n] against [n, units]), and categorical_accuracy takes the argmax of an index (a wrong number);
+    ``accuracy`` and ``sparse_categorical_accuracy`` score them. Every other encoding has the output's shape,
+    which sparse_categorical_accuracy fails on (keras/src/metrics/accuracy_metrics.py; measured with Keras 3).
 
     Raises:
         SpecError: (422, ``metric_labels``) at ``compile.metrics[i]``.
     """
     for i, metric in enumerate(metrics):
-        if metric == "sparse_categorical_accuracy" and encoding != "index":
-            fix = "use loss 'sparse_categorical_crossentropy', or the metric 'accuracy' (Keras picks the right one)"
-            wrong = "class indices"
-        elif metric == "categorical_accuracy" and encoding == "index":
-            fix = "use 'sparse_categorical_accuracy' with this loss, or 'accuracy'"
-            wrong = "one-hot rows"
+        if encoding == "index" and metric not in ("accuracy", "sparse_categorical_accuracy"):
+            msg = (
+                f"{metric} cannot score the class indices sparse_categorical_crossentropy trains on (one per sample, "
+                "where the output has one score per class); use 'accuracy' or 'sparse_categorical_accuracy', or "
+                "the loss 'categorical_crossentropy' (one-hot labels) for this metric"
+            )
+        elif encoding != "index" and metric == "sparse_categorical_accuracy":
+            msg = (
+                f"sparse_categorical_accuracy needs class indices as labels, but with this loss the labels are "
+                f"{ENCODING_TEXT[encoding]}; use loss 'sparse_categorical_crossentropy', or the metric 'accuracy' "
+                "(Keras picks the right one)"
+            )
         else:
             continue
-        raise SpecError.one(
-            (*loc, "compile", "metrics", i),
-            f"{metric} needs {wrong} as labels, but with this loss the labels are {ENCODING_TEXT[encoding]}; {fix}",
-            "metric_labels",
-        )
+        raise SpecError.one((*loc, "compile", "metrics", i), msg, "metric_labels")

@@ -181,3 +181,11 @@ def test_early_stopping_stops_the_run(client: TestClient) -> None:
     # Nothing improves by 0.5: the first epoch is the best, the second spends the patience.
     assert run["early_stopped"] == {"epoch": 2, "best_epoch": 1, "best": run["history"]["val_loss"][0]}
     assert run["epochs_completed"] == 2 and len(run["history"]["loss"]) == 2
+
+
+def test_a_metric_that_cannot_score_sparse_labels_is_a_422_not_a_failed_run(client: TestClient) -> None:
+    body, _ = RUNS["temporal_order"]
+    r = client.post("/v1/trainings", json={**body, "compile": {**body["compile"], "metrics": ["accuracy", "mae"]}})
+    assert r.status_code == 422, r.text
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "compile", "metrics", 1] and item["type"] == "metric_labels"

@@ -97,14 +97,26 @@ def test_a_model_that_does_not_fit_is_a_422_naming_both_shapes(
     assert all(s in item["msg"] for s in says), item["msg"]
 
 
-def test_class_metrics_must_match_the_labels() -> None:
-    check_metrics(["sparse_categorical_accuracy", "accuracy"], "index")
-    check_metrics(["categorical_accuracy"], "one_hot")
+@pytest.mark.parametrize(
+    ("metrics", "encoding", "refused"),
+    [
+        (["sparse_categorical_accuracy", "accuracy"], "index", None),
+        (["categorical_accuracy", "mae", "binary_accuracy"], "one_hot", None),
+        (["accuracy", "mae"], "index", 1),  # Keras fails inside fit: [n] against [n, units]
+        (["categorical_accuracy"], "index", 0),  # the argmax of an index: a wrong number
+        (["binary_accuracy"], "index", 0),
+        (["mae", "sparse_categorical_accuracy"], "one_hot", 1),
+        (["sparse_categorical_accuracy"], "binary", 0),
+    ],
+)
+def test_metrics_must_be_able_to_score_the_labels(metrics: list[str], encoding: Any, refused: int | None) -> None:
+    if refused is None:
+        check_metrics(metrics, encoding)
+        return
     with pytest.raises(SpecError) as info:
-        check_metrics(["mae", "sparse_categorical_accuracy"], "one_hot")
-    assert info.value.items[0]["loc"] == ["body", "compile", "metrics", 1]
-    with pytest.raises(SpecError):
-        check_metrics(["categorical_accuracy"], "index")
+        check_metrics(metrics, encoding)
+    (item,) = info.value.items
+    assert item["loc"] == ["body", "compile", "metrics", refused] and item["type"] == "metric_labels"
 
 
 def _training(**kw: Any) -> TrainingSpec:
