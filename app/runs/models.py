@@ -92,7 +92,8 @@ class TrainingRun(ResponseModel):
     baseline: Baseline | None = Field(
         None,
         description="The loss of the best constant answer on this run's training and validation data (the "
-        "task's baseline); null until the run has ended, and for a run that never trained.",
+        "task's baseline); set once the worker has made the data, before the first epoch; null before that, "
+        "and for a run whose model could not be built.",
     )
     early_stopped: EarlyStopped | None = Field(
         None, description="Set when fit.early_stopping stopped the run before its last epoch."

@@ -55,6 +55,14 @@ class RunRecorder:
         )
         await self.store.publish(self.run.id, "batch", data)
 
+    async def baseline(self, data: dict[str, Any]) -> None:
+        """The worker made the data and scored its best constant answer, before fitting: keep it on the run, so
+        that it can be drawn while the run goes (no event: the ``end`` event's run carries it)."""
+        if self.finished:
+            return
+        self.run.baseline = Baseline(**data)
+        await self.store.save(self.run)
+
     async def epoch(self, data: dict[str, Any]) -> None:
         """An epoch ended: append its logs to the history and store an ``epoch`` event."""
         if self.finished or data["epoch"] <= self.run.epochs_completed:
@@ -108,9 +116,11 @@ class RunRecorder:
 
 
 async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> None:
-    """Apply one progress message of a training (``started``, ``batch``, ``epoch``) to its run."""
+    """Apply one progress message of a training (``started``, ``baseline``, ``batch``, ``epoch``) to its run."""
     if kind == "started":
         await recorder.started()
+    elif kind == "baseline":
+        await recorder.baseline(data)
     elif kind == "batch":
         await recorder.batch(data)
     elif kind == "epoch":

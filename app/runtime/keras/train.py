@@ -35,7 +35,8 @@ class RunChannel(Protocol):
     """How a training talks to whoever started it: progress out, stop requests in."""
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Send one progress event (``"epoch"`` or ``"batch"``) with plain-data fields."""
+        """Send one progress event (``"baseline"`` once before fitting, then ``"epoch"`` and ``"batch"``) with
+        plain-data fields."""
 
     def stop_requested(self) -> str | None:
         """Return why the run must stop now (``"cancelled"``, ``"timed_out"``), or ``None`` to go on."""
@@ -242,6 +243,7 @@ def train(
             "baseline": baseline,
             "early_stopped": None,
         }
+    channel.emit("baseline", baseline)  # the line a run is drawn against, known before its first epoch
     history = model.fit(
         x,
         y,

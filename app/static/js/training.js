@@ -292,6 +292,7 @@ export class TrainingPanel {
     this.current?.stream.close();
     this.shown = run.id;
     this.downloadButton.hidden = true; // until it has succeeded with a model kept
+    this.baselineAsked = false;
     this.resetChart(run.epochs);
     this.drawHistory(run.history);
     this.trainButton.disabled = true;
@@ -313,7 +314,14 @@ export class TrainingPanel {
         );
       },
       epoch: (data) => {
-        if (this.shown === id) this.addPoint(data.epoch, data.logs);
+        if (this.shown !== id) return;
+        this.addPoint(data.epoch, data.logs);
+        // The run has its baseline from before its first epoch (the worker sends it before fitting): read it
+        // once, so the line is there while the curve falls towards (or stays at) it.
+        if (!this.chart.data.datasets[2].data.length && !this.baselineAsked) {
+          this.baselineAsked = true;
+          getRun(id).then((now) => { if (this.shown === id && now.baseline) this.drawBaseline(now); }, () => {});
+        }
       },
       end: ({ run: ended }) => this.finish(ended),
       lost: async () => {
