@@ -134,7 +134,9 @@ class TrainingSpec(StrictModel):
         Raises:
             SpecError: (422) anything :meth:`ModelSpec.normalized` raises; a stateful model trained with a
                 ``batch_size`` other than its fixed batch, or on a sample count (training and validation
-                parts each) that is not a multiple of it, which Keras would only report from inside ``fit``.
+                parts each) that is not a multiple of it, which Keras would only report from inside ``fit``;
+                an ``early_stopping.monitor`` the epoch's logs will not hold (``monitor_unknown``). The task
+                against the model's shapes is :meth:`task_layout`'s, which needs the analytic engine.
         """
         model = self.model.normalized((*loc, "model"))
         if model.variable_axes and self.data.timesteps is None:
