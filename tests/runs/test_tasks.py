@@ -189,3 +189,20 @@ def test_a_metric_that_cannot_score_sparse_labels_is_a_422_not_a_failed_run(clie
     assert r.status_code == 422, r.text
     (item,) = r.json()["detail"]
     assert item["loc"] == ["body", "compile", "metrics", 1] and item["type"] == "metric_labels"
+
+
+def test_the_random_task_is_the_seed_s_run_to_the_last_bit(client: TestClient) -> None:
+    # The README's first training, with data.task left out and given: the seed notebook's data, unchanged.
+    model = {
+        "input_shape": [10, 20],
+        "layers": [
+            {"type": "LSTM", "units": 30, "name": "lstm_layer"},
+            {"type": "Dense", "units": 1, "name": "dense_layer"},
+        ],
+    }
+    body = {"model": model, "compile": {"loss": "mse"}, "data": {"samples": 100}, "fit": {"epochs": 3}, "seed": 0}
+    expected = [0.5818935632705688, 0.2962857186794281, 0.2619799077510834]
+    assert train(client, body)["history"]["loss"] == expected
+    run = train(client, {**body, "data": {"samples": 100, "task": "random"}})
+    assert run["history"]["loss"] == expected
+    assert run["baseline"] == {"loss": pytest.approx(0.2499), "val_loss": None}  # 49 ones of 100: 0.49 * 0.51
