@@ -98,6 +98,8 @@ RUN_LINKS = {
         ("GetTraining", "getTraining"),
         ("FollowTraining", "followTraining"),
         ("CancelTraining", "cancelTraining"),
+        ("GetTrainingModel", "getTrainingModel"),
+        ("PredictTraining", "predictTraining"),
     )
 }
 
