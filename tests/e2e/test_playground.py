@@ -469,6 +469,8 @@ TRAINING_LOCS: list[list[str | int]] = [
     ["body", "fit", "batch_size"],
     ["body", "fit", "validation_split"],
     ["body", "fit", "shuffle"],
+    ["body", "fit", "early_stopping"],  # its monitor's refusal is under it too: [..., "early_stopping", "monitor"]
+    ["body", "data", "task"],
     ["body", "data", "samples"],
     ["body", "data", "timesteps"],
     ["body", "compile", "loss"],
