@@ -199,6 +199,15 @@ class Settings(BaseSettings):
     )
     runs_max_age_s: float = Field(7 * 24 * 3600.0, gt=0, description="Finished runs older than this are pruned.")
     runs_max_count: int = Field(1000, ge=1, description="At most this many finished runs are kept (newest).")
+    max_model_bytes: int = Field(
+        16 * 2**20,
+        ge=0,
+        description="The largest trained model file (.keras, bytes) kept with a succeeded run for GET "
+        "/v1/trainings/{id}/model and /predict; a larger one is not kept; 0 keeps none.",
+    )
+    max_predict_values: int = Field(
+        100_000, ge=1, description="Input numbers (samples x one sample's size) one POST .../predict may send."
+    )
 
     # Scale-out and operations (issue 7). Without broker_url nothing here changes the embedded default.
     broker_url: str | None = Field(

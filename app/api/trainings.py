@@ -15,6 +15,7 @@ from app.api.protection import client_key
 from app.api.responses import BODY_TOO_LARGE, LOCATION, STORE_FAILED, Responses, error
 from app.errors import ErrorItem, SpecError
 from app.runs.models import (
+    PredictResponse,
     TrainingBatchEvent,
     TrainingEndEvent,
     TrainingEpochEvent,
@@ -23,6 +24,7 @@ from app.runs.models import (
     TrainingStatusEvent,
 )
 from app.runs.status import FINAL_STATUSES, STATUSES
+from app.spec.predict import PredictRequest
 from app.spec.training import TrainingSpec
 
 router = APIRouter(prefix="/v1/trainings", tags=["trainings"], responses={503: STORE_FAILED})
@@ -96,6 +98,8 @@ RUN_LINKS = {
         ("GetTraining", "getTraining"),
         ("FollowTraining", "followTraining"),
         ("CancelTraining", "cancelTraining"),
+        ("GetTrainingModel", "getTrainingModel"),
+        ("PredictTraining", "predictTraining"),
     )
 }
 
@@ -139,8 +143,9 @@ async def create_training(
         Query(ge=0, description="Seconds to hold the request until the run ends (at most LAYERWISE_MAX_WAIT_S)."),
     ] = None,
 ) -> TrainingRun:
-    """Queue a training of the model on synthetic data (features uniform in [0, 1), labels in {0, 1}) and
-    answer at once with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
+    """Queue a training of the model on the synthetic data of `data.task` (the seed's random data by default,
+    or a task with something to learn: adding, sine, temporal_order, running_parity, tokens) and answer at once
+    with the queued run (202), or with `?wait=SECONDS` when it has ended (201) or the wait
     has run out (202)."""
     wait_s = trainings.check_wait(wait)
     run = await trainings.create(spec, client=client_key(request))
@@ -260,3 +265,54 @@ async def follow_training(
 async def cancel_training(run_id: str, trainings: Trainings) -> TrainingRun:
     """A queued run never starts; a running one stops at its next batch. Answers with the run once ended."""
     return await trainings.cancel(run_id)
+
+
+RUN_HAS_NO_MODEL: Responses = {
+    409: error("The run has no trained model: it has not succeeded, or its file was over LAYERWISE_MAX_MODEL_BYTES.")
+}
+
+
+@router.get(
+    "/{run_id}/model",
+    summary="Download a run's trained model (.keras)",
+    operation_id="getTrainingModel",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The trained model as a Keras 3 `.keras` file (a zip), which `keras.saving.load_model` "
+            "loads.",
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **RUN_NOT_FOUND,
+        **RUN_HAS_NO_MODEL,
+    },
+)
+async def get_training_model(run_id: str, trainings: Trainings) -> Response:
+    """The model a succeeded run trained, kept with the run (pruned with it) up to LAYERWISE_MAX_MODEL_BYTES."""
+    run, data = await trainings.model_file(run_id)
+    name = str(run.request.get("model", {}).get("name") or "model")
+    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)[:64] or "model"
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f'attachment; filename="{safe}-{run_id}.keras"'},
+    )
+
+
+@router.post(
+    "/{run_id}/predict",
+    response_model=PredictResponse,
+    summary="Predict with a run's trained model",
+    operation_id="predictTraining",
+    responses={
+        **RUN_NOT_FOUND,
+        **RUN_HAS_NO_MODEL,
+        413: BODY_TOO_LARGE,
+        422: error("The inputs do not have the model's input shape, or are not numbers (token ids for an Embedding)."),
+        503: error("The worker died or timed out. Retry after Retry-After seconds.", retry_after=True),
+    },
+)
+async def predict_training(run_id: str, body: PredictRequest, trainings: Trainings) -> PredictResponse:
+    """The trained model's outputs (`model.predict`) for a small batch of inputs, at most
+    LAYERWISE_MAX_PREDICT_VALUES numbers."""
+    return await trainings.predict(run_id, body)

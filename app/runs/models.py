@@ -34,6 +34,22 @@ class Divergence(ResponseModel):
     batch: int
 
 
+class Baseline(ResponseModel):
+    """The loss of the best constant answer (one output, the same for every sample) on the run's data: what a
+    model that ignores its input reaches. A model that learned the task ends well below it."""
+
+    loss: float | None = Field(description="On the training part.")
+    val_loss: float | None = Field(None, description="On the validation part; null without validation_split.")
+
+
+class EarlyStopped(ResponseModel):
+    """Keras's EarlyStopping stopped the run: at which (1-based) epoch, and its best epoch and value."""
+
+    epoch: int = Field(description="The last epoch trained.")
+    best_epoch: int = Field(description="The epoch with the best monitored value.")
+    best: float | None = Field(description="That value; null if it was not finite.")
+
+
 class Progress(ResponseModel):
     """How far a run has come: 1-based epoch and batch within it, and the totals."""
 
@@ -75,12 +91,41 @@ class TrainingRun(ResponseModel):
         description="How Keras ran the steps: graph (traced, Keras's default) or eager, chosen per run from its "
         "number of steps (LAYERWISE_EAGER_MAX_STEPS); the loss history is the same either way.",
     )
+    baseline: Baseline | None = Field(
+        None,
+        description="The loss of the best constant answer on this run's training and validation data (the "
+        "task's baseline); set once the worker has made the data, before the first epoch; null before that, "
+        "and for a run whose model could not be built.",
+    )
+    early_stopped: EarlyStopped | None = Field(
+        None, description="Set when fit.early_stopping stopped the run before its last epoch."
+    )
+    model_bytes: int | None = Field(
+        None,
+        description="The size in bytes of the trained model file kept with a succeeded run: GET "
+        "/v1/trainings/{id}/model answers it, POST .../predict uses it. null when none is kept (the run did not "
+        "succeed, or its file was over LAYERWISE_MAX_MODEL_BYTES: model_file_bytes then says how large it was).",
+    )
+    model_file_bytes: int | None = Field(
+        None, description="The size of the trained model file when it was too large to keep; null otherwise."
+    )
     summary: ModelSummary | None = None
     duration_s: float | None = Field(None, description="Seconds from started_at to finished_at.")
     error: RunError | None = None
     # A dict, as stored (runs of earlier versions load as they were); the document types it as the TrainingSpec
     # it is (app.api.openapi).
     request: dict[str, Any] = Field(description="The normalized training request.")
+
+
+class PredictResponse(ResponseModel):
+    """A trained model's outputs for the batch sent."""
+
+    run_id: str
+    input_shape: list[int] = Field(description="The shape of the inputs received, samples first.")
+    outputs: list[Any] = Field(
+        description="model.predict of the inputs as nested arrays, shape (samples, *the model's output shape), "
+        "float32 values."
+    )
 
 
 class TrainingRunPage(ResponseModel):

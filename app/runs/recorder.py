@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from app.formatting import fmt_bytes
-from app.runs.models import Divergence, Progress, RunError, TrainingRun
+from app.runs.models import Baseline, Divergence, EarlyStopped, Progress, RunError, TrainingRun
 from app.runs.status import FINAL_STATUSES, RunStatus, can_move
 from app.runs.store.base import RunStore
 
@@ -56,6 +56,14 @@ class RunRecorder:
         )
         await self.store.publish(self.run.id, "batch", data)
 
+    async def baseline(self, data: dict[str, Any]) -> None:
+        """The worker made the data and scored its best constant answer, before fitting: keep it on the run, so
+        that it can be drawn while the run goes (no event: the ``end`` event's run carries it)."""
+        if self.finished:
+            return
+        self.run.baseline = Baseline(**data)
+        await self.store.save(self.run)
+
     async def epoch(self, data: dict[str, Any]) -> None:
         """An epoch ended: append its logs to the history and store an ``epoch`` event."""
         if self.finished or data["epoch"] <= self.run.epochs_completed:
@@ -75,7 +83,8 @@ class RunRecorder:
         """End the run: its final state, history and error, then the ``end`` event carrying the whole run.
 
         Epochs whose progress messages have not arrived yet are recorded from the result's history first,
-        so the log always holds one ``epoch`` event per completed epoch before ``end``.
+        so the log always holds one ``epoch`` event per completed epoch before ``end``. A succeeded run's
+        trained model file (the result's ``model_file``) is kept in the store.
         """
         if not can_move(self.run.status, status):
             return
@@ -88,6 +97,16 @@ class RunRecorder:
             self.run.epochs_completed = result["epochs_completed"]
             self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
             self.run.execution = result["execution"]
+            # Results of workers of an earlier version have neither.
+            self.run.baseline = Baseline(**result["baseline"]) if result.get("baseline") else None
+            stopped = result.get("early_stopped")
+            self.run.early_stopped = EarlyStopped(**stopped) if stopped else None
+            model_file: bytes | None = result.get("model_file")
+            if model_file and status == "succeeded":  # stored before the run says it has one
+                await self.store.save_model(self.run.id, model_file)
+                self.run.model_bytes = len(model_file)
+            elif result.get("model_file_bytes"):  # over LAYERWISE_MAX_MODEL_BYTES: not kept
+                self.run.model_file_bytes = result["model_file_bytes"]
         self.run.status = status
         self.run.error = error
         self.run.finished_at = utc_now()
@@ -98,9 +117,11 @@ class RunRecorder:
 
 
 async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> None:
-    """Apply one progress message of a training (``started``, ``batch``, ``epoch``) to its run."""
+    """Apply one progress message of a training (``started``, ``baseline``, ``batch``, ``epoch``) to its run."""
     if kind == "started":
         await recorder.started()
+    elif kind == "baseline":
+        await recorder.baseline(data)
     elif kind == "batch":
         await recorder.batch(data)
     elif kind == "epoch":

@@ -17,10 +17,11 @@ from app.analysis.limits import check_training_limits
 from app.config import Settings
 from app.errors import ConflictError, Loc, NotFoundError, QueueFullError, SpecError
 from app.runs.executors.base import Executor
-from app.runs.models import Progress, TrainingRun, TrainingRunPage
+from app.runs.models import PredictResponse, Progress, TrainingRun, TrainingRunPage
 from app.runs.recorder import INTERRUPTED, RunRecorder, utc_now
 from app.runs.status import FINAL_STATUSES
 from app.runs.store.base import RunEvent, RunStore
+from app.spec.predict import PredictRequest, check_inputs
 from app.spec.training import TrainingSpec, split_samples
 from app.summaries.service import SummaryService
 
@@ -61,7 +62,8 @@ class TrainingService:
         return len(runs)
 
     async def create(self, spec: TrainingSpec, loc: Loc = ("body",), client: str | None = None) -> TrainingRun:
-        """Validate the training, build its model for the summary, store it ``queued`` and start it.
+        """Validate the training (its model against ``data.task`` and the loss too), build its model for the
+        summary, store it ``queued`` and start it.
 
         Raises:
             SpecError: (422) the request is invalid, over a limit, or Keras refused the model; nothing was
@@ -75,6 +77,10 @@ class TrainingService:
         # The data's shapes: at data.timesteps for a variable-length model (check_training has it then).
         data_figures = checked.length or checked.figures
         check_training_limits(normalized, data_figures.output_shapes, self._settings, loc)
+        # The task against the engine's shapes (Keras's own), so that a model that does not fit is a 422 here. A
+        # graph model trains on the random task's data, one array per input (TrainingSpec.normalized says so).
+        if not normalized.model.is_graph:
+            normalized.task_layout(data_figures.input_shape[1:], data_figures.layers[-1].output_shape[1:], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc)
@@ -236,6 +242,52 @@ class TrainingService:
         if not await self._executor.cancel(run_id):  # the local executor holds only its own process's runs
             raise ConflictError(f"run {run_id} is not held by this server and cannot be cancelled here")
         return await self.wait(run_id, self._settings.cancel_grace_s + 5.0)
+
+    async def model_file(self, run_id: str) -> tuple[TrainingRun, bytes]:
+        """The run and its trained model file (``.keras``), as the store keeps it.
+
+        Raises:
+            NotFoundError: (404) no run has this id.
+            ConflictError: (409) the run has no model file: it has not succeeded (yet), or its file was over
+                ``max_model_bytes``.
+        """
+        run = await self.get(run_id)
+        data = await self._store.get_model(run_id) if run.model_bytes else None
+        if data is None:
+            if run.status != "succeeded":
+                why = f"it is {run.status}, and only a succeeded run keeps its model"
+                fix = "wait for it to end" if run.status not in FINAL_STATUSES else "train it again"
+            elif run.diverged is not None:
+                why = "its loss diverged (see diverged), so its weights are not finite and were not kept"
+                fix = "train it again with a smaller learning_rate"
+            elif run.model_file_bytes:
+                why = (
+                    f"its file of {run.model_file_bytes} bytes was over the limit, LAYERWISE_MAX_MODEL_BYTES="
+                    f"{self._settings.max_model_bytes}"
+                )
+                fix = "train a smaller model, or raise the limit"
+            else:
+                why = "none was kept (LAYERWISE_MAX_MODEL_BYTES=0, or a run of an earlier version)"
+                fix = "train it again"
+            raise ConflictError(f"run {run_id} has no trained model: {why}; {fix}", loc=("path", "run_id"))
+        return run, data
+
+    async def predict(self, run_id: str, request: PredictRequest) -> PredictResponse:
+        """The trained model's outputs for a small batch, computed in a summary worker.
+
+        Raises:
+            NotFoundError, ConflictError: as :meth:`model_file`.
+            SpecError: (422, ``predict_inputs``) the inputs' shape or values do not fit the model's input
+                (:func:`app.spec.predict.check_inputs`).
+            WorkerError, WorkerTimeoutError: (503) the worker died or timed out.
+        """
+        run, data = await self.model_file(run_id)
+        training = TrainingSpec.model_validate(run.request)
+        shape, dtype = check_inputs(
+            request.inputs, training.model.batch_shape, training.vocab, self._settings.max_predict_values
+        )
+        outputs = await self._summaries.predict(data, request.inputs, dtype)
+        return PredictResponse(run_id=run_id, input_shape=shape, outputs=outputs)
 
     async def close(self) -> None:
         """Record every unfinished run of this process ``interrupted``."""

@@ -198,6 +198,7 @@ def run_training(
 ) -> dict[str, Any]:
     """Train ``spec`` reporting to ``channel`` (a :class:`app.runtime.keras.train.RunChannel`); what
     :func:`training_task` returns. The Celery task (:mod:`app.scaleout.worker`) calls it with a Redis channel."""
+    from app.config import get_settings
     from app.runtime.keras import build as keras_build
     from app.runtime.keras import train as keras_train
     from app.spec.training import TrainingSpec
@@ -206,7 +207,8 @@ def run_training(
     logger.info("training run %s started in worker %d", run_id, os.getpid())
     try:
         training = TrainingSpec.model_validate(spec)
-        result = keras_train.train(training, channel, progress_interval_s, eager_max_steps)
+        max_model_bytes = get_settings().max_model_bytes  # a worker has the server's environment
+        result = keras_train.train(training, channel, progress_interval_s, eager_max_steps, max_model_bytes)
         out: dict[str, Any] = {"ok": True, "result": result}
     except keras_build.BuildError as exc:
         out = _failure("build", str(exc), index=exc.index)
@@ -215,3 +217,23 @@ def run_training(
     stop = out["result"]["stop_reason"] if out["ok"] else out["error"]["kind"]
     logger.info("training run %s ended (%s) after %.2f s", run_id, stop or "done", time.monotonic() - began)
     return out
+
+
+def predict_task(model_file: bytes, inputs: list[Any], dtype: str) -> dict[str, Any]:
+    """Load a trained model file and answer its outputs for a small batch.
+
+    Args:
+        model_file: a ``.keras`` file, as :func:`app.runtime.keras.train.train` returns it.
+        inputs: the batch as nested lists, shape ``(samples, *input_shape)`` (checked by the caller).
+        dtype: ``"float32"``, or ``"int32"`` for a model that takes token ids.
+
+    Returns:
+        ``{"ok": True, "outputs": nested lists of float, shape (samples, *output_shape)}``, or a failure with
+        ``kind`` ``"internal"``.
+    """
+    from app.runtime.keras import predict as keras_predict
+
+    try:
+        return {"ok": True, "outputs": keras_predict.predict(model_file, inputs, dtype)}
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))

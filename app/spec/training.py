@@ -7,6 +7,7 @@ checks the training against its model (a stateful model's batch and sample count
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag
@@ -14,6 +15,7 @@ from pydantic import Discriminator, Field, Tag
 from app.errors import Loc, SpecError
 from app.spec.graph import GraphSpec
 from app.spec.model import ModelSpec
+from app.spec.tasks import TASKS, TaskLayout, TaskName, check_metrics, task_layout
 from app.spec.types import StrictModel
 
 Loss = Literal[
@@ -25,9 +27,12 @@ Loss = Literal[
     "log_cosh",
     "binary_crossentropy",
     "categorical_crossentropy",
+    "sparse_categorical_crossentropy",
 ]
 Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nadam"]
-Metric = Literal["mae", "mse", "mape", "accuracy", "binary_accuracy", "categorical_accuracy"]
+Metric = Literal[
+    "mae", "mse", "mape", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"
+]
 # Keras's batch size in fit() when neither the request nor the model fixes one: the one place it is written.
 KERAS_DEFAULT_BATCH_SIZE = 32
 
@@ -49,9 +54,24 @@ class CompileSpec(StrictModel):
     )
 
 
+def _task_description() -> str:
+    lines = [
+        f"{info.name}: {info.summary} Input {info.needs_input}; output {info.needs_output}. Source: {info.source}."
+        for info in TASKS.values()
+    ]
+    return (
+        "Which synthetic data to fit (app/spec/tasks.py defines each). A model that does not fit the task is a 422 "
+        "naming the shape the task needs and the model's. Labels follow the loss: class indices for "
+        "sparse_categorical_crossentropy, one-hot rows for the other losses on a class output, 0/1 for one unit "
+        "and two classes, real numbers for a regression task.\n\n" + "\n\n".join(lines)
+    )
+
+
 class DataSpec(StrictModel):
-    """Synthetic data, made as the seed makes it: features uniform in [0, 1) (token ids uniform in
-    [0, input_dim) for a model that starts with an Embedding), labels integers in {0, 1}."""
+    """Synthetic data: ``task`` chooses what it is (the seed's random data by default, see
+    :mod:`app.spec.tasks`), ``samples`` how much, ``timesteps`` its length for a variable-length model."""
+
+    task: TaskName = Field("random", description=_task_description())
 
     samples: int = Field(100, ge=1, le=2**31 - 1, description="Number of samples to generate.")
     timesteps: int | None = Field(
@@ -60,6 +80,22 @@ class DataSpec(StrictModel):
         le=2**31 - 1,
         description="For a model whose input has a null (variable-length) axis: the length of the synthetic "
         "sequences (every null axis after the batch); required then, ignored otherwise.",
+    )
+
+
+class EarlyStoppingSpec(StrictModel):
+    """Arguments of ``keras.callbacks.EarlyStopping`` (Keras's defaults, but ``monitor`` must be in the logs)."""
+
+    monitor: str = Field(
+        "val_loss",
+        max_length=64,
+        description="A key of the epoch's logs: loss, val_loss (needs validation_split > 0), a metric or "
+        "val_ + a metric.",
+    )
+    patience: int = Field(0, ge=0, le=2**31 - 1, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0.0, le=1e6, description="The least change that counts as an improvement.")
+    restore_best_weights: bool = Field(
+        False, description="Keep the weights of the best epoch rather than the last one's."
     )
 
 
@@ -78,6 +114,9 @@ class FitSpec(StrictModel):
         0.0, ge=0.0, lt=1.0, description="Fraction of the samples held out for val_loss, in [0, 1)."
     )
     shuffle: bool = True
+    early_stopping: EarlyStoppingSpec | None = Field(
+        None, description="Keras's EarlyStopping callback; null trains every epoch."
+    )
 
 
 def model_kind(body: Any) -> str:
@@ -106,9 +145,26 @@ class TrainingSpec(StrictModel):
         Raises:
             SpecError: (422) anything :meth:`ModelSpec.normalized` raises; a stateful model trained with a
                 ``batch_size`` other than its fixed batch, or on a sample count (training and validation
-                parts each) that is not a multiple of it, which Keras would only report from inside ``fit``.
+                parts each) that is not a multiple of it, which Keras would only report from inside ``fit``;
+                an ``early_stopping.monitor`` the epoch's logs will not hold (``monitor_unknown``). The task
+                against the model's shapes is :meth:`task_layout`'s, which needs the analytic engine.
         """
         model = self.model.normalized((*loc, "model"))
+        if model.is_graph and self.data.task != "random":
+            raise SpecError.one(
+                (*loc, "data", "task"),
+                f"data.task={self.data.task!r} makes data for a model of one input and one output; a graph model "
+                "trains on the random task's data (one array per input, 0/1 labels per output): leave data.task out",
+                "task_input_shape",
+            )
+        if model.is_graph and self.compile.loss == "sparse_categorical_crossentropy":
+            raise SpecError.one(
+                (*loc, "compile", "loss"),
+                "a graph model's labels are 0/1 values shaped like each output, which "
+                "sparse_categorical_crossentropy cannot score (it takes class indices): use binary_crossentropy, "
+                "categorical_crossentropy or a regression loss",
+                "loss_output",
+            )
         if model.variable_axes and self.data.timesteps is None:
             shape = "[" + ", ".join("null" if d is None else str(d) for d in model.batch_shape[1:]) + "]"
             raise SpecError.one(
@@ -128,6 +184,8 @@ class TrainingSpec(StrictModel):
                 f"{_split_fix(self.data.samples, self.fit.validation_split)}",
                 "validation_split_empty",
             )
+        if self.fit.early_stopping is not None:
+            self._check_monitor(self.fit.early_stopping.monitor, loc)
         stateful = [i for i, layer in enumerate(model.layers) if layer.is_stateful]
         if stateful and fixed is not None:
             where = f"layer {stateful[0]} ({model.layers[stateful[0]].name}) is stateful with a fixed batch of {fixed}"
@@ -153,6 +211,44 @@ class TrainingSpec(StrictModel):
                         "stateful_samples",
                     )
         return self.model_copy(update={"model": model, "fit": self.fit.model_copy(update={"batch_size": batch_size})})
+
+    @property
+    def vocab(self) -> int | None:
+        """The first layer's ``input_dim`` when it is an Embedding (the model takes token ids), else ``None``."""
+        first = self.model.layers[0]
+        return getattr(first, "input_dim", None) if first.type == "Embedding" else None
+
+    def task_layout(
+        self, input_shape: Sequence[int | None], output_shape: Sequence[int | None], loc: Loc = ("body",)
+    ) -> TaskLayout:
+        """The layout of this training's data (:func:`app.spec.tasks.task_layout`) for a model of these shapes
+        (one sample's, without the batch, at the data's length), its metrics checked against the labels.
+
+        Raises:
+            SpecError: (422) the model does not fit ``data.task`` or its loss, or a metric cannot score the
+                labels (:func:`app.spec.tasks.check_metrics`).
+        """
+        last = (*loc, "model", "layers", len(self.model.layers) - 1)
+        layout = task_layout(self.data.task, input_shape, output_shape, self.compile.loss, self.vocab, loc, last)
+        check_metrics(self.compile.metrics, layout.encoding, loc)
+        return layout
+
+    def _check_monitor(self, monitor: str, loc: Loc) -> None:
+        """Refuse an EarlyStopping ``monitor`` that the epoch's logs will not hold (Keras only warns, then
+        never stops)."""
+        names = ["loss", *dict.fromkeys(self.compile.metrics)]
+        keys = names + ([f"val_{n}" for n in names] if self.fit.validation_split else [])
+        if monitor in keys:
+            return
+        if monitor.startswith("val_") and monitor[4:] in names:
+            why = "validation_split is 0, so there are no val_ logs; set fit.validation_split, e.g. 0.2, or monitor"
+        else:
+            why = "use one of"
+        raise SpecError.one(
+            (*loc, "fit", "early_stopping", "monitor"),
+            f"early_stopping.monitor={monitor!r} is not in the epoch's logs: {why} " + ", ".join(repr(k) for k in keys),
+            "monitor_unknown",
+        )
 
 
 def _split_fix(samples: int, validation_split: float) -> str:

@@ -225,6 +225,19 @@ class SummaryService:
         raise_for_failure(out, loc)
         return str(out["svg"])
 
+    async def predict(self, model_file: bytes, inputs: list[Any], dtype: str) -> list[Any]:
+        """A trained model's outputs (:func:`app.runtime.tasks.predict_task`) on the summary pool; inputs
+        checked by the caller.
+
+        Raises:
+            WorkerError, WorkerTimeoutError: (503) the worker died or timed out.
+            LayerwiseError: (500) the worker failed otherwise (a bug).
+        """
+        out = await self._pool.call(tasks.predict_task, model_file, inputs, dtype, timeout=self._timeout_s)
+        raise_for_failure(out, ("body",))
+        outputs: list[Any] = out["outputs"]
+        return outputs
+
     def spec(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> dict[str, Any]:
         """The normalized spec as a request body, arguments at Keras's default left out (as JSON data), the
         input as ``input_shape`` when the batch is open.

@@ -407,7 +407,9 @@ def readme_bodies() -> list[CurlBody]:
     text = (ROOT / "README.md").read_text()
     found = []
     for match in re.finditer(r"curl [^\n]*?localhost:8000(/[^\s'?]*)[^\n]*?(?:\\\n[^\n]*?)*?-d '([^']*)'", text):
-        found.append(CurlBody(text.count("\n", 0, match.start()) + 1, match.group(1), json.loads(match.group(2))))
+        # A run's id is written $id in the README's shell; the document's path says {run_id}.
+        path = match.group(1).replace("$id", "{run_id}")
+        found.append(CurlBody(text.count("\n", 0, match.start()) + 1, path, json.loads(match.group(2))))
     return found
 
 
@@ -447,7 +449,13 @@ def test_openapi_typescript_types_compile_and_take_the_readme_bodies(
         tmp_path,
     )
     body = 'NonNullable<paths["{path}"]["post"]["requestBody"]>["content"]["application/json"]'
-    paths = ("/v1/models/summary", "/v1/models/export", "/v1/models/diagram", "/v1/trainings")
+    paths = (
+        "/v1/models/summary",
+        "/v1/models/export",
+        "/v1/models/diagram",
+        "/v1/trainings",
+        "/v1/trainings/{run_id}/predict",
+    )
     (tmp_path / "readme.ts").write_text(
         'import type { paths } from "./schema";\n\n' + body_declarations({p: body.format(path=p) for p in paths})
     )
@@ -482,6 +490,7 @@ def test_typescript_fetch_client_compiles_and_takes_the_readme_bodies(
         "/v1/models/export": body.format(api="ModelsApi", method="exportModel", query="'format'"),
         "/v1/models/diagram": body.format(api="ModelsApi", method="drawModel", query="never"),
         "/v1/trainings": body.format(api="TrainingsApi", method="createTraining", query="'wait'"),
+        "/v1/trainings/{run_id}/predict": body.format(api="TrainingsApi", method="predictTraining", query="'runId'"),
     }
     (tmp_path / "readme.ts").write_text(
         'import { ModelsApi, TrainingsApi } from "./fetch";\n\n'

@@ -311,7 +311,16 @@ def test_training_draws_one_point_per_epoch_and_runs_come_back(page: Page) -> No
     seen = page.evaluate("window.seenPoints")
     assert [n for i, n in enumerate(seen) if i == 0 or n != seen[i - 1]] == list(range(9))
     counts = page.evaluate("Chart.getChart('loss-chart').data.datasets.map(d => d.data.length)")
-    assert counts == [8, 8]  # loss and val_loss
+    assert counts == [8, 8, 2]  # loss and val_loss, and the baseline's flat line from epoch 1 to 8
+    run = page.evaluate("fetch('/v1/trainings?limit=1').then(r => r.json()).then(p => p.items[0])")
+    line = page.evaluate("Chart.getChart('loss-chart').data.datasets[2].data")
+    assert line == [{"x": 1, "y": run["baseline"]["val_loss"]}, {"x": 8, "y": run["baseline"]["val_loss"]}]
+    expect(page.locator("#loss-chart")).to_have_attribute("aria-label", re.compile(r"baseline 0\.2"))
+    # The trained model, one click away: the file GET /v1/trainings/{id}/model answers.
+    with page.expect_download() as download:
+        page.click("#download-model")
+    assert download.value.suggested_filename == f"layerwise-{run['id']}.keras"
+    assert Path(download.value.path()).stat().st_size == run["model_bytes"]
     expect(page.locator("#history-rows tr")).to_have_count(8)
     expect(page.locator("#runs li")).to_have_count(1)
     expect(page.locator("#runs .badge")).to_have_text("succeeded")
@@ -460,6 +469,8 @@ TRAINING_LOCS: list[list[str | int]] = [
     ["body", "fit", "batch_size"],
     ["body", "fit", "validation_split"],
     ["body", "fit", "shuffle"],
+    ["body", "fit", "early_stopping"],  # its monitor's refusal is under it too: [..., "early_stopping", "monitor"]
+    ["body", "data", "task"],
     ["body", "data", "samples"],
     ["body", "data", "timesteps"],
     ["body", "compile", "loss"],

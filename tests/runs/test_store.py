@@ -196,3 +196,18 @@ def test_every_store_takes_its_unfinished_states_from_status_py(run_on_store: Ca
         assert [await store.get(runs[status].id) for status in FINAL_STATUSES] == [None] * len(FINAL_STATUSES)
 
     run_on_store(scenario)
+
+
+def test_a_model_file_is_kept_byte_for_byte_and_pruned_with_its_run(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        old, new = _run("succeeded"), _run("succeeded")
+        data = bytes(range(256)) * 4  # every byte value: a .keras file is a zip
+        for run in (old, new):
+            await store.save(run)
+            await store.save_model(run.id, data)
+        assert await store.get_model(old.id) == data
+        assert await store.get_model("nope") is None
+        assert await store.prune(max_age_s=3600, max_count=1) == 1
+        assert await store.get_model(old.id) is None and await store.get_model(new.id) == data
+
+    run_on_store(scenario)

@@ -71,3 +71,24 @@ def test_a_run_cancelled_before_it_fits_does_not_fit() -> None:
     out = keras_train.train(seed_training(2), channel)
     assert out["stop_reason"] == "cancelled" and out["epochs_completed"] == 0 and channel.calls == 1
     assert out["fit_s"] == 0.0 and out["summary"]["total_params"] == 6151
+
+
+class Recording(StopFromCall):
+    """A channel that never stops the run and keeps every event it is sent."""
+
+    def __init__(self) -> None:
+        super().__init__(10**9)
+        self.events: list[tuple[str, dict[str, Any]]] = []
+
+    def emit(self, event: str, data: dict[str, Any]) -> None:
+        self.events.append((event, data))
+
+
+def test_the_baseline_is_sent_before_the_first_batch_and_the_model_file_returned() -> None:
+    channel = Recording()
+    out = keras_train.train(seed_training(1), channel, max_model_bytes=10**7)
+    assert channel.events[0] == ("baseline", out["baseline"])
+    assert [kind for kind, _ in channel.events[1:]] == ["batch"] * (len(channel.events) - 2) + ["epoch"]
+    assert out["model_file"][:2] == b"PK" and out["model_file_bytes"] == len(out["model_file"])
+    too_small = keras_train.train(seed_training(1), Recording(), max_model_bytes=1000)
+    assert too_small["model_file"] is None and too_small["model_file_bytes"] == out["model_file_bytes"]

@@ -169,3 +169,17 @@ def test_the_api_process_imports_neither_keras_nor_tensorflow() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_a_run_s_trained_model_is_shared_by_every_replica(
+    celery_client: TestClient, replica: TestClient, seed: dict[str, Any]
+) -> None:
+    # Trained on a Celery worker, kept in Redis: the other replica answers the file and predicts with it.
+    done = celery_client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]}).json()
+    assert done["status"] == "succeeded" and done["model_bytes"] > 0
+    r = replica.get(f"/v1/trainings/{done['id']}/model")
+    assert r.status_code == 200 and len(r.content) == done["model_bytes"] and r.content[:2] == b"PK"  # a zip
+    answer = replica.post(f"/v1/trainings/{done['id']}/predict", json={"inputs": [[[0.5] * 20] * 10] * 2})
+    assert answer.status_code == 200, answer.text
+    outputs = answer.json()["outputs"]
+    assert len(outputs) == 2 and len(outputs[0]) == 1 and outputs[0] == outputs[1]

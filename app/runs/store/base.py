@@ -77,8 +77,14 @@ class RunStore(Protocol):
         else: a reconnecting EventSource is told the run is over rather than left waiting."""
 
     async def prune(self, max_age_s: float, max_count: int) -> int:
-        """Delete finished runs older than ``max_age_s`` seconds or beyond the newest ``max_count``; return how
-        many were deleted."""
+        """Delete finished runs older than ``max_age_s`` seconds or beyond the newest ``max_count`` (their model
+        files too); return how many were deleted."""
+
+    async def save_model(self, run_id: str, data: bytes) -> None:
+        """Keep the trained model file (``.keras`` bytes) of a run, for every replica and worker."""
+
+    async def get_model(self, run_id: str) -> bytes | None:
+        """The run's trained model file, or ``None`` if none is kept."""
 
 
 def store_errors(

@@ -32,6 +32,7 @@ https://redis.readthedocs.io/en/stable/examples/asyncio_examples.html
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import time
@@ -46,7 +47,7 @@ from app.runs.status import FINAL_STATUSES, UNFINISHED
 from app.runs.store.base import EventKind, RunEvent, store_errors, stream_errors
 
 _guarded = store_errors(RedisError)
-RUN_KEYS = ("", ":events", ":seq", ":claim", ":stop", ":lease", ":ended", ":reaped")  # after {p}:run:{id}
+RUN_KEYS = ("", ":events", ":seq", ":claim", ":stop", ":lease", ":ended", ":reaped", ":model")  # after {p}:run:{id}
 
 # KEYS: run, runs, runs:created, runs:status, runs:order, then runs:{status} for each of UNFINISHED
 # ARGV: id, json, status, created_at (epoch s), then the UNFINISHED statuses (in the order of their KEYS)
@@ -154,6 +155,16 @@ class RedisRunStore:
         keys += [k("runs", status) for status in UNFINISHED]
         args = [run.id, run.model_dump_json(), run.status, str(run.created_at.timestamp()), *UNFINISHED]
         await self.redis.eval(_SAVE, len(keys), *keys, *args)
+
+    @_guarded
+    async def save_model(self, run_id: str, data: bytes) -> None:
+        # Base64: the connection decodes replies as text (decode_responses), and a .keras file is a zip.
+        await self.redis.set(self._key("run", run_id, "model"), base64.b64encode(data).decode("ascii"))
+
+    @_guarded
+    async def get_model(self, run_id: str) -> bytes | None:
+        raw = cast(str | None, await self.redis.get(self._key("run", run_id, "model")))
+        return None if raw is None else base64.b64decode(raw)
 
     @_guarded
     async def get(self, run_id: str) -> TrainingRun | None:

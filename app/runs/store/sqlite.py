@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS ended_totals (
     count INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS models (run_id TEXT PRIMARY KEY, data BLOB NOT NULL);
 """
 # A write at every start: a file that opens but cannot be written (a full disk) is found then, not mid-run.
 SQLITE_WRITE_PROBE = "INSERT OR REPLACE INTO meta (key, value) VALUES ('opened_at', ?)"
@@ -256,6 +257,18 @@ class SqliteRunStore:
         if ids:
             marks = ",".join("?" * len(ids))
             await self.db.execute(f"DELETE FROM events WHERE run_id IN ({marks})", ids)
+            await self.db.execute(f"DELETE FROM models WHERE run_id IN ({marks})", ids)
             await self.db.execute(f"DELETE FROM runs WHERE id IN ({marks})", ids)
             await self.db.commit()
         return len(ids)
+
+    @_guarded
+    async def save_model(self, run_id: str, data: bytes) -> None:
+        await self.db.execute("INSERT OR REPLACE INTO models (run_id, data) VALUES (?, ?)", (run_id, data))
+        await self.db.commit()
+
+    @_guarded
+    async def get_model(self, run_id: str) -> bytes | None:
+        async with self.db.execute("SELECT data FROM models WHERE run_id = ?", (run_id,)) as cursor:
+            row = await cursor.fetchone()
+        return None if row is None else bytes(row[0])

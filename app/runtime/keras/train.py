@@ -6,14 +6,17 @@ It runs inside worker processes (:mod:`app.runtime.tasks`, or a Celery child: :m
 from __future__ import annotations
 
 import math
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, Protocol
 
 import keras
 
+from app.runtime.keras.baseline import constant_loss
 from app.runtime.keras.build import build_any, describe
-from app.runtime.keras.data import graph_data, synthetic_data
+from app.runtime.keras.data import graph_data, task_data
 from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
@@ -33,10 +36,21 @@ class RunChannel(Protocol):
     """How a training talks to whoever started it: progress out, stop requests in."""
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
-        """Send one progress event (``"epoch"`` or ``"batch"``) with plain-data fields."""
+        """Send one progress event (``"baseline"`` once before fitting, then ``"epoch"`` and ``"batch"``) with
+        plain-data fields."""
 
     def stop_requested(self) -> str | None:
         """Return why the run must stop now (``"cancelled"``, ``"timed_out"``), or ``None`` to go on."""
+
+
+def _summed(values: Iterable[float | None]) -> float | None:
+    """The sum of the outputs' baselines, or None when one has none."""
+    total = 0.0
+    for value in values:
+        if value is None:
+            return None
+        total += value
+    return total
 
 
 def _finite_or_none(value: Any) -> float | None:
@@ -121,6 +135,15 @@ def _draws_random_numbers(layer: KerasLayer) -> bool:
     )
 
 
+def _model_file(model: keras.Model) -> bytes:
+    """The model as a ``.keras`` file (Keras 3's zip of config and weights, ``keras.saving.save_model``), whose
+    ``keras.saving.load_model`` gives the same model."""
+    with tempfile.TemporaryDirectory(prefix="layerwise-model-") as folder:
+        path = Path(folder) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
 def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
     """``"eager"`` or ``"graph"`` (Keras's default), as ``compile.run_eagerly`` says, else chosen by the service:
     eager for a run of at most ``eager_max_steps`` training steps (batches x epochs), no validation and no
@@ -144,9 +167,14 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
 
 
 def train(
-    spec: TrainingSpec, channel: RunChannel, batch_every_s: float = 0.25, eager_max_steps: int = 0
+    spec: TrainingSpec,
+    channel: RunChannel,
+    batch_every_s: float = 0.25,
+    eager_max_steps: int = 0,
+    max_model_bytes: int = 0,
 ) -> dict[str, Any]:
-    """Build, compile and fit the model of a normalized training spec on synthetic data.
+    """Build, compile and fit the model of a normalized training spec on the data of its task
+    (:func:`app.runtime.keras.data.task_data`), with Keras's EarlyStopping when ``fit.early_stopping`` is set.
 
     Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
     spec gives the same history, in either execution mode (see :func:`execution_mode`).
@@ -154,15 +182,21 @@ def train(
     Args:
         batch_every_s: least seconds between two ``batch`` progress events.
         eager_max_steps: runs of at most this many steps (and no validation) run eagerly; 0 never.
+        max_model_bytes: a run that trained every epoch (or was stopped early) returns its trained model as a
+            ``.keras`` file (``model.save``) when it is at most this many bytes; 0 never.
 
     Returns:
         ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
         "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
-        "execution": "eager" | "graph", "fit_s": float}``. Non-finite values in the history are ``None``
+        "execution": "eager" | "graph", "fit_s": float, "baseline": {"loss", "val_loss"} (the best constant
+        answer's loss on the training and validation parts: :func:`app.runtime.keras.baseline.constant_loss`),
+        "early_stopped": {"epoch", "best_epoch", "best"} | None, "model_file": bytes | None,
+        "model_file_bytes": int | None}`` (the file's size, kept or not). Non-finite values in the history are ``None``
         (JSON has no NaN).
 
     Raises:
         BuildError: see :func:`build_model`.
+        SpecError: the model does not fit the task (the service checks it before queueing: a bug then).
     """
     keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
     keras.utils.set_random_seed(spec.seed)
@@ -181,21 +215,44 @@ def train(
 
     x: Any  # one array, or a graph's list of them, for inputs and labels alike
     y: Any
-    if isinstance(spec.model, GraphSpec):
+    if isinstance(spec.model, GraphSpec):  # the random task's data, one array per input and per output
         x, y = graph_data(spec.model, spec.data.samples, spec.seed, spec.data.timesteps)
+        layout = None
     else:
         input_shape = spec.model.batch_shape
         if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
             assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
             input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
         output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
-        first = spec.model.layers[0]
-        tokens = getattr(first, "input_dim", None) if first.type == "Embedding" else None
-        x, y = synthetic_data(input_shape, output_shape, spec.data.samples, spec.seed, tokens)
+        # The service checked the task against the analytic engine's shapes (the same as Keras's) before queueing.
+        layout = spec.task_layout(input_shape[1:], output_shape[1:])
+        x, y = task_data(layout, spec.data.samples, spec.seed)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)
+    # Keras validates on the last part of the arrays, as given (split_samples), before shuffling.
+    if layout is None:  # a graph: Keras sums the one loss over the outputs, and so does the baseline
+        baseline = {
+            "loss": _summed(constant_loss(part[:train_samples], spec.compile.loss, "binary", None) for part in y),
+            "val_loss": _summed(constant_loss(part[train_samples:], spec.compile.loss, "binary", None) for part in y),
+        }
+    else:
+        baseline = {
+            "loss": constant_loss(y[:train_samples], spec.compile.loss, layout.encoding, layout.classes),
+            "val_loss": constant_loss(y[train_samples:], spec.compile.loss, layout.encoding, layout.classes),
+        }
     callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
+    callbacks: list[keras.callbacks.Callback] = [callback]
+    stopping = spec.fit.early_stopping
+    early = None
+    if stopping is not None:
+        early = keras.callbacks.EarlyStopping(
+            monitor=stopping.monitor,
+            patience=stopping.patience,
+            min_delta=stopping.min_delta,
+            restore_best_weights=stopping.restore_best_weights,
+        )
+        callbacks.append(early)  # after the progress callback: the epoch that stops is reported first
     started = time.perf_counter()
     if (reason := channel.stop_requested()) is not None:  # cancelled while it was being built: no fit at all
         return {
@@ -206,7 +263,10 @@ def train(
             "stop_reason": reason,
             "execution": execution,
             "fit_s": 0.0,
+            "baseline": baseline,
+            "early_stopped": None,
         }
+    channel.emit("baseline", baseline)  # the line a run is drawn against, known before its first epoch
     history = model.fit(
         x,
         y,
@@ -215,9 +275,19 @@ def train(
         validation_split=spec.fit.validation_split,
         shuffle=spec.fit.shuffle,
         verbose=0,
-        callbacks=[callback],
+        callbacks=callbacks,
     )
     fit_s = time.perf_counter() - started
+    early_stopped = None
+    if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
+        best = _finite_or_none(early.best) if early.best is not None else None
+        early_stopped = {"epoch": early.stopped_epoch + 1, "best_epoch": early.best_epoch + 1, "best": best}
+    model_file, model_file_bytes = None, None
+    if max_model_bytes > 0 and callback.stop_reason is None and callback.diverged_at is None:
+        model_file = _model_file(model)
+        model_file_bytes = len(model_file)
+        if model_file_bytes > max_model_bytes:
+            model_file = None
     return {
         "summary": description,
         # Keras's History also holds an epoch cut short by a stop request; the run keeps whole epochs only.
@@ -230,4 +300,8 @@ def train(
         "stop_reason": callback.stop_reason,
         "execution": execution,
         "fit_s": fit_s,
+        "baseline": baseline,
+        "early_stopped": early_stopped,
+        "model_file": model_file,
+        "model_file_bytes": model_file_bytes,
     }

@@ -135,6 +135,14 @@ export async function getRun(id) {
   return response.json();
 }
 
+/** GET /v1/trainings/{id}/model: the trained model of a succeeded run, a `.keras` file, as a Blob. */
+export async function getRunModel(id) {
+  const response = await call("GET", apiUrl(`v1/trainings/${encodeURIComponent(id)}/model`), {
+    accept: "application/octet-stream",
+  });
+  return response.blob();
+}
+
 /** DELETE /v1/trainings/{id}: cancel. A running run stops at its next batch; answers the ended run. A run that
  *  has already finished is a 409, which the caller can take as "too late, it ended on its own". */
 export async function cancelRun(id) {

@@ -4,7 +4,7 @@
 // event per epoch: a point on the chart), stopped with DELETE, and read back with GET. The ids of the runs this
 // browser started are kept in localStorage; the runs themselves are always read from the service.
 
-import { ApiError, cancelRun, followRun, getRun, startTraining } from "./api.js";
+import { ApiError, cancelRun, followRun, getRun, getRunModel, startTraining } from "./api.js";
 import { byId, formatInt, formatLoss, h, loadLocal, saveLocal } from "./dom.js";
 import { problemNode } from "./editor.js";
 
@@ -16,8 +16,8 @@ const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
 // The groups of a training request's settings; then the body's own fields (seed).
 const GROUPS = ["data", "fit", "compile"];
 // The order of the form: boxes and choices two by two, then the check boxes; a field not named here comes last.
-const ORDER = ["samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
-  "shuffle", "run_eagerly", "metrics"];
+const ORDER = ["task", "samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
+  "shuffle", "run_eagerly", "early_stopping", "metrics"];
 const NULL_OPTION = "__null__";
 const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default" };
 const STEPS = { validation_split: "0.05" };
@@ -48,6 +48,8 @@ export class TrainingPanel {
       this.train();
     });
     this.stopButton.addEventListener("click", () => this.stop());
+    this.downloadButton = byId("download-model");
+    this.downloadButton.addEventListener("click", () => this.downloadModel());
     this.showIdle();
     this.renderRuns();
   }
@@ -95,6 +97,12 @@ export class TrainingPanel {
         h("legend", {}, name), h("div", { class: "choices" }, boxes), problem);
     }
     let control;
+    if (field.kind === "json") {
+      // An optional object of settings (fit's early_stopping): ticked sends {} (Keras's defaults), else nothing.
+      control = h("input", { type: "checkbox", id, "aria-describedby": problem.id, title });
+      control.addEventListener("change", changed);
+      return h("div", { class: "setting setting-check" }, h("label", { class: "check", for: id }, control, name), problem);
+    }
     if (field.kind === "boolean" && !field.nullable) {
       control = h("input", { type: "checkbox", id, checked: Boolean(field.default), "aria-describedby": problem.id, title });
       control.addEventListener("change", changed);
@@ -120,7 +128,21 @@ export class TrainingPanel {
     control.addEventListener(control.tagName === "SELECT" ? "change" : "input", changed);
     const start = PAGE_DEFAULTS[name] ?? field.default;
     this.setValue(name, field, control, start);
-    return h("div", { class: "setting" }, h("label", { for: id }, name), control, problem);
+    let hint = null;
+    if (name === "task") {
+      // One line on the chosen task: the first sentence of its paragraph in the field's description
+      // ("adding: The adding problem: ... ."), so the picker says what each task is.
+      hint = h("p", { class: "hint", id: `${id}-hint` });
+      const say = () => {
+        const paragraph = (field.description ?? "").split("\n\n").find((p) => p.startsWith(`${control.value}: `));
+        hint.textContent = paragraph ? paragraph.slice(control.value.length + 2).split(". ")[0] + "." : "";
+      };
+      control.addEventListener("change", say);
+      control.sayHint = say; // setValue() changes the value without a change event
+      control.setAttribute("aria-describedby", `${problem.id} ${hint.id}`);
+      say();
+    }
+    return h("div", { class: "setting" }, h("label", { for: id }, name), control, hint, problem);
   }
 
   /** Show a value in a setting's control (null or undefined: the field's own default). */
@@ -129,10 +151,14 @@ export class TrainingPanel {
     if (field.kind === "enum-list") {
       const chosen = new Set(Array.isArray(v) ? v : []);
       for (const box of control.querySelectorAll("input[type=checkbox]")) box.checked = chosen.has(box.value);
+    } else if (field.kind === "json") {
+      control.checked = v !== null && v !== undefined && v !== false;
+      control.dataset.value = JSON.stringify(control.checked ? (typeof v === "object" ? v : {}) : null);
     } else if (field.kind === "boolean" && !field.nullable) {
       control.checked = Boolean(v);
     } else if (field.kind === "enum" || field.kind === "boolean") {
       control.value = v === null || v === undefined ? (field.nullable ? NULL_OPTION : String(field.options[0])) : String(v);
+      control.sayHint?.();
     } else {
       control.value = v === null || v === undefined ? "" : String(v);
     }
@@ -143,6 +169,10 @@ export class TrainingPanel {
     const control = byId(`t-${name}`);
     if (field.kind === "enum-list") {
       return [...control.querySelectorAll("input[type=checkbox]")].filter((box) => box.checked).map((box) => box.value);
+    }
+    if (field.kind === "json") {
+      const kept = JSON.parse(control.dataset.value ?? "null");
+      return control.checked ? (kept ?? {}) : null;
     }
     if (field.kind === "boolean" && !field.nullable) return control.checked;
     if (field.kind === "boolean") return control.value === NULL_OPTION ? null : control.value === "true";
@@ -261,6 +291,8 @@ export class TrainingPanel {
   begin(run) {
     this.current?.stream.close();
     this.shown = run.id;
+    this.downloadButton.hidden = true; // until it has succeeded with a model kept
+    this.baselineAsked = false;
     this.resetChart(run.epochs);
     this.drawHistory(run.history);
     this.trainButton.disabled = true;
@@ -282,7 +314,14 @@ export class TrainingPanel {
         );
       },
       epoch: (data) => {
-        if (this.shown === id) this.addPoint(data.epoch, data.logs);
+        if (this.shown !== id) return;
+        this.addPoint(data.epoch, data.logs);
+        // The run has its baseline from before its first epoch (the worker sends it before fitting): read it
+        // once, so the line is there while the curve falls towards (or stays at) it.
+        if (!this.chart.data.datasets[2].data.length && !this.baselineAsked) {
+          this.baselineAsked = true;
+          getRun(id).then((now) => { if (this.shown === id && now.baseline) this.drawBaseline(now); }, () => {});
+        }
       },
       end: ({ run: ended }) => this.finish(ended),
       lost: async () => {
@@ -338,6 +377,9 @@ export class TrainingPanel {
       this.resetChart(run.epochs);
       this.drawHistory(run.history);
     }
+    this.drawBaseline(run);
+    this.downloadButton.hidden = !run.model_bytes;
+    this.downloadButton.dataset.run = run.id;
     this.describe(run);
     this.progress.max = 1;
     this.progress.value = run.status === "succeeded" ? 1 : 0;
@@ -345,6 +387,22 @@ export class TrainingPanel {
     this.setStatus(statusText(run), run.status === "succeeded" ? "ok" : run.status === "cancelled" ? "warning" : "error");
     byId("runs").querySelectorAll("[aria-current]").forEach((node) => node.removeAttribute("aria-current"));
     document.getElementById(`run-${run.id}`)?.setAttribute("aria-current", "true");
+  }
+
+  /** Save the shown run's trained model (GET /v1/trainings/{id}/model) as a file. */
+  async downloadModel() {
+    const id = this.downloadButton.dataset.run;
+    try {
+      const blob = await getRunModel(id);
+      const url = URL.createObjectURL(blob);
+      const link = h("a", { href: url, download: `layerwise-${id}.keras` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 1000);
+    } catch (error) {
+      this.setStatus(`Could not download the model: ${error.message}`, "error");
+    }
   }
 
   /** A run's error and warnings: each that names a setting under it (stateful_shuffle at fit.shuffle), the rest in
@@ -361,6 +419,7 @@ export class TrainingPanel {
   modelChanged() {
     if (this.current) return;
     this.shown = null;
+    this.downloadButton.hidden = true;
     this.clearSettingProblems();
     this.showProblems([]);
     this.resetChart(this.getValue("epochs", this.fields.get("epochs").field) ?? 1);
@@ -422,7 +481,14 @@ export class TrainingPanel {
     });
     return new Chart(byId("loss-chart"), {
       type: "line",
-      data: { datasets: [line("loss", color("--series-1"), []), line("val_loss", color("--series-2"), [6, 4])] },
+      data: {
+        datasets: [
+          line("loss", color("--series-1"), []),
+          line("val_loss", color("--series-2"), [6, 4]),
+          // The task's baseline: the best constant answer's loss (val_loss's if validating), a flat line.
+          { ...line("baseline", color("--muted"), [2, 3]), pointRadius: 0, borderWidth: 1.5 },
+        ],
+      },
       options: {
         animation: reduceMotion ? false : { duration: 200 },
         maintainAspectRatio: false,
@@ -444,6 +510,15 @@ export class TrainingPanel {
     x.ticks.stepSize = epochs <= 20 ? 1 : undefined; // every epoch labelled while they fit
     this.chart.update("none");
     byId("history-rows").replaceChildren();
+    this.updateChartLabel();
+  }
+
+  /** The run's baseline (the loss of the best constant answer on its data) as a flat line over the epochs. */
+  drawBaseline(run) {
+    const baseline = this.chart.data.datasets[2];
+    const value = run.baseline?.val_loss ?? run.baseline?.loss;
+    baseline.data = value === undefined || value === null ? [] : [{ x: 1, y: value }, { x: Math.max(2, run.epochs), y: value }];
+    this.chart.update();
     this.updateChartLabel();
   }
 
@@ -471,8 +546,9 @@ export class TrainingPanel {
   }
 
   updateChartLabel() {
-    const [loss, valLoss] = this.chart.data.datasets;
+    const [loss, valLoss, baseline] = this.chart.data.datasets;
     const points = loss.data.length;
+    const base = baseline.data[0]?.y;
     const figure = byId("chart-figure");
     figure.dataset.points = String(points);
     const last = loss.data.at(-1)?.y;
@@ -481,7 +557,8 @@ export class TrainingPanel {
       "aria-label",
       points
         ? `Loss per epoch, ${points} epoch${points === 1 ? "" : "s"}: last loss ${formatLoss(last)}` +
-            (lastVal !== undefined ? `, last val_loss ${formatLoss(lastVal)}` : "")
+            (lastVal !== undefined ? `, last val_loss ${formatLoss(lastVal)}` : "") +
+            (base !== undefined ? `, baseline ${formatLoss(base)}` : "")
         : "Loss per epoch: no run yet",
     );
   }
