@@ -62,7 +62,12 @@ class Settings(BaseSettings):
         return value
 
     # Model size limits, checked by the analytic engine before any worker builds anything (app/analysis/engine.py).
-    max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")
+    max_layers: int = Field(
+        Limits.max_layers,
+        ge=1,
+        le=1000,  # app.spec.types.SCHEMA_MAX_LAYERS: the request schema takes no more
+        description="Layers a model may have; at most 1,000, the most the request schema takes.",
+    )
     max_units: int = Field(
         Limits.max_units,
         ge=1,

@@ -19,12 +19,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from app.config import Limits
-from app.errors import ErrorItem, Loc, SpecError
+from app.errors import ErrorItem, Loc, SpecError, capped
 from app.spec.layers import LAYER_TYPES
 from app.spec.layers.common import KerasImportError
 from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
 from app.spec.messages import error_item, validation_items
 from app.spec.model import ModelSpec
+from app.spec.types import SCHEMA_MAX_LAYERS
 
 
 class KerasModelConfig(BaseModel):
@@ -162,6 +163,13 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise _refuse((*config_loc, "layers"), "the model needs a non-empty list of layers")
+    if len(layers) > SCHEMA_MAX_LAYERS + 1:  # its InputLayer besides
+        raise SpecError.one(
+            (*config_loc, "layers"),
+            f"the model has {len(layers):,} layers; a request holds at most {SCHEMA_MAX_LAYERS:,} (and an "
+            "InputLayer); use fewer layers",
+            "too_long",
+        )
 
     spec: dict[str, Any] = {"layers": []}
     if "name" in config:
@@ -187,7 +195,7 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
         except KerasImportError as exc:
             errors.append(exc.item)
     if errors:
-        raise SpecError(errors)
+        raise SpecError(capped(errors))
     try:
         return ModelSpec.model_validate(spec)
     except ValidationError as exc:
@@ -200,7 +208,7 @@ def spec_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limit
             shifted = (part[0], index + first, *part[2:]) if isinstance(index, int) else part
             item = error_item({**error, "loc": shifted}, limits)
             items.append(ErrorItem(where, item["msg"], item["type"]))
-        raise SpecError(items) from None
+        raise SpecError(capped(items)) from None
 
 
 def _refuse_keras_2(body: Mapping[str, Any], loc: Loc) -> None:
