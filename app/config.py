@@ -214,8 +214,9 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         "600/minute",
         description="Requests one client may make to one endpoint, in the `limits` library's notation ('600/minute', "
-        "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is its API key if it sends one, "
-        "else its address. Empty: off. Health, the page and its files are exempt.",
+        "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is the API key when it sends "
+        "LAYERWISE_API_KEY's, else its address (a key the service does not know names no client). Empty: off. "
+        "Health, the page and its files are exempt.",
     )
     forwarded_allow_ips: str = Field(
         "",

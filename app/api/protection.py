@@ -11,7 +11,8 @@
   counters live in the same Redis, so they hold across API replicas.
 - Per-client active training runs (``LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT``): :class:`app.runs.service.TrainingService`.
 
-A client is the API key it sends (hashed: the key itself is never kept or logged), else its address.
+A client is the service's API key when it sends it (hashed: the key itself is never kept or logged), else its
+address: a key the service does not know (and any key when none is configured) names no client.
 """
 
 from __future__ import annotations
@@ -102,11 +103,28 @@ def presented_key(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def client_key(request: Request) -> str:
-    """Who a request comes from, for per-client limits: ``key:<sha256 prefix>`` of the API key it sends, else
-    ``addr:<address>`` (uvicorn's proxy-headers support puts a trusted proxy's client address here)."""
+def valid_key(request: Request) -> bool:
+    """True when the service has an API key (``LAYERWISE_API_KEY``) and the request carries it; compared in
+    constant time."""
+    settings: Settings = request.app.state.settings
     key = presented_key(request)
-    if key:
+    return (
+        settings.api_key is not None
+        and key is not None
+        and secrets.compare_digest(key.encode(), settings.api_key.get_secret_value().encode())
+    )
+
+
+def client_key(request: Request) -> str:
+    """Who a request comes from, for per-client limits: ``key:<sha256 prefix>`` of the API key it sends when that
+    is the service's key, else ``addr:<address>`` (uvicorn's proxy-headers support puts a trusted proxy's client
+    address here).
+
+    A credential the service does not know never names a client: without a configured key, any ``X-API-Key``
+    or ``Bearer`` value would otherwise make a new client of every request, each with limits of its own.
+    """
+    if valid_key(request):
+        key = presented_key(request) or ""
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return "addr:" + (request.client.host if request.client else "unknown")
 
@@ -127,7 +145,7 @@ async def require_api_key(
     if settings.api_key is None:
         return
     key = presented_key(request)
-    if key is None or not secrets.compare_digest(key.encode(), settings.api_key.get_secret_value().encode()):
+    if not valid_key(request):
         raise UnauthorizedError(
             "this service wants an API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
             if key is None
