@@ -140,6 +140,13 @@ class Settings(BaseSettings):
         description="Summaries (and Keras JSON exports) kept by canonical spec and Keras version, least recently "
         "used out first; 0 turns the cache off.",
     )
+    max_builds_per_client: int = Field(
+        4,
+        ge=1,
+        description="Model builds one client may have waiting for or on a summary worker: summaries and Keras JSON "
+        "exports of specs not in the cache, and a training's summary. One more is a 429 with Retry-After, so one "
+        "client's queue of slow builds is at most this many places ahead of anyone else's. A cached spec costs none.",
+    )
     summary_timeout_s: float = Field(
         30.0, gt=0, description="Hard limit in seconds for one model build; the worker is killed past it."
     )

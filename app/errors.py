@@ -13,6 +13,8 @@ Hierarchy (status, ``type``)::
     ├── ConflictError             409 conflict           the resource's state forbids it (cancel a finished run)
     ├── QueueFullError            429 queue_full         too many runs waiting (Retry-After)
     ├── RateLimitedError          429 rate_limited       a client over LAYERWISE_RATE_LIMIT (Retry-After)
+    ├── BuildsBusyError           429 builds_busy        a client's model builds already waiting (Retry-After)
+    ├── StreamsBusyError          429 streams_busy       too many open event streams (Retry-After)
     ├── UnauthorizedError         401 unauthorized       no API key, or another one
     ├── WorkerError               503 worker_error       a worker process died or misbehaved
     ├── WorkerTimeoutError        503 worker_timeout     a build ran past its time limit
@@ -44,6 +46,7 @@ NOT_CHECKED = "not_checked"
 # here; the document lists both as the item's enum (app.api.error_handlers.ErrorItemModel).
 SERVICE_ERROR_TYPES = (
     "body_too_large",
+    "builds_busy",
     "conflict",
     "cursor_invalid",
     "duplicate_name",
@@ -68,6 +71,7 @@ SERVICE_ERROR_TYPES = (
     "stateful_needs_batch",
     "stateful_samples",
     "store_unavailable",
+    "streams_busy",
     "timesteps_missing",
     "too_many_errors",
     "too_many_keys",
@@ -206,6 +210,23 @@ class RateLimitedError(LayerwiseError):
 
     status_code = 429
     error_type = "rate_limited"
+
+
+class BuildsBusyError(LayerwiseError):
+    """A client already has ``LAYERWISE_MAX_BUILDS_PER_CLIENT`` model builds waiting for or on a summary worker
+    (429, ``Retry-After``)."""
+
+    status_code = 429
+    error_type = "builds_busy"
+    retry_after_s = 1  # a summary build takes tens of milliseconds
+
+
+class StreamsBusyError(LayerwiseError):
+    """A client, or the service as a whole, has as many open event streams as allowed (429, ``Retry-After``)."""
+
+    status_code = 429
+    error_type = "streams_busy"
+    retry_after_s = 5
 
 
 class UnauthorizedError(LayerwiseError):

@@ -74,7 +74,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary_pool.start()
         pools = [summary_pool]
         summaries = SummaryService(
-            summary_pool, settings.summary_timeout_s, settings.limits, cache_size=settings.summary_cache_size
+            summary_pool,
+            settings.summary_timeout_s,
+            settings.limits,
+            cache_size=settings.summary_cache_size,
+            max_builds_per_client=settings.max_builds_per_client,
         )
         if settings.broker_url:
             executor = CeleryExecutor(redis_store, settings)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ConfigDict, RootModel, SkipValidation
 
 from app.api.deps import Summaries
+from app.api.protection import client_key
 from app.api.responses import BODY_TOO_LARGE, WORKER_FAILED, Responses, error
 from app.spec.examples import SEED_DESCRIPTIONS, SEED_MODELS
 from app.spec.keras_import import KerasModelConfig, parse_model
@@ -100,7 +101,12 @@ REFUSED = (
     "The spec is invalid, Keras refused to build the model, the model is over a size limit, or a Keras config "
     "has what the import does not accept."
 )
-MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 503: WORKER_FAILED}
+BUSY = error(
+    "This client has `LAYERWISE_MAX_BUILDS_PER_CLIENT` builds of models not seen before waiting already, or it sent "
+    "too many requests to this operation (`LAYERWISE_RATE_LIMIT`); retry after `Retry-After` seconds.",
+    retry_after=True,
+)
+MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 429: BUSY, 503: WORKER_FAILED}
 # The Python export and the spec build nothing in a worker (no 503), and the size limits do not apply to them.
 UNBUILT_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error("The spec is invalid or Keras would refuse a layer.")}
 TABLE = {"text/plain": {"schema": {"type": "string"}}}
@@ -137,7 +143,10 @@ async def summarize_model(
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
     summary = await summaries.summarize(
-        parse_model(body.root, limits=summaries.limits), batch_size=batch_size, timesteps=timesteps
+        parse_model(body.root, limits=summaries.limits),
+        batch_size=batch_size,
+        timesteps=timesteps,
+        client=client_key(request),
     )
     # Read from the request, not declared as a parameter: OpenAPI ignores an Accept parameter, and a generated
     # client that exposed it anyway asked for text it then parsed as JSON.
@@ -156,9 +165,9 @@ async def summarize_model(
         **MODEL_ERRORS,
     },
 )
-async def summarize_model_text(body: ModelBody, summaries: Summaries) -> PlainTextResponse:
+async def summarize_model_text(body: ModelBody, summaries: Summaries, request: Request) -> PlainTextResponse:
     """The `text` of summarizeModel alone: what `Accept: text/plain` answers there."""
-    summary = await summaries.summarize(parse_model(body.root, limits=summaries.limits))
+    summary = await summaries.summarize(parse_model(body.root, limits=summaries.limits), client=client_key(request))
     return PlainTextResponse(summary.text)
 
 
@@ -191,6 +200,7 @@ async def summarize_model_text(body: ModelBody, summaries: Summaries) -> PlainTe
 async def export_model(
     body: ModelBody,
     summaries: Summaries,
+    request: Request,
     format: Annotated[Literal["keras_json", "python", "spec"], Query(description="What to export.")] = "keras_json",
 ) -> Response:
     """Export the model: Keras's own JSON config (built by Keras in a worker, so it loads back with
@@ -202,7 +212,7 @@ async def export_model(
         return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
     if format == "spec":
         return JSONResponse(summaries.spec(spec))
-    return Response(await summaries.keras_json(spec), media_type="application/json")
+    return Response(await summaries.keras_json(spec, client=client_key(request)), media_type="application/json")
 
 
 @router.post(
@@ -215,11 +225,11 @@ async def export_model(
         **MODEL_ERRORS,
     },
 )
-async def export_keras_json(body: ModelBody, summaries: Summaries) -> Response:
+async def export_keras_json(body: ModelBody, summaries: Summaries, request: Request) -> Response:
     """Keras's own JSON config of the model, which loads back with `keras.models.model_from_json` and is a
     body of every operation here."""
     spec = parse_model(body.root, limits=summaries.limits)
-    return Response(await summaries.keras_json(spec), media_type="application/json")
+    return Response(await summaries.keras_json(spec, client=client_key(request)), media_type="application/json")
 
 
 @router.post(

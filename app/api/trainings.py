@@ -118,8 +118,8 @@ RUN_LINKS = {
         422: error("The request is invalid or Keras refused to build the model."),
         429: error(
             "Too many runs are waiting (LAYERWISE_MAX_QUEUED_RUNS), this client has too many runs queued or running "
-            "(LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT), or it sent too many requests (LAYERWISE_RATE_LIMIT); retry "
-            "after Retry-After seconds.",
+            "(LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT) or model builds waiting (LAYERWISE_MAX_BUILDS_PER_CLIENT), or it "
+            "sent too many requests (LAYERWISE_RATE_LIMIT); retry after Retry-After seconds.",
             retry_after=True,
         ),
         503: error(

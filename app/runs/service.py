@@ -68,6 +68,8 @@ class TrainingService:
                 queued.
             QueueFullError: (429) ``max_queued_runs`` runs are already waiting, or ``client`` (an
                 :func:`app.api.protection.client_key`) already has ``max_active_runs_per_client`` queued or running.
+            BuildsBusyError: (429) ``client`` has as many model builds waiting as allowed (an unseen model's summary
+                is one).
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
@@ -77,7 +79,7 @@ class TrainingService:
         check_training_limits(normalized, data_figures.layers[-1].output_shape, self._settings, loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
-        summary = await self._summaries.summarize_training(normalized, loc)
+        summary = await self._summaries.summarize_training(normalized, loc, client)
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
         batches = math.ceil(train_samples / normalized.fit.batch_size)
