@@ -232,6 +232,45 @@ class Settings(BaseSettings):
         "Empty: none, and a client is the address it connects from, so no header can make one client look like "
         "many to the per-client limits.",
     )
+    # The HTTP server's own bounds (app/api/server.py): below the app, for every connection.
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers), in bytes; beyond it, 431 and the connection "
+        "closed (h11's max_incomplete_event_size). 16 KiB, h11's default: a browser's heads are under 2 KB.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request's head may take to arrive, from its first byte (from the connection, for "
+        "its first request); beyond them, 408 and the connection closed: a connection that sends nothing holds "
+        "a descriptor no longer.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request's body may take to arrive after its head (a 1 MiB body at 35 KB/s); "
+        "beyond them, 408 and the connection closed.",
+    )
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, description="Seconds an idle kept-alive connection stays open between requests (uvicorn's)."
+    )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description="Connections the server holds open at once; a new one beyond is answered 503 and closed at "
+        "once, giving its descriptor back. Keep it under the process's descriptor limit (ulimit -n) less about "
+        "100 for the workers' pipes and the stores: 1,024 on many systems.",
+    )
+    max_event_streams: int = Field(
+        256,
+        ge=1,
+        description="Event streams (GET /v1/trainings/{id}/events) open at once, from all clients; one more is a "
+        "429 with Retry-After. Each holds a connection, so keep it under max_connections.",
+    )
+    max_event_streams_per_client: int = Field(
+        8, ge=1, description="Event streams one client may have open at once; one more is a 429 with Retry-After."
+    )
     max_active_runs_per_client: int = Field(
         4,
         ge=1,

@@ -18,7 +18,13 @@ from app.api.error_handlers import UnhandledErrorMiddleware, install_error_handl
 from app.api.json_body import document_json_bodies, require_json_body
 from app.api.metrics import NAMESPACE, Metrics
 from app.api.openapi import install_openapi
-from app.api.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
+from app.api.protection import (
+    install_body_limit,
+    install_rate_limits,
+    install_stream_limits,
+    rate_limit,
+    require_api_key,
+)
 from app.api.responses import INVALID_REQUEST, RATE_LIMITED, UNAUTHORIZED, Responses
 from app.api.web import install_web
 from app.config import Settings, get_settings
@@ -138,6 +144,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     trainings.document_run_statuses(app)
     install_openapi(app, trainings.EVENT_PAYLOADS)  # outermost: it caches the whole document
     install_rate_limits(app, settings)
+    install_stream_limits(app, settings)
     install_body_limit(app, settings)
     # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)

@@ -153,13 +153,15 @@ def test_rate_limited_operations_document_429_with_retry_after(doc: dict[str, An
     assert missing == []
     unlimited = document(rate_limit="")
     # Without rate limits only the service's own bounds answer 429: the trainings' (queued runs, runs per client)
-    # and the model builds a client may have waiting, on every operation that builds a model in a worker.
+    # the model builds a client may have waiting, on every operation that builds a model in a worker, and the
+    # open event streams.
     assert [key for key, op in operations(unlimited) if "429" in op["responses"]] == [
         ("post", "/v1/models/summary"),
         ("post", "/v1/models/summary/text"),
         ("post", "/v1/models/export"),
         ("post", "/v1/models/export/keras_json"),
         ("post", "/v1/trainings"),
+        ("get", "/v1/trainings/{run_id}/events"),
     ]
 
 
