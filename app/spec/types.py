@@ -86,7 +86,7 @@ class StrictModel(BaseModel):
 
     An object with more keys than the model has fields is refused whole, as one error (``too_many_keys``),
     before its fields are validated: pydantic would otherwise give one error per unknown key, and 90,000 keys
-    in a 1 MiB body cost a third of a second and a 20 MB answer.
+    in a 1 MiB body cost 2 s and a 9 MB answer here (bench/big_bodies.py).
     """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
