@@ -6,6 +6,7 @@ import sys
 
 import uvicorn
 
+from app.api.server import ServerLimits, protocol_class
 from app.config import get_settings
 from app.errors import StoreUnavailableError
 from app.logs import log_config
@@ -13,8 +14,9 @@ from app.runs.store.sqlite import check_sqlite_store
 
 
 def main() -> None:
-    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL``, ``LAYERWISE_LOG_JSON``
-    and ``LAYERWISE_FORWARDED_ALLOW_IPS``.
+    """Run uvicorn with ``LAYERWISE_HOST``, ``LAYERWISE_PORT``, ``LAYERWISE_LOG_LEVEL``, ``LAYERWISE_LOG_JSON``,
+    ``LAYERWISE_FORWARDED_ALLOW_IPS`` and the server's own bounds (``LAYERWISE_MAX_HEADER_BYTES``, the header and
+    body timeouts, ``LAYERWISE_KEEP_ALIVE_TIMEOUT_S``, ``LAYERWISE_MAX_CONNECTIONS``: :mod:`app.api.server`).
 
     The embedded run store is checked first, so a read-only or full disk is one clear line and exit status 2,
     not a traceback from inside the server's start-up.
@@ -37,6 +39,18 @@ def main() -> None:
         # many clients. Only the proxies the operator names are trusted.
         proxy_headers=bool(settings.forwarded_allow_ips),
         forwarded_allow_ips=settings.forwarded_allow_ips or None,
+        # h11, not httptools: h11 bounds a request's head; the protocol adds the read timeouts and the bound on
+        # connections (app/api/server.py).
+        http=protocol_class(
+            ServerLimits(
+                header_timeout_s=settings.header_timeout_s,
+                body_timeout_s=settings.body_timeout_s,
+                max_connections=settings.max_connections,
+                max_header_bytes=settings.max_header_bytes,
+            )
+        ),
+        h11_max_incomplete_event_size=settings.max_header_bytes,
+        timeout_keep_alive=settings.keep_alive_timeout_s,
     )
 
 

@@ -62,7 +62,12 @@ class Settings(BaseSettings):
         return value
 
     # Model size limits, checked by the analytic engine before any worker builds anything (app/analysis/engine.py).
-    max_layers: int = Field(Limits.max_layers, ge=1, description="Layers a model may have.")
+    max_layers: int = Field(
+        Limits.max_layers,
+        ge=1,
+        le=1000,  # app.spec.types.SCHEMA_MAX_LAYERS: the request schema takes no more
+        description="Layers a model may have; at most 1,000, the most the request schema takes.",
+    )
     max_units: int = Field(
         Limits.max_units,
         ge=1,
@@ -166,6 +171,13 @@ class Settings(BaseSettings):
         description="Summaries (and Keras JSON exports) kept by canonical spec and Keras version, least recently "
         "used out first; 0 turns the cache off.",
     )
+    max_builds_per_client: int = Field(
+        4,
+        ge=1,
+        description="Model builds one client may have waiting for or on a summary worker: summaries and Keras JSON "
+        "exports of specs not in the cache, and a training's summary. One more is a 429 with Retry-After, so one "
+        "client's queue of slow builds is at most this many places ahead of anyone else's. A cached spec costs none.",
+    )
     summary_timeout_s: float = Field(
         30.0, gt=0, description="Hard limit in seconds for one model build; the worker is killed past it."
     )
@@ -249,8 +261,9 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         "600/minute",
         description="Requests one client may make to one endpoint, in the `limits` library's notation ('600/minute', "
-        "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is its API key if it sends one, "
-        "else its address. Empty: off. Health, the page and its files are exempt.",
+        "'20/second;600/minute'); beyond it, 429 with Retry-After. A client is the API key when it sends "
+        "LAYERWISE_API_KEY's, else its address (a key the service does not know names no client). Empty: off. "
+        "Health, the page and its files are exempt.",
     )
     forwarded_allow_ips: str = Field(
         "",
@@ -258,6 +271,45 @@ class Settings(BaseSettings):
         "X-Forwarded-Proto (uvicorn's forwarded_allow_ips: comma-separated addresses or networks, '*' for any). "
         "Empty: none, and a client is the address it connects from, so no header can make one client look like "
         "many to the per-client limits.",
+    )
+    # The HTTP server's own bounds (app/api/server.py): below the app, for every connection.
+    max_header_bytes: int = Field(
+        16 * 1024,
+        ge=1024,
+        description="Largest request head (request line and headers), in bytes; beyond it, 431 and the connection "
+        "closed (h11's max_incomplete_event_size). 16 KiB, h11's default: a browser's heads are under 2 KB.",
+    )
+    header_timeout_s: float = Field(
+        10.0,
+        gt=0,
+        description="Seconds a request's head may take to arrive, from its first byte (from the connection, for "
+        "its first request); beyond them, 408 and the connection closed: a connection that sends nothing holds "
+        "a descriptor no longer.",
+    )
+    body_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        description="Seconds a request's body may take to arrive after its head (a 1 MiB body at 35 KB/s); "
+        "beyond them, 408 and the connection closed.",
+    )
+    keep_alive_timeout_s: int = Field(
+        5, ge=1, description="Seconds an idle kept-alive connection stays open between requests (uvicorn's)."
+    )
+    max_connections: int = Field(
+        512,
+        ge=1,
+        description="Connections the server holds open at once; a new one beyond is answered 503 and closed at "
+        "once, giving its descriptor back. Keep it under the process's descriptor limit (ulimit -n) less about "
+        "100 for the workers' pipes and the stores: 1,024 on many systems.",
+    )
+    max_event_streams: int = Field(
+        256,
+        ge=1,
+        description="Event streams (GET /v1/trainings/{id}/events) open at once, from all clients; one more is a "
+        "429 with Retry-After. Each holds a connection, so keep it under max_connections.",
+    )
+    max_event_streams_per_client: int = Field(
+        8, ge=1, description="Event streams one client may have open at once; one more is a 429 with Retry-After."
     )
     max_active_runs_per_client: int = Field(
         4,

@@ -13,6 +13,8 @@ Hierarchy (status, ``type``)::
     ├── ConflictError             409 conflict           the resource's state forbids it (cancel a finished run)
     ├── QueueFullError            429 queue_full         too many runs waiting (Retry-After)
     ├── RateLimitedError          429 rate_limited       a client over LAYERWISE_RATE_LIMIT (Retry-After)
+    ├── BuildsBusyError           429 builds_busy        a client's model builds already waiting (Retry-After)
+    ├── StreamsBusyError          429 streams_busy       too many open event streams (Retry-After)
     ├── UnauthorizedError         401 unauthorized       no API key, or another one
     ├── WorkerError               503 worker_error       a worker process died or misbehaved
     ├── WorkerTimeoutError        503 worker_timeout     a build ran past its time limit
@@ -30,18 +32,28 @@ from typing import Any
 
 Loc = tuple[str | int, ...]
 
+# The most items an error body lists (the rest are counted in one more item, ``too_many_errors``), and the
+# errors after which validation of a model's layers stops: a body of 500,000 wrong layers is answered with
+# these, not with 500,000 items (145 MB) after seconds of work.
+MAX_ERROR_ITEMS = 20
+# The type of the error pydantic gives where it stopped validating layers (app.spec.model); :func:`capped` turns it
+# into its ``too_many_errors`` item, so no answer has it.
+NOT_CHECKED = "not_checked"
+
 
 # Every error item's `type` the service writes itself; the others are pydantic's own (``pydantic_core``'s
 # ErrorType), which validation errors keep. tests/api/test_openapi_document.py checks every type the code writes is
 # here; the document lists both as the item's enum (app.api.error_handlers.ErrorItemModel).
 SERVICE_ERROR_TYPES = (
     "body_too_large",
+    "builds_busy",
     "conflict",
     "cursor_invalid",
     "diagram_unavailable",
     "duplicate_name",
     "graph_cycle",
     "graph_only",
+    "header_too_large",
     "http_400",
     "http_404",
     "http_405",
@@ -65,13 +77,18 @@ SERVICE_ERROR_TYPES = (
     "queue_full",
     "rate_limited",
     "reference_order",
+    "request_timeout",
     "stateful_batch_size",
     "stateful_needs_batch",
     "stateful_samples",
     "store_unavailable",
+    "streams_busy",
     "task_input_shape",
     "task_output_shape",
     "timesteps_missing",
+    "too_many_connections",
+    "too_many_errors",
+    "too_many_keys",
     "unauthorized",
     "unknown_reference",
     "unsupported_media_type",
@@ -97,6 +114,41 @@ class ErrorItem(dict[str, Any]):
 
     def __init__(self, loc: Sequence[str | int], msg: str, type: str) -> None:
         super().__init__(loc=list(loc), msg=msg, type=type)
+
+
+def capped(items: Sequence[ErrorItem], total: int | None = None) -> list[ErrorItem]:
+    """At most :data:`MAX_ERROR_ITEMS` of ``items``, then one ``too_many_errors`` item if any were left out.
+
+    ``total`` is the count of all the errors when more were found than ``items`` holds. A :data:`NOT_CHECKED`
+    item among ``items`` marks where validation stopped (the layers from there on were not checked): the last item
+    is then at its ``loc`` and says so; else it is at ``["body"]``. It says how many more errors there were and
+    to fix the first ones and send the request again. Items capped already are returned as they are.
+    """
+    if any(item["type"] == "too_many_errors" for item in items):
+        return list(items)  # capped already
+    markers = [item for item in items if item["type"] == NOT_CHECKED]
+    errors = [item for item in items if item["type"] != NOT_CHECKED]
+    total = max((total or 0) - len(markers), len(errors))
+    if total <= MAX_ERROR_ITEMS and not markers:
+        return errors
+    more = total - min(total, MAX_ERROR_ITEMS)
+    if markers:
+        where = ".".join(str(part) for part in markers[0]["loc"][1:])
+        others = f" and {more:,} more not listed" if more else ""
+        msg = f"{where} and what follows it were not checked, after the {MAX_ERROR_ITEMS} errors above{others}"
+    else:
+        msg = (
+            f"and {more:,} more error{'s' if more != 1 else ''}, not listed: an answer lists the first "
+            f"{MAX_ERROR_ITEMS} errors"
+        )
+    return [
+        *errors[:MAX_ERROR_ITEMS],
+        ErrorItem(
+            markers[0]["loc"] if markers else ("body",),
+            f"{msg}; fix these and send the request again",
+            "too_many_errors",
+        ),
+    ]
 
 
 class LayerwiseError(Exception):
@@ -176,6 +228,23 @@ class RateLimitedError(LayerwiseError):
 
     status_code = 429
     error_type = "rate_limited"
+
+
+class BuildsBusyError(LayerwiseError):
+    """A client already has ``LAYERWISE_MAX_BUILDS_PER_CLIENT`` model builds waiting for or on a summary worker
+    (429, ``Retry-After``)."""
+
+    status_code = 429
+    error_type = "builds_busy"
+    retry_after_s = 1  # a summary build takes tens of milliseconds
+
+
+class StreamsBusyError(LayerwiseError):
+    """A client, or the service as a whole, has as many open event streams as allowed (429, ``Retry-After``)."""
+
+    status_code = 429
+    error_type = "streams_busy"
+    retry_after_s = 5
 
 
 class UnauthorizedError(LayerwiseError):

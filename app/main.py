@@ -18,7 +18,13 @@ from app.api.error_handlers import UnhandledErrorMiddleware, install_error_handl
 from app.api.json_body import document_json_bodies, require_json_body
 from app.api.metrics import NAMESPACE, Metrics
 from app.api.openapi import install_openapi
-from app.api.protection import install_body_limit, install_rate_limits, rate_limit, require_api_key
+from app.api.protection import (
+    install_body_limit,
+    install_rate_limits,
+    install_stream_limits,
+    rate_limit,
+    require_api_key,
+)
 from app.api.responses import INVALID_REQUEST, RATE_LIMITED, UNAUTHORIZED, Responses
 from app.api.web import install_web
 from app.config import Settings, get_settings
@@ -80,7 +86,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary_pool.start()
         pools = [summary_pool]
         summaries = SummaryService(
-            summary_pool, settings.summary_timeout_s, settings.limits, cache_size=settings.summary_cache_size
+            summary_pool,
+            settings.summary_timeout_s,
+            settings.limits,
+            cache_size=settings.summary_cache_size,
+            max_builds_per_client=settings.max_builds_per_client,
         )
         if settings.broker_url:
             executor = CeleryExecutor(redis_store, settings)
@@ -147,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     trainings.document_run_statuses(app)
     install_openapi(app, trainings.EVENT_PAYLOADS)  # outermost: it caches the whole document
     install_rate_limits(app, settings)
+    install_stream_limits(app, settings)
     install_body_limit(app, settings)
     # Inside the metrics and request-id middlewares below: a bug's 500 is counted and carries the request id.
     app.add_middleware(UnhandledErrorMiddleware)

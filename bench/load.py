@@ -53,7 +53,7 @@ ARTIFACTS = ROOT / "artifacts" / "load"
 
 #: The service's settings for the test, all explicit. The per-client limits are off (all locust's users come
 #: from 127.0.0.1, one client to the service), so that the test measures the service and the excess trainings
-#: meet the queue's bound; both names are harmless to a service that does not know them.
+#: meet the queue's bound; the names are harmless to a service that does not know them.
 SERVICE_ENV = {
     "LAYERWISE_RUNS_DB": ":memory:",
     "LAYERWISE_LOG_LEVEL": "warning",
@@ -65,6 +65,7 @@ SERVICE_ENV = {
     "LAYERWISE_MAX_WAIT_S": "300",
     "LAYERWISE_RATE_LIMIT": "",
     "LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT": "1000",
+    "LAYERWISE_MAX_BUILDS_PER_CLIENT": "1000",
 }
 SUMMARY_KINDS = ("summary (repeat)", "summary (new)")
 TARGET_P99_RATIO = 10.0

@@ -37,6 +37,8 @@ TEST_SETTINGS: dict[str, Any] = {
     "runs_db": ":memory:",
     "rate_limit": "",
     "max_active_runs_per_client": 1000,
+    "max_builds_per_client": 1000,
+    "max_event_streams_per_client": 1000,
 }
 
 

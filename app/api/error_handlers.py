@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field, JsonValue, RootModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import ErrorItem, LayerwiseError, StoreUnavailableError, error_types
+from app.errors import MAX_ERROR_ITEMS, ErrorItem, LayerwiseError, StoreUnavailableError, capped, error_types
 from app.spec.messages import error_items
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ async def _layerwise_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LayerwiseError)
     if exc.status_code >= 500:
         logger.error("%s: %s", type(exc).__name__, exc)
-    return JSONResponse({"detail": exc.items}, status_code=exc.status_code, headers=exc.headers)
+    return JSONResponse({"detail": capped(exc.items)}, status_code=exc.status_code, headers=exc.headers)
 
 
 def _json_error(error: Mapping[str, Any], doc: Any) -> ErrorItem:
@@ -109,8 +109,9 @@ def _body_required(request: Request) -> str:
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     settings = getattr(request.app.state, "settings", None)
-    items = error_items(exc.errors(), getattr(settings, "limits", None))
-    for i, error in enumerate(exc.errors()):
+    errors = exc.errors()
+    items = error_items(errors, getattr(settings, "limits", None))
+    for i, error in enumerate(errors[:MAX_ERROR_ITEMS]):
         if error.get("type") == "json_invalid":
             items[i] = _json_error(error, exc.body)
         elif error.get("type") == "missing" and tuple(error.get("loc", ())) == ("body",):

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import ConfigDict, RootModel, SkipValidation
 
 from app.api.deps import Summaries
+from app.api.protection import client_key
 from app.api.responses import BODY_TOO_LARGE, WORKER_FAILED, Responses, error
 from app.spec.examples import GRAPH_DESCRIPTIONS, GRAPH_MODELS, SEED_DESCRIPTIONS, SEED_MODELS
 from app.spec.graph import GraphSpec
@@ -107,7 +108,12 @@ REFUSED = (
     "The spec is invalid, Keras refused to build the model, the model is over a size limit, or a Keras config "
     "has what the import does not accept."
 )
-MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 503: WORKER_FAILED}
+BUSY = error(
+    "This client has `LAYERWISE_MAX_BUILDS_PER_CLIENT` builds of models not seen before waiting already, or it sent "
+    "too many requests to this operation (`LAYERWISE_RATE_LIMIT`); retry after `Retry-After` seconds.",
+    retry_after=True,
+)
+MODEL_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error(REFUSED), 429: BUSY, 503: WORKER_FAILED}
 SVG = {"image/svg+xml": {"schema": {"type": "string"}}}
 DIAGRAM_ERRORS: Responses = {
     **MODEL_ERRORS,
@@ -153,7 +159,10 @@ async def summarize_model(
     The analytic engine checks the model first: a stack Keras would refuse, or a model over a size limit, is a
     422 before any worker is involved."""
     summary = await summaries.summarize(
-        parse_model(body.root, limits=summaries.limits), batch_size=batch_size, timesteps=timesteps
+        parse_model(body.root, limits=summaries.limits),
+        batch_size=batch_size,
+        timesteps=timesteps,
+        client=client_key(request),
     )
     # Read from the request, not declared as a parameter: OpenAPI ignores an Accept parameter, and a generated
     # client that exposed it anyway asked for text it then parsed as JSON.
@@ -172,9 +181,9 @@ async def summarize_model(
         **MODEL_ERRORS,
     },
 )
-async def summarize_model_text(body: ModelBody, summaries: Summaries) -> PlainTextResponse:
+async def summarize_model_text(body: ModelBody, summaries: Summaries, request: Request) -> PlainTextResponse:
     """The `text` of summarizeModel alone: what `Accept: text/plain` answers there."""
-    summary = await summaries.summarize(parse_model(body.root, limits=summaries.limits))
+    summary = await summaries.summarize(parse_model(body.root, limits=summaries.limits), client=client_key(request))
     return PlainTextResponse(summary.text)
 
 
@@ -207,6 +216,7 @@ async def summarize_model_text(body: ModelBody, summaries: Summaries) -> PlainTe
 async def export_model(
     body: ModelBody,
     summaries: Summaries,
+    request: Request,
     format: Annotated[Literal["keras_json", "python", "spec"], Query(description="What to export.")] = "keras_json",
 ) -> Response:
     """Export the model: Keras's own JSON config (built by Keras in a worker, so it loads back with
@@ -218,7 +228,7 @@ async def export_model(
         return Response(summaries.python(spec), media_type="text/x-python; charset=utf-8")
     if format == "spec":
         return JSONResponse(summaries.spec(spec))
-    return Response(await summaries.keras_json(spec), media_type="application/json")
+    return Response(await summaries.keras_json(spec, client=client_key(request)), media_type="application/json")
 
 
 @router.post(
@@ -231,11 +241,11 @@ async def export_model(
         **MODEL_ERRORS,
     },
 )
-async def export_keras_json(body: ModelBody, summaries: Summaries) -> Response:
+async def export_keras_json(body: ModelBody, summaries: Summaries, request: Request) -> Response:
     """Keras's own JSON config of the model, which loads back with `keras.models.model_from_json` and is a
     body of every operation here."""
     spec = parse_model(body.root, limits=summaries.limits)
-    return Response(await summaries.keras_json(spec), media_type="application/json")
+    return Response(await summaries.keras_json(spec, client=client_key(request)), media_type="application/json")
 
 
 @router.post(
@@ -283,10 +293,10 @@ async def export_spec(body: ModelBody, summaries: Summaries) -> JSONResponse:
         **DIAGRAM_ERRORS,
     },
 )
-async def draw_model(body: ModelBody, summaries: Summaries) -> Response:
+async def draw_model(body: ModelBody, summaries: Summaries, request: Request) -> Response:
     """Build the model with Keras in a worker and draw it as `keras.utils.plot_model(model, show_shapes=True,
     show_layer_names=True)` does: a box per layer (inputs included) with its name, type, input and output shapes,
     and an arrow per connection, laid out by Graphviz's `dot`. The same checks and limits as summarizeModel apply
     first."""
     spec = parse_model(body.root, limits=summaries.limits)
-    return Response(await summaries.diagram(spec), media_type="image/svg+xml")
+    return Response(await summaries.diagram(spec, client=client_key(request)), media_type="image/svg+xml")

@@ -9,9 +9,14 @@
   (https://limits.readthedocs.io, the engine under slowapi; slowapi's own middleware cannot see routes inside
   FastAPI's included routers and would exempt them all): a 429 with ``Retry-After``. In the Celery mode the
   counters live in the same Redis, so they hold across API replicas.
-- Per-client active training runs (``LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT``): :class:`app.runs.service.TrainingService`.
+- Per-client active training runs (``LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT``): :class:`app.runs.service.TrainingService`;
+  per-client model builds waiting (``LAYERWISE_MAX_BUILDS_PER_CLIENT``): :class:`app.summaries.service.SummaryService`.
+- Open event streams, in total and per client (``LAYERWISE_MAX_EVENT_STREAMS``,
+  ``LAYERWISE_MAX_EVENT_STREAMS_PER_CLIENT``): :class:`StreamLimiter`, a 429 with ``Retry-After``.
+- Below the app, the HTTP server's own bounds (head size, read timeouts, connections): :mod:`app.api.server`.
 
-A client is the API key it sends (hashed: the key itself is never kept or logged), else its address.
+A client is the service's API key when it sends it (hashed: the key itself is never kept or logged), else its
+address: a key the service does not know (and any key when none is configured) names no client.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import hashlib
 import math
 import secrets
 import time
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import FastAPI, Request, Security
@@ -34,7 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.config import Settings
-from app.errors import ErrorItem, RateLimitedError, StoreUnavailableError, UnauthorizedError
+from app.errors import ErrorItem, RateLimitedError, StoreUnavailableError, StreamsBusyError, UnauthorizedError
 
 API_KEY_HEADER = "X-API-Key"
 _api_key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The service's API key.")
@@ -102,11 +108,28 @@ def presented_key(request: Request) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
-def client_key(request: Request) -> str:
-    """Who a request comes from, for per-client limits: ``key:<sha256 prefix>`` of the API key it sends, else
-    ``addr:<address>`` (uvicorn's proxy-headers support puts a trusted proxy's client address here)."""
+def valid_key(request: Request) -> bool:
+    """True when the service has an API key (``LAYERWISE_API_KEY``) and the request carries it; compared in
+    constant time."""
+    settings: Settings = request.app.state.settings
     key = presented_key(request)
-    if key:
+    return (
+        settings.api_key is not None
+        and key is not None
+        and secrets.compare_digest(key.encode(), settings.api_key.get_secret_value().encode())
+    )
+
+
+def client_key(request: Request) -> str:
+    """Who a request comes from, for per-client limits: ``key:<sha256 prefix>`` of the API key it sends when that
+    is the service's key, else ``addr:<address>`` (uvicorn's proxy-headers support puts a trusted proxy's client
+    address here).
+
+    A credential the service does not know never names a client: without a configured key, any ``X-API-Key``
+    or ``Bearer`` value would otherwise make a new client of every request, each with limits of its own.
+    """
+    if valid_key(request):
+        key = presented_key(request) or ""
         return "key:" + hashlib.sha256(key.encode()).hexdigest()[:16]
     return "addr:" + (request.client.host if request.client else "unknown")
 
@@ -127,7 +150,7 @@ async def require_api_key(
     if settings.api_key is None:
         return
     key = presented_key(request)
-    if key is None or not secrets.compare_digest(key.encode(), settings.api_key.get_secret_value().encode()):
+    if not valid_key(request):
         raise UnauthorizedError(
             "this service wants an API key: send it as `X-API-Key: <key>` or `Authorization: Bearer <key>`"
             if key is None
@@ -189,6 +212,56 @@ async def rate_limit(request: Request) -> None:
     if limiter.limits:
         route = request.scope.get("route")
         await limiter.check(client_key(request), f"{request.method} {getattr(route, 'path', request.url.path)}")
+
+
+class StreamLimiter:
+    """Open event streams: at most ``total`` at once, and ``per_client`` of one client (in this process)."""
+
+    def __init__(self, total: int, per_client: int) -> None:
+        self.total = total
+        self.per_client = per_client
+        self._open: dict[str, int] = {}
+
+    def open_streams(self, client: str | None = None) -> int:
+        """The streams open now: ``client``'s, or everyone's."""
+        return self._open.get(client, 0) if client is not None else sum(self._open.values())
+
+    def acquire(self, client: str) -> Callable[[], None]:
+        """Count one more stream of ``client``; return the function that ends it (calling it again does nothing).
+
+        Raises:
+            StreamsBusyError: (429) ``client`` has ``per_client`` streams open, or all clients ``total``.
+        """
+        if self._open.get(client, 0) >= self.per_client:
+            raise StreamsBusyError(
+                f"this client has {self.per_client} event streams open, the most it may have "
+                f"(LAYERWISE_MAX_EVENT_STREAMS_PER_CLIENT); close one, or read the run with GET /v1/trainings/{{id}}"
+            )
+        if self.open_streams() >= self.total:
+            raise StreamsBusyError(
+                f"the service has {self.total} event streams open, the most it holds (LAYERWISE_MAX_EVENT_STREAMS); "
+                "retry after Retry-After seconds, or read the run with GET /v1/trainings/{id}"
+            )
+        self._open[client] = self._open.get(client, 0) + 1
+        done = False
+
+        def release() -> None:
+            nonlocal done
+            if done:
+                return
+            done = True
+            left = self._open[client] - 1
+            if left:
+                self._open[client] = left
+            else:
+                del self._open[client]
+
+        return release
+
+
+def install_stream_limits(app: FastAPI, settings: Settings) -> None:
+    """Bound the open event streams (``app.state.streams``: a :class:`StreamLimiter`)."""
+    app.state.streams = StreamLimiter(settings.max_event_streams, settings.max_event_streams_per_client)
 
 
 def install_body_limit(app: FastAPI, settings: Settings) -> None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, FastAPI, Header, Query, Request, Response, status
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.types import Receive, Scope, Send
 
 from app.api.deps import Trainings
-from app.api.protection import client_key
+from app.api.protection import StreamLimiter, client_key
 from app.api.responses import BODY_TOO_LARGE, LOCATION, STORE_FAILED, Responses, error
 from app.errors import ErrorItem, SpecError
 from app.runs.models import (
@@ -122,8 +123,8 @@ RUN_LINKS = {
         422: error("The request is invalid or Keras refused to build the model."),
         429: error(
             "Too many runs are waiting (LAYERWISE_MAX_QUEUED_RUNS), this client has too many runs queued or running "
-            "(LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT), or it sent too many requests (LAYERWISE_RATE_LIMIT); retry "
-            "after Retry-After seconds.",
+            "(LAYERWISE_MAX_ACTIVE_RUNS_PER_CLIENT) or model builds waiting (LAYERWISE_MAX_BUILDS_PER_CLIENT), or it "
+            "sent too many requests (LAYERWISE_RATE_LIMIT); retry after Retry-After seconds.",
             retry_after=True,
         ),
         503: error(
@@ -215,11 +216,18 @@ async def get_training(run_id: str, trainings: Trainings) -> TrainingRun:
             "content": {"text/event-stream": EVENT_STREAM},
         },
         **RUN_NOT_FOUND,
+        429: error(
+            "Too many event streams are open: this client's (LAYERWISE_MAX_EVENT_STREAMS_PER_CLIENT) or everyone's "
+            "(LAYERWISE_MAX_EVENT_STREAMS); or this client sent too many requests (LAYERWISE_RATE_LIMIT). Retry "
+            "after Retry-After seconds, or read the run with getTraining.",
+            retry_after=True,
+        ),
     },
 )
 async def follow_training(
     run_id: str,
     trainings: Trainings,
+    request: Request,
     after: Annotated[
         int | None,
         Query(ge=0, le=MAX_SEQ, description="Replay stored events after this id (`Last-Event-ID`, if sent, wins)."),
@@ -245,6 +253,8 @@ async def follow_training(
             )
         start = seq
     events = await trainings.events(run_id, start)
+    limiter: StreamLimiter = request.app.state.streams
+    release = limiter.acquire(client_key(request))
 
     async def stream() -> AsyncIterator[ServerSentEvent]:
         async for event in events:
@@ -252,7 +262,22 @@ async def follow_training(
                 data=json.dumps(event.data), event=event.kind, id=str(event.seq) if event.seq else None
             )
 
-    return EventSourceResponse(stream(), ping=15)
+    return CountedEventSource(stream(), release, ping=15)
+
+
+class CountedEventSource(EventSourceResponse):
+    """An event stream that ends its place in the :class:`StreamLimiter` when the response ends, however it ends
+    (the run's end, the client gone, an error): the response is always called once it is returned."""
+
+    def __init__(self, content: AsyncIterator[ServerSentEvent], release: Callable[[], None], **kw: Any) -> None:
+        super().__init__(content, **kw)
+        self._release = release
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
 
 
 @router.delete(

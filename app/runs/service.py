@@ -70,6 +70,8 @@ class TrainingService:
                 queued.
             QueueFullError: (429) ``max_queued_runs`` runs are already waiting, or ``client`` (an
                 :func:`app.api.protection.client_key`) already has ``max_active_runs_per_client`` queued or running.
+            BuildsBusyError: (429) ``client`` has as many model builds waiting as allowed (an unseen model's summary
+                is one).
             WorkerError, WorkerTimeoutError: (503) the summary worker died or timed out.
         """
         normalized = spec.normalized(loc)
@@ -83,7 +85,7 @@ class TrainingService:
             normalized.task_layout(data_figures.input_shape[1:], data_figures.layers[-1].output_shape[1:], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
-        summary = await self._summaries.summarize_training(normalized, loc)
+        summary = await self._summaries.summarize_training(normalized, loc, client)
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
         batches = math.ceil(train_samples / normalized.fit.batch_size)

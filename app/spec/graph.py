@@ -23,7 +23,7 @@ from pydantic import Field
 
 from app.errors import ErrorItem, Loc, SpecError
 from app.spec.layers import KerasLayer, Layer, keras_auto_name
-from app.spec.types import Dim, InputShape, Name, Ref, Shape, StrictModel
+from app.spec.types import SCHEMA_MAX_LAYERS, Dim, InputShape, Name, Ref, Shape, StrictModel
 
 # A model has a few inputs and outputs; the bound keeps a hostile body cheap.
 MAX_INPUTS = 64
@@ -69,6 +69,7 @@ class GraphSpec(StrictModel):
     )
     layers: list[Layer] = Field(
         min_length=1,
+        max_length=SCHEMA_MAX_LAYERS,
         description="The layers, each after everything it uses; a layer without inputs is called on the layer "
         "before it (the first layer, on the only input).",
     )

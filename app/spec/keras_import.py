@@ -19,13 +19,14 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, ValidationError
 
 from app.config import Limits
-from app.errors import ErrorItem, Loc, SpecError
-from app.spec.graph import GraphSpec, is_graph_body
+from app.errors import ErrorItem, Loc, SpecError, capped
+from app.spec.graph import MAX_INPUTS, GraphSpec, is_graph_body
 from app.spec.layers import LAYER_TYPES
 from app.spec.layers.common import KerasImportError
 from app.spec.layers.keras_config import COMMON_FIXED, FALSE, Expect, InputDtype, Value
 from app.spec.messages import error_item, validation_items
 from app.spec.model import ModelSpec
+from app.spec.types import SCHEMA_MAX_LAYERS
 
 
 class KerasModelConfig(BaseModel):
@@ -172,6 +173,13 @@ def spec_from_keras(
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise _refuse((*config_loc, "layers"), "the model needs a non-empty list of layers")
+    if len(layers) > SCHEMA_MAX_LAYERS + 1:  # its InputLayer besides
+        raise SpecError.one(
+            (*config_loc, "layers"),
+            f"the model has {len(layers):,} layers; a request holds at most {SCHEMA_MAX_LAYERS:,} (and an "
+            "InputLayer); use fewer layers",
+            "too_long",
+        )
 
     spec: dict[str, Any] = {"layers": []}
     if "name" in config:
@@ -204,7 +212,7 @@ def spec_from_keras(
         except KerasImportError as exc:
             errors.append(exc.item)
     if errors:
-        raise SpecError(errors)
+        raise SpecError(capped(errors))
     try:
         return ModelSpec.model_validate(spec)
     except ValidationError as exc:
@@ -217,7 +225,7 @@ def spec_from_keras(
             shifted = (part[0], index + first, *part[2:]) if isinstance(index, int) else part
             item = error_item({**error, "loc": shifted}, limits)
             items.append(ErrorItem(where, item["msg"], item["type"]))
-        raise SpecError(items) from None
+        raise SpecError(capped(items)) from None
 
 
 # A functional model's layer object also says its name and the calls it was made by.
@@ -315,6 +323,12 @@ def graph_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limi
     layers = config.get("layers")
     if not isinstance(layers, list) or not layers:
         raise _refuse((*config_loc, "layers"), "the model needs a non-empty list of layers")
+    if len(layers) > SCHEMA_MAX_LAYERS + MAX_INPUTS:  # counted before any is walked: a long list costs nothing
+        raise _refuse(
+            (*config_loc, "layers"),
+            f"the model has {len(layers):,} layers; a request holds at most {SCHEMA_MAX_LAYERS:,} and "
+            f"{MAX_INPUTS} inputs (and the service's limit is lower): use fewer layers",
+        )
     spec: dict[str, Any] = {"inputs": [], "layers": []}
     if "name" in config:
         spec["name"] = config["name"]

@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.config import Limits
-from app.errors import ErrorItem
+from app.errors import MAX_ERROR_ITEMS, NOT_CHECKED, ErrorItem, capped
 from app.spec.layers import LAYER_CLASSES, LAYER_TYPES
 from app.spec.layers.base import layer_type_names
 from app.spec.types import NAME_PATTERN, NAME_RULE
@@ -126,6 +126,16 @@ def _message(error: Mapping[str, Any], limits: Limits | None) -> tuple[str, str]
             "leave it out",
             kind,
         )
+    if kind == "too_long" and loc and loc[-1] == "layers":
+        count = ctx.get("actual_length")
+        limit = f" (and this service builds at most {limits.max_layers:,}, LAYERWISE_MAX_LAYERS)" if limits else ""
+        return (
+            f"the model has {count:,} layers; a request holds at most {ctx.get('max_length'):,}{limit}; use fewer "
+            "layers"
+            if isinstance(count, int) and isinstance(ctx.get("max_length"), int)
+            else str(error.get("msg", "")),
+            kind,
+        )
     if kind == "less_than_equal" and loc and loc[-1] == "units":
         bound = ctx.get("le")
         units = f"{value:,}" if isinstance(value, int) else _short(value)
@@ -158,9 +168,11 @@ def error_items(errors: Sequence[Any], limits: Limits | None = None, loc: Sequen
     """pydantic's errors as the items of the shared error body (:func:`error_item` each).
 
     pydantic's errors echo the offending input and a docs URL; a 10 MB body must not come back in the answer,
-    so only what the shared error shape promises is kept.
+    so only what the shared error shape promises is kept, and at most :data:`app.errors.MAX_ERROR_ITEMS` items
+    with one more that counts the rest (:func:`app.errors.capped`).
     """
-    return [error_item(e, limits, loc) for e in errors]
+    kept = [e for i, e in enumerate(errors) if i < MAX_ERROR_ITEMS or e.get("type") == NOT_CHECKED]
+    return capped([error_item(e, limits, loc) for e in kept], len(errors))
 
 
 def validation_items(exc: ValidationError, loc: Sequence[Part], limits: Limits | None = None) -> list[ErrorItem]:

@@ -5,11 +5,20 @@ Shapes are tuples with the batch axis first, ``None`` for an open batch, as Kera
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from itertools import islice
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic_core import PydanticCustomError
 
 Shape = tuple[int | None, ...]
+
+# The most layers a request's model may list: far past any real sequence model (keras-io's largest has a few
+# dozen), and the ceiling of LAYERWISE_MAX_LAYERS, the service's own limit (100 by default). A bound in the schema,
+# so that pydantic refuses a longer list before it validates any of its items.
+SCHEMA_MAX_LAYERS = 1000
+# The most entries of a per-axis list (kernel_size, strides, pool_size...): a shape has at most 8 axes here.
+MAX_AXES = 8
 
 # Keras's activation names (keras.activations), the ones a sequence model plausibly uses.
 Activation = Literal[
@@ -90,6 +99,30 @@ BatchInputShape = Annotated[
 
 
 class StrictModel(BaseModel):
-    """Base of every request model: unknown fields rejected, no type coercion, no NaN or infinity."""
+    """Base of every request model: unknown fields rejected, no type coercion, no NaN or infinity.
+
+    An object with more keys than the model has fields is refused whole, as one error (``too_many_keys``),
+    before its fields are validated: pydantic would otherwise give one error per unknown key, and 90,000 keys
+    in a 1 MiB body cost 2 s and a 9 MB answer here (bench/big_bodies.py).
+    """
 
     model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bound_keys(cls, data: Any) -> Any:
+        fields = cls.model_fields  # read once: pydantic builds it on each access
+        if isinstance(data, dict) and len(data) > len(fields):
+            unknown = list(islice((key for key in data if key not in fields), 3))
+            raise PydanticCustomError(
+                "too_many_keys",
+                "this {what} has {count} keys, more than the {fields} fields it takes; remove the unknown ones "
+                "(the first: {unknown})",
+                {
+                    "what": cls.__name__,
+                    "count": f"{len(data):,}",
+                    "fields": len(fields),
+                    "unknown": ", ".join(repr(str(key)[:40]) for key in unknown),
+                },
+            )
+        return data

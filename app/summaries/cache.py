@@ -36,6 +36,10 @@ class ResultCache:
     def __len__(self) -> int:
         return 0 if self._lru is None else len(self._lru)
 
+    def knows(self, key: str) -> bool:
+        """True when ``key``'s result is cached or being computed: asking for it starts no new computation."""
+        return key in self._building or (self._lru is not None and key in self._lru)
+
     @staticmethod
     def key(kind: str, canonical_spec: str) -> str:
         """The cache key of a task ``kind`` (``"summary"``, ``"keras_json"``) for a canonical spec (JSON)."""

@@ -12,7 +12,7 @@ from app.analysis.engine import FLOAT32_BYTES, ModelFigures, analyze, length_fig
 from app.analysis.limits import check_layer_count, check_limits
 from app.analysis.warnings import ModelWarning, batch_warnings, model_warnings, training_warnings
 from app.config import Limits
-from app.errors import DiagramUnavailableError, LayerwiseError, Loc, SpecError
+from app.errors import BuildsBusyError, DiagramUnavailableError, LayerwiseError, Loc, SpecError
 from app.runtime import tasks
 from app.runtime.pool import WorkerPool
 from app.spec.graph import GraphSpec
@@ -60,15 +60,28 @@ class CheckedModel:
 
 
 class SummaryService:
-    """Answers summary and export requests: the analytic engine first, then the summary worker pool."""
+    """Answers summary and export requests: the analytic engine first, then the summary worker pool.
+
+    Each client may have at most ``max_builds_per_client`` builds of models the cache does not know waiting for or
+    on a worker (a summary, a Keras JSON export, a training's summary): one client's queue of slow builds then
+    holds at most that many places ahead of every other client's. A spec cached, or being built for anyone, costs
+    no place.
+    """
 
     def __init__(
-        self, pool: WorkerPool, timeout_s: float, limits: Limits | None = None, cache_size: int = 1024
+        self,
+        pool: WorkerPool,
+        timeout_s: float,
+        limits: Limits | None = None,
+        cache_size: int = 1024,
+        max_builds_per_client: int | None = None,
     ) -> None:
         self._pool = pool
         self._timeout_s = timeout_s
         self.limits = limits or Limits()
         self.cache = ResultCache(cache_size)
+        self.max_builds_per_client = max_builds_per_client
+        self._builds: dict[str, int] = {}
 
     def check(
         self,
@@ -152,6 +165,7 @@ class SummaryService:
         *,
         batch_size: int | None = None,
         timesteps: int | None = None,
+        client: str | None = None,
     ) -> ModelSummary:
         """Describe the model as Keras builds it, with the engine's Mult-Adds, bytes and warnings.
 
@@ -162,9 +176,11 @@ class SummaryService:
             timesteps: the length of a variable-length input's null axes for the length-dependent figures;
                 without it they are null and ``*_per_timestep`` given (a refusal at that length is a 422 at
                 ``("query", "timesteps")``).
+            client: who asks (:func:`app.api.protection.client_key`), for ``max_builds_per_client``; None: nobody's.
 
         Raises:
             SpecError: (422) see :meth:`check`; or Keras refused to build the model.
+            BuildsBusyError: (429) ``client`` has ``max_builds_per_client`` builds waiting already.
             WorkerError, WorkerTimeoutError: (503) the worker died or ran past ``timeout_s`` seconds.
         """
         checked = self.check(spec, loc, batch_size=batch_size, timesteps=timesteps)
@@ -172,54 +188,96 @@ class SummaryService:
         warnings = [] if checked.spec.is_graph else model_warnings(checked.spec, checked.figures, loc)  # type: ignore[arg-type]
         if batch_size is not None:
             warnings += batch_warnings(checked.spec, batch_size, None, loc)
-        return await self._summarize(checked, loc, warnings)
+        return await self._summarize(checked, loc, warnings, client)
 
-    async def summarize_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> ModelSummary:
+    async def summarize_training(
+        self, training: TrainingSpec, loc: Loc = ("body",), client: str | None = None
+    ) -> ModelSummary:
         """:meth:`summarize` for the model of a normalized training request: figures at its ``batch_size``,
         memory with its optimizer, and :func:`app.analysis.warnings.training_warnings` (batch against a fixed
         batch, labels shape, loss against the output's activation, stateful with shuffling).
 
         Raises:
-            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`, ``loc`` into ``(*loc, "model")``.
+            SpecError, BuildsBusyError, WorkerError, WorkerTimeoutError: as :meth:`summarize`, ``loc`` into
+                ``(*loc, "model")``.
         """
         checked = self.check_training(training, loc)
         warnings = training_warnings(training.model_copy(update={"model": checked.spec}), loc)
-        return await self._summarize(checked, (*loc, "model"), warnings)
+        return await self._summarize(checked, (*loc, "model"), warnings, client)
 
     async def _in_worker(
-        self, kind: str, task: Callable[[dict[str, Any]], dict[str, Any]], spec: ModelSpec | GraphSpec
+        self,
+        kind: str,
+        task: Callable[[dict[str, Any]], dict[str, Any]],
+        spec: ModelSpec | GraphSpec,
+        client: str | None,
     ) -> Any:
-        """``task(spec)`` on the summary pool, through the cache (keyed by the canonical spec)."""
-        key = ResultCache.key(kind, spec.model_dump_json())
-        return await self.cache.get_or_compute(
-            key, lambda: self._pool.call(task, spec.model_dump(), timeout=self._timeout_s)
-        )
+        """``task(spec)`` on the summary pool, through the cache (keyed by the canonical spec), counted against
+        ``client``'s builds while it runs when the cache does not know the spec.
 
-    async def _summarize(self, checked: CheckedModel, loc: Loc, warnings: list[ModelWarning]) -> ModelSummary:
-        out = await self._in_worker("summary", tasks.summary_task, checked.spec)
+        Raises:
+            BuildsBusyError: (429) ``client`` has ``max_builds_per_client`` builds waiting or running already.
+        """
+        key = ResultCache.key(kind, spec.model_dump_json())
+        counted = client is not None and self.max_builds_per_client is not None and not self.cache.knows(key)
+        if not counted:
+            return await self.cache.get_or_compute(
+                key, lambda: self._pool.call(task, spec.model_dump(), timeout=self._timeout_s)
+            )
+        assert client is not None and self.max_builds_per_client is not None
+        if self._builds.get(client, 0) >= self.max_builds_per_client:
+            raise BuildsBusyError(
+                f"this client has {self.max_builds_per_client} model builds waiting for a worker or being built "
+                f"already, the most it may have (LAYERWISE_MAX_BUILDS_PER_CLIENT={self.max_builds_per_client}); "
+                "wait for their answers, then retry in 1 s (specs answered before cost no build)"
+            )
+        self._builds[client] = self._builds.get(client, 0) + 1
+
+        async def build() -> dict[str, Any]:
+            # Held until the build ends, not until the requester goes away: the worker is busy until then.
+            try:
+                out: dict[str, Any] = await self._pool.call(task, spec.model_dump(), timeout=self._timeout_s)
+                return out
+            finally:
+                left = self._builds[client] - 1
+                if left:
+                    self._builds[client] = left
+                else:
+                    del self._builds[client]
+
+        return await self.cache.get_or_compute(key, build)
+
+    def builds(self, client: str) -> int:
+        """The builds ``client`` has waiting for or on a worker now."""
+        return self._builds.get(client, 0)
+
+    async def _summarize(
+        self, checked: CheckedModel, loc: Loc, warnings: list[ModelWarning], client: str | None = None
+    ) -> ModelSummary:
+        out = await self._in_worker("summary", tasks.summary_task, checked.spec, client)
         raise_for_failure(out, loc)
         return _summary(out["summary"], checked, warnings)
 
-    async def keras_json(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> str:
+    async def keras_json(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",), client: str | None = None) -> str:
         """Keras's own JSON config of the model (``model.to_json()``), built in a worker.
 
         Raises:
-            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
+            SpecError, BuildsBusyError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
         """
         checked = self.check(spec, loc)
-        out = await self._in_worker("keras_json", tasks.keras_json_task, checked.spec)
+        out = await self._in_worker("keras_json", tasks.keras_json_task, checked.spec, client)
         raise_for_failure(out, loc)
         return str(out["keras_json"])
 
-    async def diagram(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> str:
+    async def diagram(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",), client: str | None = None) -> str:
         """The model drawn as Keras's ``plot_model`` draws it (shapes and layer names), as SVG, by a worker.
 
         Raises:
-            SpecError, WorkerError, WorkerTimeoutError: as :meth:`summarize`.
+            SpecError, WorkerError, WorkerTimeoutError, BuildsBusyError: as :meth:`summarize`.
             DiagramUnavailableError: (503) Graphviz's ``dot`` is not installed where the workers run.
         """
         checked = self.check(spec, loc)
-        out = await self._in_worker("diagram", tasks.diagram_task, checked.spec)
+        out = await self._in_worker("diagram", tasks.diagram_task, checked.spec, client)
         if not out["ok"] and out["error"]["kind"] == "unavailable":
             raise DiagramUnavailableError(out["error"]["msg"])
         raise_for_failure(out, loc)

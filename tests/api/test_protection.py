@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.requests import Request
 
-from app.api.protection import RateLimiter
+from app.api.protection import RateLimiter, client_key
 from app.config import Settings
 from app.errors import RateLimitedError
 from app.main import create_app
@@ -156,3 +157,33 @@ def test_rate_limits_in_redis_hold_across_replicas(redis_url: str) -> None:
         await replicas[0].check(f"addr:other-{uuid.uuid4().hex}", "GET /v1/trainings")  # another client
 
     asyncio.run(scenario())
+
+
+@pytest.fixture(scope="module")
+def keyless() -> Iterator[TestClient]:
+    """No API key configured (the default) and a low rate limit."""
+    with TestClient(create_app(Settings(**{**TEST_SETTINGS, "rate_limit": "5/minute"}))) as client:
+        wait_ready(client)
+        yield client
+
+
+def test_without_a_configured_key_a_made_up_one_names_no_client(keyless: TestClient) -> None:
+    # Before: each made-up key was a client of its own, and 12 of 12 were answered under a 5-a-minute limit.
+    made_up = [{"X-API-Key": f"k{i}"} for i in range(6)] + [{"Authorization": f"Bearer b{i}"} for i in range(6)]
+    statuses = [keyless.get("/v1/trainings", params={"limit": 1}, headers=h).status_code for h in made_up]
+    assert statuses == [200] * 5 + [429] * 7
+
+
+def test_with_a_configured_key_a_wrong_one_names_no_client() -> None:
+    settings = Settings(**{**TEST_SETTINGS, "api_key": KEY, "rate_limit": "5/minute"})
+    app = create_app(settings)
+
+    def request(headers: dict[str, str]) -> Request:
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return Request({"type": "http", "app": app, "headers": raw, "client": ("10.0.0.7", 4321)})
+
+    assert client_key(request({"X-API-Key": "wrong"})) == "addr:10.0.0.7"
+    assert client_key(request({"Authorization": "Bearer wrong"})) == "addr:10.0.0.7"
+    assert client_key(request({})) == "addr:10.0.0.7"
+    assert client_key(request(AUTH)).startswith("key:")
+    assert client_key(request({"Authorization": f"Bearer {KEY}"})) == client_key(request(AUTH))

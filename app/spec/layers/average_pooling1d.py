@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from app.spec.layers.base_conv import Size
+from app.spec.layers.base_conv import Size, Sizes
 from app.spec.layers.base_pooling import BasePooling
 
 
@@ -19,4 +19,4 @@ class AveragePooling1D(BasePooling):
     NEEDS: ClassVar[str] = "3-D input (batch, steps, channels)"
 
     type: Literal["AveragePooling1D"]
-    pool_size: Size | list[Size] = Field(description="Window size.", examples=[2])
+    pool_size: Size | Sizes = Field(description="Window size.", examples=[2])

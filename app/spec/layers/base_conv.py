@@ -12,13 +12,15 @@ from app.spec.layers import refusals
 from app.spec.layers.base import KerasLayer, ShapeError, TranslateLayer, Weight, prod
 from app.spec.layers.keras_config import CONV_FIXED, Expect
 from app.spec.layers.keras_objects import Constraint, Initializer, Regularizer
-from app.spec.types import Activation, Shape
+from app.spec.types import MAX_AXES, Activation, Shape
 
 Filters = Annotated[
     int, Field(ge=1, le=2**31 - 1, description="Number of output channels (the last axis).", examples=[32])
 ]
 # Keras takes an int (the same on every spatial axis) or one value per spatial axis.
 Size = Annotated[int, Field(ge=1, le=2**31 - 1)]
+# One size per spatial axis (at most a shape's axes: a bound pydantic checks before the items).
+Sizes = Annotated[list[Size], Field(max_length=MAX_AXES)]
 PadLength = Annotated[int, Field(ge=0, le=2**31 - 1)]
 
 
@@ -52,13 +54,13 @@ class BaseConv(KerasLayer):
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = CONV_FIXED
 
     filters: Filters
-    kernel_size: Size | list[Size] = Field(
+    kernel_size: Size | Sizes = Field(
         description="Length of the convolution window: one int for every spatial axis, or one per axis.",
         examples=[3],
     )
-    strides: Size | list[Size] = Field(1, description="Step of the window: one int, or one per spatial axis.")
+    strides: Size | Sizes = Field(1, description="Step of the window: one int, or one per spatial axis.")
     padding: Literal["valid", "same"] = "valid"
-    dilation_rate: Size | list[Size] = Field(1, description="Dilation of the window: one int, or one per axis.")
+    dilation_rate: Size | Sizes = Field(1, description="Dilation of the window: one int, or one per axis.")
     activation: Activation | None = None
     use_bias: bool = True
 

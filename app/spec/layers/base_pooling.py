@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from app.errors import Loc
 from app.spec.layers import refusals
 from app.spec.layers.base import KerasLayer, TranslateLayer
-from app.spec.layers.base_conv import Size, as_tuple, keras_tuple_config
+from app.spec.layers.base_conv import Size, Sizes, as_tuple, keras_tuple_config
 from app.spec.layers.keras_config import COMMON_FIXED, POOLING_FIXED, Expect
 from app.spec.types import Shape
 
@@ -35,8 +35,8 @@ class BasePooling(KerasLayer):
     KERAS_FIXED: ClassVar[Mapping[str, Expect]] = POOLING_FIXED
     SUPPORTS_MASKING: ClassVar[bool] = False
 
-    pool_size: Size | list[Size] = Field(2, description="Window size: one int, or one per spatial axis.")
-    strides: Size | list[Size] | None = Field(None, description="Step of the window; null: pool_size.")
+    pool_size: Size | Sizes = Field(2, description="Window size: one int, or one per spatial axis.")
+    strides: Size | Sizes | None = Field(None, description="Step of the window; null: pool_size.")
     padding: Literal["valid", "same"] = "valid"
 
     @model_validator(mode="after")

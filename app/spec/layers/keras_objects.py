@@ -88,7 +88,7 @@ class KerasObjectSpec(StrictModel):
     MODULE: ClassVar[str] = ""
 
     class_name: str
-    config: dict[str, Number | str | None] = Field(default_factory=dict)
+    config: dict[str, Number | str | None] = Field(default_factory=dict, max_length=16)
 
     @model_validator(mode="after")
     def _check_config(self) -> KerasObjectSpec:
