@@ -166,6 +166,7 @@ def test_rate_limited_operations_document_429_with_retry_after(doc: dict[str, An
         ("post", "/v1/models/summary/text"),
         ("post", "/v1/models/export"),
         ("post", "/v1/models/export/keras_json"),
+        ("post", "/v1/models/diagram"),
         ("post", "/v1/trainings"),
         ("get", "/v1/trainings/{run_id}/events"),
     ]
