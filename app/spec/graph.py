@@ -22,7 +22,8 @@ from typing import Literal
 from pydantic import Field
 
 from app.errors import ErrorItem, Loc, SpecError
-from app.spec.layers import KerasLayer, Layer, keras_auto_name
+from app.spec.layers import KerasLayer, Layer
+from app.spec.layers.base import next_auto_name
 from app.spec.types import SCHEMA_MAX_LAYERS, Dim, InputShape, Name, Ref, Shape, StrictModel
 
 # A model has a few inputs and outputs; the bound keeps a hostile body cheap.
@@ -157,15 +158,7 @@ class GraphSpec(StrictModel):
                     inner = inner.model_copy(update={"trainable": False})
                 update[field] = auto(inner)
             if layer.name is None:
-                stem = keras_auto_name(layer.type)
-                while True:
-                    n = counters.get(stem, 0)
-                    counters[stem] = n + 1
-                    name = stem if n == 0 else f"{stem}_{n}"
-                    if name not in taken:
-                        break
-                taken.add(name)
-                update["name"] = name
+                update["name"] = next_auto_name(layer.type, counters, taken)
             return layer.model_copy(update=update) if update else layer
 
         layers = [auto(layer) for layer in self.layers]

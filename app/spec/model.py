@@ -23,7 +23,8 @@ from pydantic import Field, ValidationError, ValidatorFunctionWrapHandler, WrapV
 from pydantic_core import PydanticCustomError
 
 from app.errors import MAX_ERROR_ITEMS, NOT_CHECKED, ErrorItem, Loc, SpecError
-from app.spec.layers import KerasLayer, Layer, keras_auto_name
+from app.spec.layers import KerasLayer, Layer
+from app.spec.layers.base import next_auto_name
 from app.spec.types import SCHEMA_MAX_LAYERS, BatchInputShape, InputShape, Name, StrictModel
 
 
@@ -264,18 +265,8 @@ class ModelSpec(StrictModel):
                     # canonical form, its Keras build and its exported code say it on the inner layer too.
                     inner = inner.model_copy(update={"trainable": False})
                 update[field] = named(inner)
-            name = layer.name
-            if name is None:
-                # Keras counts per stem from 0 ("dense", "dense_1", ...); skip names the user took.
-                stem = keras_auto_name(layer.type)
-                while True:
-                    n = counters.get(stem, 0)
-                    counters[stem] = n + 1
-                    name = stem if n == 0 else f"{stem}_{n}"
-                    if name not in taken:
-                        break
-                taken.add(name)
-            update["name"] = name
+            # Keras counts per stem from 0 ("dense", "dense_1", ...); names the user took are skipped.
+            update["name"] = layer.name or next_auto_name(layer.type, counters, taken)
             return layer.model_copy(update=update)
 
         layers = [named(layer) for layer in self.layers]

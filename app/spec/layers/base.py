@@ -88,6 +88,20 @@ def keras_auto_name(class_name: str) -> str:
     return re.sub("([a-z])([A-Z])", r"\1_\2", name).lower()
 
 
+def next_auto_name(class_name: str, counters: dict[str, int], taken: set[str]) -> str:
+    """The next name Keras gives a layer of ``class_name`` left unnamed: its stem counted from 0 per model
+    (``dense``, ``dense_1``...), skipping the names in ``taken``; the name is added to ``taken`` and ``counters``
+    moves on (both are the caller's, one pair per model)."""
+    stem = keras_auto_name(class_name)
+    while True:
+        n = counters.get(stem, 0)
+        counters[stem] = n + 1
+        name = stem if n == 0 else f"{stem}_{n}"
+        if name not in taken:
+            taken.add(name)
+            return name
+
+
 def layer_type_names(annotation: Any) -> tuple[str, ...]:
     """The ``type`` values a field annotated with a layer class or a union of them accepts."""
     args = typing.get_args(annotation) if typing.get_origin(annotation) in (typing.Union, types.UnionType) else ()
