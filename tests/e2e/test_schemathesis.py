@@ -25,6 +25,9 @@ FUZZ_SERVER = {
     "LAYERWISE_TRAINING_TIME_LIMIT_S": "2",
     "LAYERWISE_MAX_EPOCHS": "3",
     "LAYERWISE_MAX_SAMPLES": "2000",
+    # A request schemathesis leaves unfinished is answered 408 after these, not after the defaults' 10 and 30 s.
+    "LAYERWISE_HEADER_TIMEOUT_S": "2",
+    "LAYERWISE_BODY_TIMEOUT_S": "2",
 }
 
 # Checks left out, and why:
@@ -50,8 +53,10 @@ def per_event_streams(document: dict[str, Any]) -> dict[str, Any]:
 
 
 # The document has 34 layer types and a dozen operations: the CLI's run takes several minutes, past the suite's
-# 300 s default; its own subprocess timeout (1,200 s) is the bound that matters.
-@pytest.mark.timeout(1500)
+# 300 s default; its own subprocess timeout (2,400 s) is the bound that matters. With graph models, attention,
+# diagrams, tasks and the trained-model endpoints the document grew to 18 operations and their bodies: 100 examples
+# an operation ran past 1,200 s alone on this machine, 50 are what fits.
+@pytest.mark.timeout(2700)
 def test_schemathesis_finds_no_server_error_and_no_schema_lie(tmp_path: Path) -> None:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli is not None, "schemathesis is in the test extras"
@@ -70,7 +75,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_lie(tmp_path: Path) ->
                 "--exclude-checks",
                 EXCLUDED,
                 "--max-examples",
-                "100",
+                "50",
                 "--seed",
                 "1",
                 "--request-timeout",
@@ -83,7 +88,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_lie(tmp_path: Path) ->
             ],
             capture_output=True,
             text=True,
-            timeout=1200,
+            timeout=2400,
             cwd=tmp_path,  # its example cache (.schemathesis/) goes there, not into the working tree
         )
     out = done.stdout
