@@ -128,7 +128,11 @@ UNBUILT_ERRORS: Responses = {413: BODY_TOO_LARGE, 422: error("The spec is invali
 TABLE = {"text/plain": {"schema": {"type": "string"}}}
 PYTHON = {"text/x-python": {"schema": {"type": "string"}}}
 KERAS_JSON = {"application/json": {"schema": {"$ref": "#/components/schemas/KerasModelConfig"}}}
-SPEC = {"application/json": {"schema": {"$ref": "#/components/schemas/ModelSpec"}}}
+SPEC = {
+    "application/json": {
+        "schema": {"oneOf": [{"$ref": "#/components/schemas/ModelSpec"}, {"$ref": "#/components/schemas/GraphSpec"}]}
+    }
+}
 
 
 @router.post(
@@ -204,6 +208,7 @@ async def summarize_model_text(body: ModelBody, summaries: Summaries, request: R
                         "oneOf": [
                             {"$ref": "#/components/schemas/KerasModelConfig"},
                             {"$ref": "#/components/schemas/ModelSpec"},
+                            {"$ref": "#/components/schemas/GraphSpec"},
                         ]
                     }
                 },

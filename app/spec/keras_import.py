@@ -30,12 +30,15 @@ from app.spec.types import SCHEMA_MAX_LAYERS
 
 
 class KerasModelConfig(BaseModel):
-    """Keras 3's ``model.to_json()`` of a ``Sequential`` (the shape the import accepts; it checks every key)."""
+    """Keras 3's ``model.to_json()`` of a ``Sequential`` or a functional ``Model`` (the shape the import accepts;
+    it checks every key)."""
 
-    module: str = Field("keras", description='"keras".')
-    class_name: Literal["Sequential"]
+    module: str = Field("keras", description='"keras" (a Sequential), "keras.src.models.functional" (a Functional).')
+    class_name: Literal["Sequential", "Functional"]
     config: dict[str, Any] = Field(
-        description="Sequential.get_config(): name, layers (an InputLayer, then supported layers), ..."
+        description="get_config(): name, layers (a Sequential's: an InputLayer, then supported layers; a "
+        "Functional's: its InputLayers and layers, each with its inbound_nodes), and for a Functional its "
+        "input_layers and output_layers."
     )
     # Documented as a nullable string, not as the JSON type null alone, which generators cannot type (a
     # typescript-fetch client imported a "Null" model it never wrote); the import refuses any string.
