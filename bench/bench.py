@@ -188,18 +188,24 @@ def rss_mb(pid: int) -> float:
 
 
 async def concurrent_summaries(base: str, clients: int, total: int, first: int) -> float:
-    """Summaries/s for ``total`` distinct specs sent by ``clients`` concurrent clients."""
+    """Summaries/s for ``total`` distinct specs sent by ``clients`` concurrent clients.
+
+    Each client sends from its own loopback address (127.0.0.2, 127.0.0.3, ...: Linux routes all of 127/8 to
+    ``lo``), so the service sees ``clients`` clients, as it would in a deployment, and its per-client build cap
+    (``LAYERWISE_MAX_BUILDS_PER_CLIENT``) applies to each one, not to all of them as one.
+    """
     counter = iter(range(first, first + total))
 
-    async def client(http: httpx.AsyncClient) -> None:
-        for i in counter:
-            r = await http.post("/v1/models/summary", json=distinct_spec(i))
-            r.raise_for_status()
+    async def client(n: int) -> None:
+        transport = httpx.AsyncHTTPTransport(local_address=f"127.0.0.{2 + n}")
+        async with httpx.AsyncClient(base_url=base, timeout=120, transport=transport) as http:
+            for i in counter:
+                r = await http.post("/v1/models/summary", json=distinct_spec(i))
+                r.raise_for_status()
 
-    async with httpx.AsyncClient(base_url=base, timeout=120) as http:
-        began = time.perf_counter()
-        await asyncio.gather(*(client(http) for _ in range(clients)))
-        return total / (time.perf_counter() - began)
+    began = time.perf_counter()
+    await asyncio.gather(*(client(n) for n in range(clients)))
+    return total / (time.perf_counter() - began)
 
 
 def main() -> None:
