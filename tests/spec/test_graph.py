@@ -7,6 +7,7 @@ import copy
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from app.analysis.engine import analyze
 from app.errors import SpecError
@@ -128,3 +129,18 @@ def test_a_sequential_refuses_what_only_a_graph_has() -> None:
         (item,) = info.value.items
         assert item["loc"] == ["body", "layers", 0, field] and item["type"] == "graph_only"
         assert "top-level inputs" in item["msg"]
+
+
+def test_time_distributed_refuses_a_layer_that_returns_its_states() -> None:
+    """Keras 3.15 fails inside TimeDistributed's call ("Cannot convert ... to a shape") on an RNN with
+    return_state; the property test against Keras found the engine letting it through."""
+    body = {
+        "inputs": [{"name": "x", "shape": [None, 4, 1]}],
+        "layers": [{"type": "TimeDistributed", "layer": {"type": "LSTM", "units": 1, "return_state": True}}],
+        "outputs": ["time_distributed"],
+    }
+    with pytest.raises(ValidationError) as info:
+        GraphSpec.model_validate(body)
+    (error,) = info.value.errors()
+    assert error["loc"] == ("layers", 0, "TimeDistributed") and error["type"] == "value_error"
+    assert "LSTM with return_state=True returns 3" in error["msg"] and "set return_state to false" in error["msg"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, TypeAlias, Union
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from app.spec.layers.base import KerasLayer, ShapeError, Weight
 from app.spec.layers.simple import SIMPLE_LAYER_CLASSES
@@ -35,6 +35,19 @@ class TimeDistributed(KerasLayer):
 
     type: Literal["TimeDistributed"]
     layer: Inner = Field(description="The layer applied to every timestep (a Dense, Conv1D, ... any but a wrapper).")
+
+    @model_validator(mode="after")
+    def _one_output(self) -> TimeDistributed:
+        # Keras's TimeDistributed reshapes one output back to timesteps; an RNN's states are more (Keras 3.15
+        # fails inside its call with "Cannot convert ... to a shape").
+        if getattr(self.layer, "return_state", False):
+            count = self.layer.output_count()
+            raise ValueError(
+                f"TimeDistributed applies its layer to each timestep and takes one output from it, but "
+                f"{self.layer.type} with return_state=True returns {count} (its output and its states): set "
+                f"return_state to false, or call the {self.layer.type} outside TimeDistributed"
+            )
+        return self
 
     def _child_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], *input_shape[2:])
