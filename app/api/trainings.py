@@ -315,12 +315,43 @@ RUN_HAS_NO_MODEL: Responses = {
 async def get_training_model(run_id: str, trainings: Trainings) -> Response:
     """The model a succeeded run trained, kept with the run (pruned with it) up to LAYERWISE_MAX_MODEL_BYTES."""
     run, data = await trainings.model_file(run_id)
-    name = str(run.request.get("model", {}).get("name") or "model")
-    safe = "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)[:64] or "model"
     return Response(
         data,
         media_type="application/octet-stream",
-        headers={"Content-Disposition": f'attachment; filename="{safe}-{run_id}.keras"'},
+        headers={"Content-Disposition": f'attachment; filename="{_file_stem(run)}-{run_id}.keras"'},
+    )
+
+
+def _file_stem(run: TrainingRun) -> str:
+    """The model's name as a file name's stem: ASCII letters, digits, ``-`` and ``_``, at most 64 of them."""
+    name = str(run.request.get("model", {}).get("name") or "model")
+    return "".join(c if c.isascii() and (c.isalnum() or c in "-_") else "_" for c in name)[:64] or "model"
+
+
+@router.get(
+    "/{run_id}/script",
+    summary="A run as a runnable Keras 3 script",
+    operation_id="getTrainingScript",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "A Python script that makes the run's data, builds, compiles and fits its model with its "
+            "seed and prints `history.history` as JSON: run with the Keras and TensorFlow it names, the run's "
+            "history.",
+            "content": {"text/x-python": {"schema": {"type": "string"}}},
+        },
+        **RUN_NOT_FOUND,
+        503: error("The worker died or timed out. Retry after Retry-After seconds.", retry_after=True),
+    },
+)
+async def get_training_script(run_id: str, trainings: Trainings) -> Response:
+    """Any run's script, whatever its status: it is written from the run's request. It runs eagerly or in graph
+    mode as the run did (the docstring at its top says which, and what the other mode changes)."""
+    run, script = await trainings.script(run_id)
+    return Response(
+        script,
+        media_type="text/x-python; charset=utf-8",
+        headers={"Content-Disposition": f'inline; filename="{_file_stem(run)}-{run_id}.py"'},
     )
 
 

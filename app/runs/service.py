@@ -274,6 +274,20 @@ class TrainingService:
             raise ConflictError(f"run {run_id} has no trained model: {why}; {fix}", loc=("path", "run_id"))
         return run, data
 
+    async def script(self, run_id: str) -> tuple[TrainingRun, str]:
+        """The run and a runnable Keras 3 script of it (:func:`app.runtime.keras.script.training_script`),
+        written in a summary worker: any run, whatever its status, since the script is made from its request.
+
+        Raises:
+            NotFoundError: (404) no run has this id.
+            WorkerError, WorkerTimeoutError: (503) the worker died or timed out.
+        """
+        run = await self.get(run_id)
+        script = await self._summaries.training_script(
+            run.request, run.execution, self._settings.eager_max_steps, run_id
+        )
+        return run, script
+
     async def predict(self, run_id: str, request: PredictRequest) -> PredictResponse:
         """The trained model's outputs for a small batch, computed in a summary worker.
 

@@ -219,6 +219,30 @@ def run_training(
     return out
 
 
+def script_task(spec: dict[str, Any], execution: str | None, eager_max_steps: int, run_id: str) -> dict[str, Any]:
+    """Write a training as a runnable Keras 3 script (:func:`app.runtime.keras.script.training_script`).
+
+    Args:
+        spec: ``TrainingSpec.normalized().model_dump()``.
+        execution: ``"eager"`` or ``"graph"``, as the run ran; None for a run not started yet: then as it will
+            run (:func:`app.runtime.keras.train.execution_mode` with ``eager_max_steps``).
+        run_id: named in the script.
+
+    Returns:
+        ``{"ok": True, "script": str}``, or a failure with ``kind`` ``"internal"``.
+    """
+    from app.runtime.keras import script as keras_script
+    from app.runtime.keras import train as keras_train
+    from app.spec.training import TrainingSpec
+
+    try:
+        training = TrainingSpec.model_validate(spec)
+        mode = execution or keras_train.execution_mode(training, eager_max_steps)
+        return {"ok": True, "script": keras_script.training_script(training, mode, run_id)}
+    except Exception as exc:
+        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+
+
 def predict_task(model_file: bytes, inputs: list[Any], dtype: str) -> dict[str, Any]:
     """Load a trained model file and answer its outputs for a small batch.
 

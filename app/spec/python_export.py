@@ -20,16 +20,34 @@ def python_snippet(spec: ModelSpec) -> str:
     Args:
         spec: a normalized spec.
     """
+    return "\n".join(
+        [
+            f'"""{spec.name}: a Keras 3 Sequential model, exported by layerwise."""',
+            "",
+            "import keras",
+            "",
+            *model_code(spec),
+            "model.summary()",
+            "",
+        ]
+    )
+
+
+def model_code(spec: ModelSpec | GraphSpec) -> list[str]:
+    """The lines of Keras 3 Python that assign the model to ``model`` (after ``import keras``): a
+    ``keras.Sequential`` of layers, or a graph's functional calls and ``keras.Model``.
+
+    Args:
+        spec: a normalized spec.
+    """
+    if isinstance(spec, GraphSpec):
+        return _graph_code(spec)
     # keras.Input is named only when a layer took Keras's first auto name for it (see ModelSpec.input_layer_name).
     input_name = spec.input_layer_name
     name_arg = "" if input_name == "input_layer" else f", name={json.dumps(input_name)}"
     if spec.input_dtype != "float32":  # token ids for a first Embedding, as keras-io writes them
         name_arg += f", dtype={json.dumps(spec.input_dtype)}"
-    lines = [
-        f'"""{spec.name}: a Keras 3 Sequential model, exported by layerwise."""',
-        "",
-        "import keras",
-        "",
+    return [
         "model = keras.Sequential(",
         "    [",
         f"        keras.Input(batch_shape={fmt_shape(spec.batch_shape)}{name_arg}),",
@@ -37,10 +55,7 @@ def python_snippet(spec: ModelSpec) -> str:
         "    ],",
         f"    name={json.dumps(spec.name)},",
         ")",
-        "model.summary()",
-        "",
     ]
-    return "\n".join(lines)
 
 
 def _variable(ref: str) -> str:
@@ -59,7 +74,13 @@ def graph_python_snippet(spec: GraphSpec) -> str:
     Args:
         spec: a normalized graph spec.
     """
-    lines = [f'"""{spec.name}: a Keras 3 functional model, exported by layerwise."""', "", "import keras", ""]
+    header = [f'"""{spec.name}: a Keras 3 functional model, exported by layerwise."""', "", "import keras", ""]
+    return "\n".join([*header, *_graph_code(spec), "model.summary()", ""])
+
+
+def _graph_code(spec: GraphSpec) -> list[str]:
+    """A graph's lines of :func:`model_code`."""
+    lines = []
     for x in spec.inputs:
         dtype = "" if x.dtype == "float32" else f", dtype={json.dumps(x.dtype)}"
         lines.append(
@@ -86,7 +107,5 @@ def graph_python_snippet(spec: GraphSpec) -> str:
     out = outputs[0] if len(outputs) == 1 else "[" + ", ".join(outputs) + "]"
     lines += [
         f"model = keras.Model(inputs=[{inputs}], outputs={out}, name={json.dumps(spec.name)})",
-        "model.summary()",
-        "",
     ]
-    return "\n".join(lines)
+    return lines

@@ -296,6 +296,25 @@ class SummaryService:
         outputs: list[Any] = out["outputs"]
         return outputs
 
+    async def training_script(
+        self, spec: dict[str, Any], execution: str | None, eager_max_steps: int, run_id: str
+    ) -> str:
+        """A training's runnable Keras 3 script (:func:`app.runtime.tasks.script_task`) from the summary pool.
+
+        Args:
+            spec: a normalized training spec as a run keeps it (``TrainingRun.request``).
+            execution: ``"eager"`` or ``"graph"`` as the run ran; None: as it will (``eager_max_steps``).
+
+        Raises:
+            WorkerError, WorkerTimeoutError: (503) the worker died or timed out.
+            LayerwiseError: (500) the worker failed otherwise (a bug).
+        """
+        task = tasks.script_task
+        out = await self._pool.call(task, spec, execution, eager_max_steps, run_id, timeout=self._timeout_s)
+        raise_for_failure(out, ("body",))
+        script: str = out["script"]
+        return script
+
     def spec(self, spec: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> dict[str, Any]:
         """The normalized spec as a request body, arguments at Keras's default left out (as JSON data), the
         input as ``input_shape`` when the batch is open.

@@ -36,6 +36,7 @@ OPERATION_IDS = {
     ("delete", "/v1/trainings/{run_id}"): "cancelTraining",
     ("get", "/v1/trainings/{run_id}/events"): "followTraining",
     ("get", "/v1/trainings/{run_id}/model"): "getTrainingModel",
+    ("get", "/v1/trainings/{run_id}/script"): "getTrainingScript",
     ("post", "/v1/trainings/{run_id}/predict"): "predictTraining",
     ("get", "/healthz"): "getHealth",
     ("head", "/healthz"): "headHealth",

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from app.analysis.engine import analyze_graph
@@ -38,40 +40,62 @@ def synthetic_data(
 def graph_data(
     spec: GraphSpec, samples: int, seed: int, timesteps: int | None = None
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One array per input and one labels array per output of a graph model, made as :func:`synthetic_data`
-    makes a Sequential's, from one ``numpy.random.default_rng(seed)``, inputs first in their order.
+    """One array per input and one labels array per output of a graph model (:func:`graph_arrays`).
 
     An input of dtype ``int32`` takes token ids below the ``input_dim`` of the Embedding it feeds (the smallest,
-    if several do; 2 if none does), a ``bool`` input random booleans (a mask: each step kept with probability
-    1/2), a ``float32`` one uniform values in [0, 1). Null (variable-length) axes are ``timesteps`` long.
-    Labels are 0/1 (float32), shaped like each output, at that length.
+    if several do; 2 if none does). Null (variable-length) axes are ``timesteps`` long.
 
     Args:
         spec: a normalized graph spec.
         timesteps: the length of every null axis after the batch; required when the model has one.
     """
-    rng = np.random.default_rng(seed)
     model = spec.at_length(timesteps) if timesteps is not None else spec
+    inputs, outputs = graph_layout(model)
+    return graph_arrays(inputs, outputs, samples, seed)
+
+
+def graph_layout(spec: GraphSpec) -> tuple[list[tuple[tuple[int, ...], str, int]], list[tuple[int, ...]]]:
+    """What :func:`graph_arrays` needs of a graph model at a known length: ``(shape, dtype, vocabulary)`` of each
+    input (one sample's shape; the vocabulary bounds token ids: the smallest ``input_dim`` of the Embeddings it
+    feeds, else 2) and each output's shape, one sample's, from the engine (Keras's shapes)."""
     vocab: dict[str, int] = {}
-    for layer in model.layers:
+    for layer in spec.layers:
         if isinstance(layer, Embedding) and layer.inputs:
             source = layer.inputs[0].split(":")[0]
             dim = layer.input_dim
             vocab[source] = min(dim, vocab.get(source, dim))
-    xs: list[np.ndarray] = []
-    for x in model.inputs:
-        shape = (samples, *[int(d) for d in x.shape if d is not None])
-        if x.dtype == "int32":
-            xs.append(rng.integers(0, vocab.get(x.name, 2), size=shape, dtype=np.int32))
-        elif x.dtype == "bool":
-            xs.append(rng.random(shape) < 0.5)
-        else:
-            xs.append(rng.random(shape, dtype=np.float32))
-    figures = analyze_graph(model)
-    ys = [
-        rng.integers(0, 2, size=(samples, *[int(d) for d in shape[1:] if d is not None])).astype(np.float32)
-        for shape in figures.output_shapes
+    inputs: list[tuple[tuple[int, ...], str, int]] = [
+        (tuple(int(d) for d in x.shape if d is not None), x.dtype, vocab.get(x.name, 2)) for x in spec.inputs
     ]
+    outputs = [tuple(int(d) for d in shape[1:] if d is not None) for shape in analyze_graph(spec).output_shapes]
+    return inputs, outputs
+
+
+def graph_arrays(
+    inputs: list[tuple[tuple[int, ...], str, int]], outputs: list[tuple[int, ...]], samples: int, seed: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """A graph model's random data, made as :func:`synthetic_data` makes a Sequential's, from one
+    ``numpy.random.default_rng(seed)``, inputs first in their order.
+
+    Args:
+        inputs: ``(shape, dtype, vocabulary)`` per input, one sample's shape: an ``int32`` input takes ids
+            uniform in ``[0, vocabulary)``, a ``bool`` one random booleans (a mask: each step kept with
+            probability 1/2), a ``float32`` one values uniform in [0, 1).
+        outputs: each output's shape, one sample's: labels 0/1 (float32).
+
+    Returns:
+        ``(xs, ys)``: arrays of shape ``(samples, *shape)``, one per input and one per output.
+    """
+    rng = np.random.default_rng(seed)
+    xs: list[np.ndarray] = []
+    for shape, dtype, vocab in inputs:
+        if dtype == "int32":
+            xs.append(rng.integers(0, vocab, size=(samples, *shape), dtype=np.int32))
+        elif dtype == "bool":
+            xs.append(rng.random((samples, *shape)) < 0.5)
+        else:
+            xs.append(rng.random((samples, *shape), dtype=np.float32))
+    ys = [rng.integers(0, 2, size=(samples, *shape)).astype(np.float32) for shape in outputs]
     return xs, ys
 
 
@@ -92,8 +116,17 @@ def task_data(layout: TaskLayout, samples: int, seed: int) -> tuple[np.ndarray, 
     """
     if layout.task == "random":
         return _random(layout, samples, seed)
+    return _generated(layout, samples, seed, _GENERATORS[layout.task])
+
+
+Generator = Callable[[TaskLayout, int, np.random.Generator], tuple[np.ndarray, np.ndarray]]
+
+
+def _generated(layout: TaskLayout, samples: int, seed: int, generate: Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A task's data from its generator: inputs and targets (class indices, or the regression values), labels
+    encoded as the layout says."""
     rng = np.random.default_rng(seed)
-    x, target = _GENERATORS[layout.task](layout, samples, rng)
+    x, target = generate(layout, samples, rng)
     if layout.classes is None:  # regression: target is already the output's shape
         return x, target.astype(np.float32).reshape((samples, *layout.output_shape))
     return x, _encode(target, layout)
@@ -187,7 +220,7 @@ def _tokens(layout: TaskLayout, samples: int, rng: np.random.Generator) -> tuple
     return x, label
 
 
-_GENERATORS = {
+_GENERATORS: dict[str, Generator] = {
     "adding": _adding,
     "sine": _sine,
     "temporal_order": _temporal_order,
