@@ -656,4 +656,24 @@ CATALOGUE: list[Hostile] = [
         "no training run",
         method="GET",
     ),
+    Hostile(
+        "the script of an unknown run",
+        TRAININGS + "/0123456789abcdef0123456789abcdef/script",
+        404,
+        ("path", "run_id"),
+        "no training run",
+        method="GET",
+    ),
+    Hostile(
+        "a TimeDistributed RNN that returns its states",
+        SUMMARY,
+        422,
+        ("body", "layers", 0),
+        "set return_state to false",
+        body={
+            "inputs": [{"name": "x", "shape": [None, 4, 1]}],
+            "layers": [{"type": "TimeDistributed", "layer": {"type": "LSTM", "units": 1, "return_state": True}}],
+            "outputs": ["time_distributed"],
+        },
+    ),
 ]

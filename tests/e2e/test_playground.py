@@ -685,3 +685,44 @@ def test_a_graph_example_summarizes_draws_and_trains(page: Page) -> None:
     page.fill("#t-epochs", "2")
     page.click("#train")
     expect(page.locator("#run-status")).to_contain_text("Succeeded: 2 of 2 epochs", timeout=90_000)
+
+
+def test_runs_compare_on_one_chart_and_a_run_gives_its_script(page: Page) -> None:
+    pick_example(page, "seed_example_1")
+    page.fill("#t-samples", "64")
+    for epochs, rate in (("3", "0.01"), ("5", "0.001")):
+        page.fill("#t-epochs", epochs)
+        page.fill("#t-learning_rate", rate)
+        page.click("#train")
+        expect(page.locator("#run-status")).to_contain_text(f"Succeeded: {epochs} of {epochs} epochs", timeout=90_000)
+    expect(page.locator("#runs li")).to_have_count(2)
+    expect(page.locator("#runs-compare-hint")).to_be_visible()
+    runs = page.evaluate("fetch('/v1/trainings?limit=2').then(r => r.json()).then(p => p.items)")
+
+    # Both past runs beside the shown one (the second): each a line of its own, its val_loss per epoch.
+    boxes = page.locator("#runs input.run-compare-box")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    lines = page.evaluate(
+        "Chart.getChart('loss-chart').data.datasets.slice(3).map(d => [d.label, d.data.map(p => p.y), d.borderColor])"
+    )
+    by_id = {run["id"]: run for run in runs}
+    order = [page.locator("#runs input.run-compare-box").nth(i).get_attribute("value") for i in range(2)]
+    assert [values for _, values, _ in lines] == [by_id[i]["history"]["val_loss"] for i in order]
+    assert all(label.endswith(": val_loss") for label, _, _ in lines) and lines[0][2] != lines[1][2]
+    assert page.evaluate("Chart.getChart('loss-chart').options.scales.x.max") == 5
+    expect(page.locator("#loss-chart")).to_have_attribute("aria-label", re.compile("compared: .+; .+ last "))
+    assert_accessible(page)
+    shot(page, "07-compared-runs")
+    boxes.nth(0).uncheck()
+    assert page.evaluate("Chart.getChart('loss-chart').data.datasets.length") == 4
+
+    # The shown run as a script, in the code dialog: the run's seed, its data and its fit.
+    page.click("#show-script")
+    expect(page.locator("#code-dialog")).to_be_visible()
+    expect(page.locator("#code-title")).to_contain_text("Keras 3 script: run ")
+    text = page.locator("#code-text").input_value()
+    assert "keras.utils.set_random_seed(SEED)" in text and "history = model.fit(" in text and "epochs=5," in text
+    with page.expect_download() as download:
+        page.click("#code-download")
+    assert download.value.suggested_filename.endswith(".py")

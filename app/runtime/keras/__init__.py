@@ -1,5 +1,5 @@
-"""The only modules that import Keras (and so TensorFlow): :mod:`.build`, :mod:`.train`, :mod:`.data`, :mod:`.predict`
-(and :mod:`.baseline`, numpy only, beside the data it scores).
+"""The only modules that import Keras (and so TensorFlow): :mod:`.build`, :mod:`.train`, :mod:`.data`, :mod:`.predict`,
+:mod:`.script` (and :mod:`.baseline`, numpy only, beside the data it scores).
 
 They run in worker processes only; the server process never imports them. Importing this package chooses the
 backend first, before any submodule imports Keras.

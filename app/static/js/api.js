@@ -143,6 +143,12 @@ export async function getRunModel(id) {
   return response.blob();
 }
 
+/** GET /v1/trainings/{id}/script: the run as a runnable Keras 3 script (text), for any run. */
+export async function getRunScript(id) {
+  const response = await call("GET", apiUrl(`v1/trainings/${encodeURIComponent(id)}/script`), { accept: "text/x-python" });
+  return response.text();
+}
+
 /** DELETE /v1/trainings/{id}: cancel. A running run stops at its next batch; answers the ended run. A run that
  *  has already finished is a 409, which the caller can take as "too late, it ended on its own". */
 export async function cancelRun(id) {

@@ -130,6 +130,7 @@ async function main() {
     spec: () => editor.spec,
     invalid: () => editor.invalid,
     problems: (items) => editor.showProblems(items),
+    showCode: (options) => openCode(options),
     loadRun: (run) => {
       editor.load(compactSpec(run.request.model, schema));
       training.setSettings(run.request);

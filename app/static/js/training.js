@@ -4,7 +4,7 @@
 // event per epoch: a point on the chart), stopped with DELETE, and read back with GET. The ids of the runs this
 // browser started are kept in localStorage; the runs themselves are always read from the service.
 
-import { ApiError, cancelRun, followRun, getRun, getRunModel, startTraining } from "./api.js";
+import { ApiError, cancelRun, followRun, getRun, getRunModel, getRunScript, startTraining } from "./api.js";
 import { byId, formatInt, formatLoss, h, loadLocal, saveLocal } from "./dom.js";
 import { problemNode } from "./editor.js";
 
@@ -21,12 +21,16 @@ const ORDER = ["task", "samples", "epochs", "batch_size", "validation_split", "l
 const NULL_OPTION = "__null__";
 const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default" };
 const STEPS = { validation_split: "0.05" };
+// Runs drawn beside the shown one, each in its own colour (--compare-1 ... in app.css).
+const MAX_COMPARED = 4;
+// The chart's own series: loss, val_loss and the baseline; compared runs come after them.
+const OWN_SERIES = 3;
 
 export class TrainingPanel {
   /**
    * @param {ReturnType<import("./schema.js").readSchema>} schema
    * @param {{spec: () => object, problems: (items: object[]) => void, loadRun: (run: object) => void,
-   *          settingsChanged: () => void}} page
+   *          settingsChanged: () => void, showCode: (options: object) => void}} page
    */
   constructor(schema, page) {
     this.schema = schema;
@@ -50,6 +54,9 @@ export class TrainingPanel {
     this.stopButton.addEventListener("click", () => this.stop());
     this.downloadButton = byId("download-model");
     this.downloadButton.addEventListener("click", () => this.downloadModel());
+    this.scriptButton = byId("show-script");
+    this.scriptButton.addEventListener("click", () => this.showScript());
+    this.compared = new Map(); // run id -> the run, drawn beside the shown one, in the order ticked
     this.showIdle();
     this.renderRuns();
   }
@@ -380,6 +387,8 @@ export class TrainingPanel {
     this.drawBaseline(run);
     this.downloadButton.hidden = !run.model_bytes;
     this.downloadButton.dataset.run = run.id;
+    this.scriptButton.hidden = false;
+    this.scriptButton.dataset.run = run.id;
     this.describe(run);
     this.progress.max = 1;
     this.progress.value = run.status === "succeeded" ? 1 : 0;
@@ -405,6 +414,25 @@ export class TrainingPanel {
     }
   }
 
+  /** The shown run as a runnable Keras 3 script (GET /v1/trainings/{id}/script), in the code dialog. */
+  async showScript() {
+    const id = this.scriptButton.dataset.run;
+    try {
+      const text = await getRunScript(id);
+      this.page.showCode({
+        title: `Keras 3 script: run ${id}`,
+        note:
+          "Makes this run's data, builds, compiles and fits its model with its seed and prints the history: " +
+          "run with the Keras and TensorFlow it names, this run's own (GET /v1/trainings/{id}/script).",
+        text,
+        filename: `layerwise-${id}.py`,
+        type: "text/x-python",
+      });
+    } catch (error) {
+      this.setStatus(`Could not get the script: ${error.message}`, "error");
+    }
+  }
+
   /** A run's error and warnings: each that names a setting under it (stateful_shuffle at fit.shuffle), the rest in
    *  the panel's list. */
   showRunProblems(run) {
@@ -420,6 +448,7 @@ export class TrainingPanel {
     if (this.current) return;
     this.shown = null;
     this.downloadButton.hidden = true;
+    this.scriptButton.hidden = true;
     this.clearSettingProblems();
     this.showProblems([]);
     this.resetChart(this.getValue("epochs", this.fields.get("epochs").field) ?? 1);
@@ -504,13 +533,60 @@ export class TrainingPanel {
   }
 
   resetChart(epochs) {
-    for (const dataset of this.chart.data.datasets) dataset.data = [];
-    const x = this.chart.options.scales.x;
-    x.max = Math.max(2, epochs);
-    x.ticks.stepSize = epochs <= 20 ? 1 : undefined; // every epoch labelled while they fit
+    for (const dataset of this.chart.data.datasets.slice(0, OWN_SERIES)) dataset.data = [];
+    this.epochs = epochs;
+    this.fitAxis();
     this.chart.update("none");
     byId("history-rows").replaceChildren();
     this.updateChartLabel();
+  }
+
+  /** The x axis over the shown run's epochs and every compared run's. */
+  fitAxis() {
+    const longest = Math.max(this.epochs ?? 1, ...[...this.compared.values()].map((run) => run.epochs_completed ?? 0));
+    const x = this.chart.options.scales.x;
+    x.max = Math.max(2, longest);
+    x.ticks.stepSize = longest <= 20 ? 1 : undefined; // every epoch labelled while they fit
+  }
+
+  /** Draw a past run beside the shown one (its val_loss if it validated, else its loss), or take it off. */
+  compare(run, on) {
+    if (on) this.compared.set(run.id, run);
+    else this.compared.delete(run.id);
+    this.drawCompared();
+    this.renderCompareState();
+  }
+
+  /** The compared runs' lines after the chart's own series, one colour each, labelled with the run. */
+  drawCompared() {
+    const style = getComputedStyle(document.documentElement);
+    const own = this.chart.data.datasets.slice(0, OWN_SERIES);
+    const lines = [...this.compared.values()].map((run, i) => {
+      const key = run.history?.val_loss ? "val_loss" : "loss";
+      const stroke = style.getPropertyValue(`--compare-${i + 1}`).trim();
+      return {
+        label: `${runLabel(run)}: ${key}`,
+        data: (run.history?.[key] ?? []).map((y, epoch) => ({ x: epoch + 1, y })),
+        borderColor: stroke, backgroundColor: stroke, borderDash: key === "val_loss" ? [6, 4] : [], pointRadius: 2,
+        borderWidth: 1.5, tension: 0, spanGaps: false, clip: false,
+      };
+    });
+    this.chart.data.datasets = [...own, ...lines];
+    this.fitAxis();
+    this.chart.update();
+    this.updateChartLabel();
+  }
+
+  /** Each listed run's compare box: ticked when drawn, its colour beside it; none can be ticked past the most. */
+  renderCompareState() {
+    const order = [...this.compared.keys()];
+    for (const box of byId("runs").querySelectorAll("input.run-compare-box")) {
+      const at = order.indexOf(box.value);
+      box.checked = at >= 0;
+      box.disabled = at < 0 && order.length >= MAX_COMPARED;
+      const swatch = box.parentElement.querySelector(".swatch");
+      swatch.style.background = at >= 0 ? `var(--compare-${at + 1})` : "transparent";
+    }
   }
 
   /** The run's baseline (the loss of the best constant answer on its data) as a flat line over the epochs. */
@@ -546,7 +622,7 @@ export class TrainingPanel {
   }
 
   updateChartLabel() {
-    const [loss, valLoss, baseline] = this.chart.data.datasets;
+    const [loss, valLoss, baseline, ...compared] = this.chart.data.datasets;
     const points = loss.data.length;
     const base = baseline.data[0]?.y;
     const figure = byId("chart-figure");
@@ -558,8 +634,9 @@ export class TrainingPanel {
       points
         ? `Loss per epoch, ${points} epoch${points === 1 ? "" : "s"}: last loss ${formatLoss(last)}` +
             (lastVal !== undefined ? `, last val_loss ${formatLoss(lastVal)}` : "") +
-            (base !== undefined ? `, baseline ${formatLoss(base)}` : "")
-        : "Loss per epoch: no run yet",
+            (base !== undefined ? `, baseline ${formatLoss(base)}` : "") +
+            comparedText(compared)
+        : "Loss per epoch: no run yet" + comparedText(compared),
     );
   }
 
@@ -578,13 +655,22 @@ export class TrainingPanel {
     const items = runs.filter(Boolean).map((run) => this.runItem(run));
     list.replaceChildren(...items);
     byId("runs-empty").hidden = items.length > 0;
+    byId("runs-compare-hint").hidden = items.length < 2;
+    // A compared run is redrawn from what the service says of it now; one it no longer has goes.
+    const listed = new Map(runs.filter((run) => run && !run.unreadable).map((run) => [run.id, run]));
+    for (const id of [...this.compared.keys()]) {
+      if (listed.has(id)) this.compared.set(id, listed.get(id));
+      else this.compared.delete(id);
+    }
+    this.renderCompareState();
+    if (this.compared.size) this.drawCompared();
     if (this.idle) this.showIdle();
   }
 
   runItem(run) {
     if (run.unreadable) return h("li", {}, h("span", { class: "muted" }, `${run.id}: could not be read just now`));
     const loss = run.history?.loss?.at(-1);
-    const when = new Date(run.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+    const when = runTime(run);
     const name = run.request?.model?.name ?? "model";
     const item = h(
       "li",
@@ -600,6 +686,14 @@ export class TrainingPanel {
         type: "button", class: "link", onclick: () => this.page.loadRun(run),
         "aria-label": `Load the model and settings of the run of ${name} at ${when}`,
       }, "Load"),
+      h("label", { class: "run-compare" },
+        h("input", {
+          type: "checkbox", class: "run-compare-box", value: run.id,
+          onchange: (event) => this.compare(run, event.target.checked),
+          "aria-label": `Compare the run of ${name} at ${when} on the chart`,
+        }),
+        h("span", { class: "swatch", "aria-hidden": "true" }),
+        "compare"),
     );
     return item;
   }
@@ -609,6 +703,23 @@ export class TrainingPanel {
 function rememberRun(id) {
   const ids = loadLocal(RUNS_KEY, []).filter((x) => x !== id);
   saveLocal(RUNS_KEY, [id, ...ids].slice(0, MAX_RUNS));
+}
+
+/** A run as the chart's legend names it: the model's name and the time it was started. */
+function runLabel(run) {
+  return `${run.request?.model?.name ?? "model"} ${runTime(run)}`;
+}
+
+/** When the run was started, as the clock of this browser says it. */
+function runTime(run) {
+  return new Date(run.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** The compared runs, for the chart's text alternative: each one's last value. */
+function comparedText(compared) {
+  if (!compared.length) return "";
+  const each = compared.map((line) => `${line.label} last ${formatLoss(line.data.at(-1)?.y)}`);
+  return `; compared: ${each.join("; ")}`;
 }
 
 function statusText(run) {
