@@ -80,9 +80,9 @@ class TrainingService:
         data_figures = checked.length or checked.figures
         check_training_limits(normalized, data_figures.output_shapes, self._settings, loc)
         # The task against the engine's shapes (Keras's own), so that a model that does not fit is a 422 here. A
-        # graph model trains on the random task's data, one array per input (TrainingSpec.normalized says so).
-        if not normalized.model.is_graph:
-            normalized.task_layout(data_figures.input_shape[1:], data_figures.layers[-1].output_shape[1:], loc)
+        # graph model on the random task gets one array per input instead (TrainingSpec.uses_task_layout).
+        if normalized.uses_task_layout:
+            normalized.task_layout(data_figures.input_shape[1:], data_figures.output_shapes[0][1:], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc, client)

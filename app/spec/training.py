@@ -14,6 +14,7 @@ from pydantic import Discriminator, Field, Tag
 
 from app.errors import Loc, SpecError
 from app.spec.graph import GraphSpec
+from app.spec.layers import Embedding
 from app.spec.model import ModelSpec
 from app.spec.tasks import TASKS, TaskLayout, TaskName, check_metrics, task_layout
 from app.spec.types import StrictModel
@@ -150,19 +151,26 @@ class TrainingSpec(StrictModel):
                 against the model's shapes is :meth:`task_layout`'s, which needs the analytic engine.
         """
         model = self.model.normalized((*loc, "model"))
-        if model.is_graph and self.data.task != "random":
-            raise SpecError.one(
-                (*loc, "data", "task"),
-                f"data.task={self.data.task!r} makes data for a model of one input and one output; a graph model "
-                "trains on the random task's data (one array per input, 0/1 labels per output): leave data.task out",
-                "task_input_shape",
-            )
-        if model.is_graph and self.compile.loss == "sparse_categorical_crossentropy":
+        if isinstance(model, GraphSpec) and self.data.task != "random":
+            inputs, outputs = len(model.inputs), len(model.outputs)
+            dtype = model.inputs[0].dtype
+            if inputs != 1 or outputs != 1 or dtype == "bool":
+                counts = f"{inputs} input{'s' * (inputs != 1)} and {outputs} output{'s' * (outputs != 1)}"
+                has = f"its input is {dtype}" if inputs == outputs == 1 else f"this graph has {counts}"
+                raise SpecError.one(
+                    (*loc, "data", "task"),
+                    f"data.task={self.data.task!r} makes data for a model of one float32 (or int32 token) input and "
+                    f"one output, and {has}: leave data.task out to train on the random task's data (one array per "
+                    "input, 0/1 labels per output)",
+                    "task_input_shape",
+                )
+        if model.is_graph and self.data.task == "random" and self.compile.loss == "sparse_categorical_crossentropy":
             raise SpecError.one(
                 (*loc, "compile", "loss"),
-                "a graph model's labels are 0/1 values shaped like each output, which "
+                "on the random task a graph model's labels are 0/1 values shaped like each output, which "
                 "sparse_categorical_crossentropy cannot score (it takes class indices): use binary_crossentropy, "
-                "categorical_crossentropy or a regression loss",
+                "categorical_crossentropy or a regression loss, or give a graph of one input and one output a "
+                "data.task with classes (temporal_order, running_parity, tokens)",
                 "loss_output",
             )
         if model.variable_axes and self.data.timesteps is None:
@@ -213,8 +221,23 @@ class TrainingSpec(StrictModel):
         return self.model_copy(update={"model": model, "fit": self.fit.model_copy(update={"batch_size": batch_size})})
 
     @property
+    def uses_task_layout(self) -> bool:
+        """Whether the data follows :meth:`task_layout` (one input, one output): a Sequential's always, a graph's
+        for any task but ``random``, which gives a graph one array per input and 0/1 labels per output."""
+        return not self.model.is_graph or self.data.task != "random"
+
+    @property
     def vocab(self) -> int | None:
-        """The first layer's ``input_dim`` when it is an Embedding (the model takes token ids), else ``None``."""
+        """The ``input_dim`` of the Embedding the input feeds when the model takes token ids, else ``None``: a
+        Sequential's first layer; in a normalized graph, the smallest of the Embeddings its first input feeds."""
+        if isinstance(self.model, GraphSpec):
+            source = self.model.inputs[0].name
+            dims = [
+                layer.input_dim
+                for layer in self.model.layers
+                if isinstance(layer, Embedding) and layer.inputs and layer.inputs[0].split(":")[0] == source
+            ]
+            return min(dims) if dims else None
         first = self.model.layers[0]
         return getattr(first, "input_dim", None) if first.type == "Embedding" else None
 
@@ -228,7 +251,10 @@ class TrainingSpec(StrictModel):
             SpecError: (422) the model does not fit ``data.task`` or its loss, or a metric cannot score the
                 labels (:func:`app.spec.tasks.check_metrics`).
         """
-        last = (*loc, "model", "layers", len(self.model.layers) - 1)
+        index = len(self.model.layers) - 1
+        if isinstance(self.model, GraphSpec):  # the layer whose output the labels are for
+            index = self.model.layer_index().get(self.model.outputs[0].split(":")[0], index)
+        last = (*loc, "model", "layers", index)
         layout = task_layout(self.data.task, input_shape, output_shape, self.compile.loss, self.vocab, loc, last)
         check_metrics(self.compile.metrics, layout.encoding, loc)
         return layout

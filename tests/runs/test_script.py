@@ -63,6 +63,20 @@ RUNS: dict[str, dict[str, Any]] = {
         "fit": {"epochs": 3, "shuffle": False, "early_stopping": {"monitor": "loss", "patience": 1}},
         "seed": 7,
     },
+    # a graph model of one input and one output on a task, its labels one-hot
+    "graph_task": {
+        "model": {
+            "inputs": [{"name": "bits", "shape": [8, 1]}],
+            "layers": [
+                {"type": "GRU", "name": "gru", "units": 4, "return_sequences": True},
+                {"type": "Dense", "name": "parity", "units": 2, "activation": "softmax"},
+            ],
+            "outputs": ["parity"],
+        },
+        "compile": {"loss": "categorical_crossentropy"},
+        "data": {"task": "running_parity", "samples": 64},
+        "fit": {"epochs": 2},
+    },
     # a graph model: two inputs, one array each
     "graph": {
         "model": {

@@ -206,3 +206,88 @@ def test_the_random_task_is_the_seed_s_run_to_the_last_bit(client: TestClient) -
     run = train(client, {**body, "data": {"samples": 100, "task": "random"}})
     assert run["history"]["loss"] == expected
     assert run["baseline"] == {"loss": pytest.approx(0.2499), "val_loss": None}  # 49 ones of 100: 0.49 * 0.51
+
+
+# A functional model of one input and one output learns a task as a Sequential does: keras-io's style of
+# a residual block (the input projected, an LSTM over it, the two added) on the adding problem, and token ids
+# into an Embedding the input feeds (its input_dim bounds the ids).
+RESIDUAL_ADDER: dict[str, Any] = {
+    "name": "residual_adder",
+    "inputs": [{"name": "series", "shape": [20, 2]}],
+    "layers": [
+        {"type": "Dense", "name": "project", "units": 16},
+        {"type": "LSTM", "name": "lstm", "units": 16, "return_sequences": True, "inputs": ["project"]},
+        {"type": "Add", "name": "residual", "inputs": ["project", "lstm"]},
+        {"type": "LSTM", "name": "summary", "units": 16},
+        {"type": "Dense", "name": "sum", "units": 1},
+    ],
+    "outputs": ["sum"],
+}
+TOKEN_GRAPH: dict[str, Any] = {
+    "inputs": [{"name": "ids", "shape": [20], "dtype": "int32"}],
+    "layers": [
+        {"type": "Embedding", "name": "embed", "input_dim": 20, "output_dim": 8},
+        {"type": "GlobalMaxPooling1D", "name": "pool"},
+        {"type": "Dense", "name": "marker", "units": 3, "activation": "softmax"},
+    ],
+    "outputs": ["marker"],
+}
+
+
+def test_a_graph_model_of_one_input_and_one_output_learns_a_task(client: TestClient) -> None:
+    run = train(
+        client,
+        {
+            "model": RESIDUAL_ADDER,
+            "compile": {"loss": "mse", "learning_rate": 0.01},
+            "data": {"task": "adding", "samples": 1000},
+            "fit": {"epochs": 6, "validation_split": 0.2},
+        },
+    )
+    # The task's own data: a Sequential of the same input shape gets the same arrays, so the same baseline.
+    sequential = train(
+        client,
+        {
+            "model": {"input_shape": [20, 2], **LSTM_DENSE},
+            "data": {"task": "adding", "samples": 1000},
+            "fit": {"epochs": 1, "validation_split": 0.2},
+        },
+    )
+    assert run["baseline"] == sequential["baseline"]
+    assert run["baseline"]["val_loss"] == pytest.approx(0.1966, abs=1e-4)  # the variance of the sums (about 1/6)
+    assert run["history"]["val_loss"][-1] < run["baseline"]["val_loss"] / 3
+
+    tokens = train(
+        client,
+        {
+            "model": TOKEN_GRAPH,
+            "compile": {"loss": "sparse_categorical_crossentropy", "learning_rate": 0.01},
+            "data": {"task": "tokens", "samples": 500},
+            "fit": {"epochs": 5, "validation_split": 0.2},
+        },
+    )
+    # The same model and data as the tokens row of RUNS, written as a graph: the same run, to the last bit.
+    assert tokens["history"]["val_loss"][-1] == pytest.approx(RUNS["tokens"][1], rel=1e-6)
+
+
+def test_a_task_needs_one_input_and_one_output(client: TestClient) -> None:
+    two = {
+        "inputs": [{"name": "a", "shape": [20, 2]}, {"name": "b", "shape": [20, 2]}],
+        "layers": [
+            {"type": "Add", "inputs": ["a", "b"]},
+            {"type": "LSTM", "units": 4},
+            {"type": "Dense", "units": 1},
+        ],
+        "outputs": ["dense"],
+    }
+    r = client.post("/v1/trainings", json={"model": two, "data": {"task": "adding"}})
+    assert r.status_code == 422
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "data", "task"] and item["type"] == "task_input_shape"
+    assert "this graph has 2 inputs and 1 output" in item["msg"] and "leave data.task out" in item["msg"]
+    # A graph that does not fit the task is named at its output layer, as a Sequential at its last.
+    wrong = {**RESIDUAL_ADDER, "layers": [*RESIDUAL_ADDER["layers"][:-1], {"type": "Dense", "name": "sum", "units": 3}]}
+    r = client.post("/v1/trainings", json={"model": wrong, "data": {"task": "adding"}})
+    assert r.status_code == 422, r.text
+    (item,) = r.json()["detail"]
+    assert item["loc"][:4] == ["body", "model", "layers", 4] and item["type"] == "task_output_shape", item

@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from app.analysis.engine import analyze_graph
+from app.analysis.engine import analyze, analyze_graph
 from app.spec.graph import GraphSpec
 from app.spec.layers import Embedding
 from app.spec.tasks import SINE_FREQUENCY, SINE_NOISE, TEMPORAL_ORDER_SYMBOLS, TaskLayout
+from app.spec.training import TrainingSpec
 
 
 def synthetic_data(
@@ -97,6 +98,26 @@ def graph_arrays(
             xs.append(rng.random((samples, *shape), dtype=np.float32))
     ys = [rng.integers(0, 2, size=(samples, *shape)).astype(np.float32) for shape in outputs]
     return xs, ys
+
+
+def data_layout(spec: TrainingSpec) -> TaskLayout | None:
+    """The layout of a normalized training's data (:meth:`TrainingSpec.task_layout`) on the engine's shapes
+    (Keras's own) at ``data.timesteps``; ``None`` for a graph on the random task (:func:`graph_data` then).
+
+    Raises:
+        SpecError: the model does not fit the task (the service checks it before queueing: a bug then).
+    """
+    if not spec.uses_task_layout:
+        return None
+    model = spec.model
+    if model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
+        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+        model = model.at_length(spec.data.timesteps)
+    figures = analyze(model)
+    sample_in, sample_out = (
+        tuple(int(d) for d in shape[1:] if d is not None) for shape in (figures.input_shape, figures.output_shapes[0])
+    )
+    return spec.task_layout(sample_in, sample_out)
 
 
 def task_data(layout: TaskLayout, samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

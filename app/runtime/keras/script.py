@@ -20,7 +20,6 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from app.analysis.engine import analyze
 from app.runtime.keras import data
 from app.spec.graph import GraphSpec
 from app.spec.layers.common import python_literal
@@ -103,8 +102,10 @@ def embedded_source(functions: list[Callable[..., Any]]) -> str:
 def _data_code(spec: TrainingSpec) -> tuple[list[str], list[Callable[..., Any]]]:
     """The lines that make ``x`` and ``y`` as the run did (:func:`app.runtime.keras.train.train`), and the
     functions of :mod:`.data` they call."""
-    timesteps = spec.data.timesteps
-    if isinstance(spec.model, GraphSpec):
+    layout = data.data_layout(spec)
+    if layout is None:  # a graph on the random task
+        assert isinstance(spec.model, GraphSpec)
+        timesteps = spec.data.timesteps
         graph = spec.model.at_length(timesteps) if timesteps is not None else spec.model
         inputs, outputs = data.graph_layout(graph)
         return [
@@ -114,12 +115,6 @@ def _data_code(spec: TrainingSpec) -> tuple[list[str], list[Callable[..., Any]]]
             f"OUTPUTS = {outputs!r}",
             "x, y = graph_arrays(INPUTS, OUTPUTS, SAMPLES, SEED)",
         ], [data.graph_arrays]
-    model = spec.model.at_length(timesteps) if spec.model.variable_axes and timesteps is not None else spec.model
-    figures = analyze(model)
-    layout = spec.task_layout(
-        tuple(int(d) for d in figures.input_shape[1:] if d is not None),
-        tuple(int(d) for d in figures.layers[-1].output_shape[1:] if d is not None),
-    )
     fields = ", ".join(f"{name}={getattr(layout, name)!r}" for name in layout.__dataclass_fields__)
     lines = [
         "# What layerwise's task_layout chose for this model and loss (the fields of its TaskLayout).",
@@ -189,7 +184,7 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
         "from __future__ import annotations",
         "",
         "import json",
-        *([] if isinstance(spec.model, GraphSpec) else ["from types import SimpleNamespace"]),
+        *(["from types import SimpleNamespace"] if spec.uses_task_layout else []),
         "",
         "import keras",
         "import numpy as np",

@@ -16,7 +16,7 @@ import keras
 
 from app.runtime.keras.baseline import constant_loss
 from app.runtime.keras.build import build_any, describe
-from app.runtime.keras.data import graph_data, task_data
+from app.runtime.keras.data import data_layout, graph_data, task_data
 from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
@@ -215,17 +215,11 @@ def train(
 
     x: Any  # one array, or a graph's list of them, for inputs and labels alike
     y: Any
-    if isinstance(spec.model, GraphSpec):  # the random task's data, one array per input and per output
+    layout = data_layout(spec)  # checked against the engine's shapes (Keras's own) before queueing
+    if layout is None:  # a graph on the random task: one array per input and per output
+        assert isinstance(spec.model, GraphSpec)
         x, y = graph_data(spec.model, spec.data.samples, spec.seed, spec.data.timesteps)
-        layout = None
     else:
-        input_shape = spec.model.batch_shape
-        if spec.model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
-            assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
-            input_shape = spec.model.at_length(spec.data.timesteps).batch_shape
-        output_shape = list(model.compute_output_shape((None, *input_shape[1:])))
-        # The service checked the task against the analytic engine's shapes (the same as Keras's) before queueing.
-        layout = spec.task_layout(input_shape[1:], output_shape[1:])
         x, y = task_data(layout, spec.data.samples, spec.seed)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
