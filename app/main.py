@@ -136,6 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(require_json_body)],
         docs_url=None,  # /docs is served by app.api.web with Swagger UI's files from the package, not from a CDN
         redoc_url=None,
+        # Starlette's slash redirect builds its Location from the client's Host header; the 404 handler
+        # redirects a documented path's trailing slash itself, with the path alone (app.api.error_handlers).
+        redirect_slashes=False,
     )
     app.state.settings = settings
     install_error_handlers(app)

@@ -119,11 +119,12 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": items}, status_code=422)
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """The methods the request's path answers, from the OpenAPI document: every operation of every documented
-    path that matches (Starlette's 405 lists only the methods of the first route whose path matches, e.g. GET
-    but not DELETE on /v1/trainings/{run_id}). HEAD is there only where a route declares it (/healthz, /readyz):
-    a FastAPI route answers exactly its declared methods. Empty for an undocumented path."""
+def _allowed_methods(request: Request, path: str | None = None) -> list[str]:
+    """The methods the request's path (or ``path``, as the client wrote it) answers, from the OpenAPI document:
+    every operation of every documented path that matches (Starlette's 405 lists only the methods of the first
+    route whose path matches, e.g. GET but not DELETE on /v1/trainings/{run_id}). HEAD is there only where a
+    route declares it (/healthz, /readyz): a FastAPI route answers exactly its declared methods. Empty for an
+    undocumented path."""
     app = request.app
     patterns: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "method_patterns", None)
     if patterns is None:
@@ -135,7 +136,7 @@ def _allowed_methods(request: Request) -> list[str]:
             for path, operations in app.openapi()["paths"].items()
         ]
         app.state.method_patterns = patterns
-    path = request.url.path.removeprefix(request.scope.get("root_path", ""))
+    path = (path or request.url.path).removeprefix(request.scope.get("root_path", ""))
     return sorted(set().union(*(methods for pattern, methods in patterns if pattern.match(path))))
 
 
@@ -150,6 +151,14 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
             listed = ", ".join(allowed)
             item = ErrorItem((), f"{request.method} is not allowed here; this path answers {listed}", "http_405")
             return JSONResponse({"detail": [item]}, status_code=405, headers={"Allow": listed})
+    if exc.status_code == 404 and len(request.url.path) > 1 and request.url.path.endswith("/"):
+        # A documented path written with a trailing slash: Starlette's own redirect (off: FastAPI(redirect_slashes=
+        # False)) would build an absolute Location from the client's Host header; this one is the path alone.
+        path = request.url.path.rstrip("/")
+        if path and request.method in _allowed_methods(request, path):
+            location = path + (f"?{request.url.query}" if request.url.query else "")
+            item = ErrorItem((), f"this path is {path}, without the trailing slash (Location)", "http_307")
+            return JSONResponse({"detail": [item]}, status_code=307, headers={"Location": location})
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI turns any failure to read the body as JSON, other than a syntax error, into a bare 400 that
         # names nothing; it is a body that is not JSON, and says so like a syntax error does.

@@ -336,3 +336,15 @@ def test_an_enormous_input_gives_sizes_in_scientific_notation(client: TestClient
         "training this model at a batch of 1 needs an estimated 1.81e+75 B (1.81e+75 bytes: "
     )
     assert " PB" not in memory["msg"] and not re.search(r"\d{19}", memory["msg"].replace(",", ""))
+
+
+def test_a_trailing_slash_redirects_to_the_path_alone_whatever_the_host(client: TestClient) -> None:
+    """Starlette's redirect took its Location from the client's Host header (issue 18); this one is a path."""
+    r = client.get("/v1/trainings/?limit=2", headers={"Host": "evil.example"}, follow_redirects=False)
+    assert r.status_code == 307 and r.headers["location"] == "/v1/trainings?limit=2"
+    assert r.json()["detail"][0]["type"] == "http_307"
+    followed = client.get("/v1/trainings/?limit=2")
+    assert followed.status_code == 200 and "items" in followed.json()
+    # Only a path the service has, for a method it answers there: anything else is the 404 it was.
+    assert client.get("/v1/nothing/", follow_redirects=False).status_code == 404
+    assert client.delete("/v1/models/summary/", follow_redirects=False).status_code == 404

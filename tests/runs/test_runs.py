@@ -304,3 +304,20 @@ def test_a_cancel_after_the_last_batch_leaves_the_trained_run_succeeded(local_cl
     assert ended["status"] == "succeeded" and ended["epochs_completed"] == 1, ended
     assert set(ended["history"]) == {"loss", "val_loss"}
     assert pid in client.app.state.hub.ready["training"]  # type: ignore[attr-defined]  # the same warm worker
+
+
+def test_the_store_never_holds_more_finished_runs_than_the_limit(
+    client: TestClient, seed: dict[str, Any], settings: Settings
+) -> None:
+    """Pruned at every creation (it was every 50th: up to 49 over LAYERWISE_RUNS_MAX_COUNT, issue 18)."""
+    settings.runs_max_count = 3
+    ids = []
+    for _ in range(5):
+        r = client.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
+        assert r.status_code == 201 and r.json()["status"] == "succeeded"
+        ids.append(r.json()["id"])
+    # At the 5th creation the prune keeps the 3 newest (the new run among them); every older finished run goes,
+    # those of the tests before this one too.
+    kept = [run["id"] for run in client.get("/v1/trainings?limit=100").json()["items"]]
+    assert kept == ids[:1:-1]  # newest first: the 5th, 4th and 3rd
+    assert client.get(f"/v1/trainings/{ids[0]}").status_code == 404
