@@ -7,6 +7,7 @@ the server stopped under (:mod:`app.runs.status`). :class:`RunRecorder` applies 
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,9 +29,14 @@ class RunRecorder:
     reopen a finished run, nor a second end replace the first.
     """
 
+    #: Least seconds between two stores of a run's batch progress: ``GET`` shows where the stream is, within
+    #: this, without a store write per batch event.
+    PROGRESS_SAVE_EVERY_S = 1.0
+
     def __init__(self, store: RunStore, run: TrainingRun) -> None:
         self.store = store
         self.run = run
+        self._progress_saved = 0.0  # time.monotonic() of the last store of batch progress
 
     @property
     def finished(self) -> bool:
@@ -48,12 +54,17 @@ class RunRecorder:
         )
 
     async def batch(self, data: dict[str, Any]) -> None:
-        """A batch ended (throttled by the worker): update progress, tell followers, store nothing."""
+        """A batch ended (throttled by the worker): update progress and tell followers; the run with its progress
+        is stored at most every :attr:`PROGRESS_SAVE_EVERY_S` (no event is stored: a batch is not history)."""
         if self.finished:
             return
         self.run.progress = Progress(
             epoch=data["epoch"], epochs=data["epochs"], batch=data["batch"], batches=data["batches"]
         )
+        now = time.monotonic()
+        if now - self._progress_saved >= self.PROGRESS_SAVE_EVERY_S:
+            self._progress_saved = now
+            await self.store.save(self.run)
         await self.store.publish(self.run.id, "batch", data)
 
     async def baseline(self, data: dict[str, Any]) -> None:

@@ -321,3 +321,24 @@ def test_the_store_never_holds_more_finished_runs_than_the_limit(
     kept = [run["id"] for run in client.get("/v1/trainings?limit=100").json()["items"]]
     assert kept == ids[:1:-1]  # newest first: the 5th, 4th and 3rd
     assert client.get(f"/v1/trainings/{ids[0]}").status_code == 404
+
+
+def test_a_running_run_s_progress_is_the_stream_s(client: TestClient, seed: dict[str, Any]) -> None:
+    """GET showed batch 0 while the event stream was at batch 1,563 (issue 18): the run is stored with its
+    progress at most RunRecorder.PROGRESS_SAVE_EVERY_S after a batch event."""
+    run = start(client, seed["seed_example_1"], **LONG)
+    try:
+        with client.stream("GET", f"/v1/trainings/{run['id']}/events") as r:
+            batches = (e["data"] for e in sse_events(r.iter_lines()) if e["event"] == "batch")
+            streamed = next(batches)
+            for streamed in batches:  # a few batch events in: the run has been stored with progress since
+                if streamed["batch"] >= 20 or streamed["epoch"] > 1:
+                    break
+        # Mid-epoch, as the stream is: only the epoch's end stored progress before (batch 0, then 313 of 313).
+        deadline = time.monotonic() + 30
+        while not 0 < (got := client.get(f"/v1/trainings/{run['id']}").json()["progress"])["batch"] < 313:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.05)
+        assert got["epoch"] >= 1 and got["batches"] == streamed["batches"] == 313
+    finally:
+        client.delete(f"/v1/trainings/{run['id']}")
