@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 import traceback
 from collections.abc import Callable
@@ -81,8 +82,24 @@ def with_request_id(request_id: str | None, fn: Callable[..., Any], *args: Any) 
         correlation_id.reset(token)
 
 
+# Terminal escapes (Keras colours some messages), then any other control character but newline and tab.
+_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
+MAX_MESSAGE_CHARS = 2000
+
+
+def plain_message(msg: str) -> str:
+    """A worker's error message as a person can be shown it: no terminal escapes or control characters, nothing
+    from Keras's dump of a call's arguments on (``Arguments received by ...``: tensors, even the data), and at
+    most :data:`MAX_MESSAGE_CHARS` characters, with how many more there were."""
+    text = _ESCAPES.sub("", msg)
+    text = text.split("Arguments received by", 1)[0].rstrip()
+    if len(text) > MAX_MESSAGE_CHARS:
+        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text) - MAX_MESSAGE_CHARS} more characters)"
+    return text
+
+
 def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
-    return {"ok": False, "error": {"kind": kind, "msg": msg, **extra}}
+    return {"ok": False, "error": {"kind": kind, "msg": plain_message(msg), **extra}}
 
 
 def _model_spec(spec: dict[str, Any]) -> Any:
