@@ -82,7 +82,7 @@ def bptt_step_scalars(layer: KerasLayer) -> int:
     """Scalars ``layer`` keeps per timestep of one sample for backpropagation through time:
     :data:`BPTT_SCALARS_PER_UNIT` x ``units`` for an RNN, both directions of a ``Bidirectional``, 0 otherwise."""
     if layer.type == "Bidirectional":
-        return 2 * sum(bptt_step_scalars(inner) for inner in layer.inner_layers())
+        return 2 * bptt_step_scalars(layer.innermost())
     return BPTT_SCALARS_PER_UNIT.get(layer.type, 0) * int(getattr(layer, "units", 0))
 
 

@@ -18,13 +18,9 @@ from app.spec.training import Optimizer, TrainingSpec
 
 
 def _units(layer: KerasLayer, loc: Loc) -> list[tuple[Loc, KerasLayer, int]]:
-    found: list[tuple[Loc, KerasLayer, int]] = []
-    units = getattr(layer, "units", None)
-    if isinstance(units, int):
-        found.append(((*loc, "units"), layer, units))
-    for field in layer.WRAPPED_FIELDS:
-        found.extend(_units(getattr(layer, field), (*loc, field)))
-    return found
+    """Every ``units`` of the layer and of the layers it wraps, each at its ``loc``."""
+    found = ((where, x, getattr(x, "units", None)) for where, x in layer.walk(loc))
+    return [((*where, "units"), x, units) for where, x, units in found if isinstance(units, int)]
 
 
 def check_layer_count(spec: ModelSpec | GraphSpec, limits: Limits, loc: Loc = ("body",)) -> None:

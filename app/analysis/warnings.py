@@ -53,16 +53,14 @@ def _describe(spec: ModelSpec, index: int) -> str:
 
 def _activation(layer: KerasLayer) -> str | None:
     """The activation of the layer's output (a wrapper's is its inner layer's), ``None`` if it has none."""
-    inner = layer.inner_layers()
-    if inner:
-        return _activation(inner[0])
-    if "activation" not in type(layer).model_fields:
+    inner = layer.innermost()
+    if "activation" not in type(inner).model_fields:
         return None
-    return getattr(layer, "activation", None) or "linear"
+    return getattr(inner, "activation", None) or "linear"
 
 
 def _returns_sequences(layer: KerasLayer) -> bool:
-    return bool(getattr(layer, "return_sequences", False)) or any(_returns_sequences(x) for x in layer.inner_layers())
+    return any(getattr(x, "return_sequences", False) for _, x in layer.walk())
 
 
 def _output_layer(spec: ModelSpec) -> int | None:
@@ -109,7 +107,7 @@ def model_warnings(spec: ModelSpec, figures: ModelFigures, loc: Loc = ("body",))
                 )
             )
         activation = _activation(layer)
-        units = getattr((layer.inner_layers() or [layer])[0], "units", None)
+        units = getattr(layer.innermost(), "units", None)
         if activation == "softmax" and units == 1:
             warnings.append(
                 _warning(

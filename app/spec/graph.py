@@ -152,11 +152,7 @@ class GraphSpec(StrictModel):
         def auto(layer: KerasLayer) -> KerasLayer:
             layer = layer.keras2_renamed()
             update: dict[str, object] = {}
-            for field in layer.WRAPPED_FIELDS:
-                inner = getattr(layer, field)
-                if not layer.trainable:
-                    inner = inner.model_copy(update={"trainable": False})
-                update[field] = auto(inner)
+            update.update(layer.wrapped_updated(auto))
             if layer.name is None:
                 update["name"] = next_auto_name(layer.type, counters, taken)
             return layer.model_copy(update=update) if update else layer

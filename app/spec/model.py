@@ -173,7 +173,7 @@ class ModelSpec(StrictModel):
                     )
                 else:
                     given.append((where, [None, *value] if field == "input_shape" else list(value)))
-            for inner_loc, inner in _inner_layers(layer, (*loc, "layers", i)):
+            for inner_loc, inner in list(layer.walk((*loc, "layers", i)))[1:]:
                 for field in ("input_shape", "batch_input_shape"):
                     if getattr(inner, field) is not None:
                         errors.append(
@@ -234,7 +234,7 @@ class ModelSpec(StrictModel):
             else:
                 fix = f"give batch_input_shape (e.g. {example}) instead of input_shape"
             for i, layer in enumerate(self.layers):
-                nested = _inner_layers(layer, (*loc, "layers", i), itself=True)
+                nested = list(layer.walk((*loc, "layers", i)))
                 stateful = [where for where, x in nested if getattr(x, "stateful", False)]
                 if stateful:
                     errors.append(
@@ -249,7 +249,7 @@ class ModelSpec(StrictModel):
         assert batch_shape is not None
 
         # Keras names a wrapped layer before its wrapper (it is constructed first: Bidirectional(LSTM(...))).
-        taken = set(seen) | {x.name for layer in self.layers for _, x in _inner_layers(layer, ()) if x.name}
+        taken = set(seen) | {x.name for layer in self.layers for _, x in list(layer.walk())[1:] if x.name}
         counters: dict[str, int] = {}
 
         def named(layer: KerasLayer) -> KerasLayer:
@@ -257,14 +257,7 @@ class ModelSpec(StrictModel):
             update: dict[str, object] = {"input_shape": None, "batch_input_shape": None}
             if "input_length" in type(layer).model_fields:
                 update["input_length"] = None
-            for field in layer.WRAPPED_FIELDS:
-                inner = getattr(layer, field)
-                if not layer.trainable:
-                    # Keras's trainable setter freezes the layers a wrapper holds; a constructor argument alone
-                    # would not (Bidirectional(GRU(4), trainable=False) counts its weights trainable), so the
-                    # canonical form, its Keras build and its exported code say it on the inner layer too.
-                    inner = inner.model_copy(update={"trainable": False})
-                update[field] = named(inner)
+            update.update(layer.wrapped_updated(named))
             # Keras counts per stem from 0 ("dense", "dense_1", ...); names the user took are skipped.
             update["name"] = layer.name or next_auto_name(layer.type, counters, taken)
             return layer.model_copy(update=update)
@@ -290,7 +283,7 @@ def _keras2_arguments(
     """
     errors: list[ErrorItem] = []
     for i, top in enumerate(layers):
-        for where, layer in _inner_layers(top, (*loc, "layers", i), itself=True):
+        for where, layer in top.walk((*loc, "layers", i)):
             for old, new in layer.KERAS2_RENAMES.items():
                 if getattr(layer, old) is not None and new in layer.model_fields_set:
                     errors.append(
@@ -327,7 +320,7 @@ def _graph_only(layers: Sequence[KerasLayer], loc: Loc) -> list[ErrorItem]:
         '{"inputs": [{"name": "x", "shape": [...]}], "layers": [...], "outputs": [...]})'
     )
     for i, top in enumerate(layers):
-        for where, layer in _inner_layers(top, (*loc, "layers", i), itself=True):
+        for where, layer in top.walk((*loc, "layers", i)):
             if layer.INPUTS != (1, 1):
                 errors.append(
                     ErrorItem(
@@ -348,11 +341,3 @@ def _graph_only(layers: Sequence[KerasLayer], loc: Loc) -> list[ErrorItem]:
                         )
                     )
     return errors
-
-
-def _inner_layers(layer: KerasLayer, loc: Loc, itself: bool = False) -> list[tuple[Loc, KerasLayer]]:
-    """The layers a wrapper holds, each with its ``loc``, depth first; with ``itself``, the layer first."""
-    found: list[tuple[Loc, KerasLayer]] = [(loc, layer)] if itself else []
-    for field in layer.WRAPPED_FIELDS:
-        found.extend(_inner_layers(getattr(layer, field), (*loc, field), True))
-    return found

@@ -221,7 +221,7 @@ def test_wrapped_layers_are_named_before_their_wrapper_as_keras_constructs_them(
             ]
         )
     ).normalized()
-    names = [(layer.name, layer.inner_layers()[0].name if layer.inner_layers() else None) for layer in m.layers]
+    names = [(layer.name, layer.innermost().name if layer.WRAPPED_FIELDS else None) for layer in m.layers]
     assert names == [("bidirectional", "lstm"), ("lstm_1", None), ("time_distributed", "head")]
 
 

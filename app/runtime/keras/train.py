@@ -126,12 +126,11 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
 
 def _draws_random_numbers(layer: KerasLayer) -> bool:
     """Whether the layer (or the layer it wraps) uses random numbers in training: dropout of any kind."""
-    wrapped = getattr(layer, "layer", None)
-    return (
-        (getattr(layer, "type", "") == "Dropout" and getattr(layer, "rate", 0) > 0)
-        or getattr(layer, "dropout", 0) > 0
-        or getattr(layer, "recurrent_dropout", 0) > 0
-        or (isinstance(wrapped, KerasLayer) and _draws_random_numbers(wrapped))
+    return any(
+        (x.type == "Dropout" and getattr(x, "rate", 0) > 0)
+        or getattr(x, "dropout", 0) > 0
+        or getattr(x, "recurrent_dropout", 0) > 0
+        for _, x in layer.walk()
     )
 
 

@@ -19,7 +19,7 @@ import math
 import re
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
@@ -193,14 +193,35 @@ class KerasLayer(StrictModel):
         """Keras's ``supports_masking`` for this layer: :attr:`SUPPORTS_MASKING`, unless its arguments decide."""
         return self.SUPPORTS_MASKING
 
-    def inner_layers(self) -> list[KerasLayer]:
-        """The layers this one wraps (none, except for wrappers)."""
-        return [getattr(self, field) for field in self.WRAPPED_FIELDS]
+    def walk(self, loc: Loc = ()) -> Iterator[tuple[Loc, KerasLayer]]:
+        """This layer, then every layer it wraps, depth first, each with its ``loc`` (a wrapper's inner layer at
+        ``(*loc, "layer")``): the one walk over wrappers, for every question asked of a layer and what it holds."""
+        yield loc, self
+        for field in self.WRAPPED_FIELDS:
+            yield from getattr(self, field).walk((*loc, field))
+
+    def innermost(self) -> KerasLayer:
+        """The layer that computes a wrapper's output (a Bidirectional's or TimeDistributed's inner layer, down
+        to the last); the layer itself when it wraps none."""
+        return list(self.walk())[-1][1]
+
+    def wrapped_updated(self, fn: Callable[[KerasLayer], KerasLayer]) -> dict[str, KerasLayer]:
+        """``{field: fn(inner)}`` for each layer this one wraps, for ``model_copy(update=...)``; the inner layer
+        frozen first when this one is: Keras's ``trainable`` setter freezes the layers a wrapper holds, a
+        constructor argument alone would not (``Bidirectional(GRU(4), trainable=False)`` counts its weights
+        trainable), so the canonical form, its Keras build and its exported code say it on the inner layer."""
+        update: dict[str, KerasLayer] = {}
+        for field in self.WRAPPED_FIELDS:
+            inner: KerasLayer = getattr(self, field)
+            if not self.trainable:
+                inner = inner.model_copy(update={"trainable": False})
+            update[field] = fn(inner)
+        return update
 
     @property
     def is_stateful(self) -> bool:
         """True when this layer, or a layer it wraps, is a stateful RNN (which needs a fixed batch size)."""
-        return bool(getattr(self, "stateful", False)) or any(inner.is_stateful for inner in self.inner_layers())
+        return any(getattr(layer, "stateful", False) for _, layer in self.walk())
 
     def python_expr(self) -> str:
         """Keras 3 code that builds this layer: ``keras.layers.LSTM(units=30, name="lstm_layer")``.
