@@ -89,6 +89,7 @@ SERVICE_ERROR_TYPES = (
     "too_many_connections",
     "too_many_errors",
     "too_many_keys",
+    "trailing_slash",
     "unauthorized",
     "unknown_reference",
     "unsupported_media_type",

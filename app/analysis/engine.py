@@ -40,6 +40,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
 from app.errors import Loc, SpecError
 from app.formatting import fmt_count, fmt_shape
 from app.spec.graph import GraphSpec, Reference
@@ -126,18 +128,37 @@ class LayerFigures:
         return (states + min(self.timesteps, RNN_PARALLEL_ITERATIONS) * self.params) * FLOAT32_BYTES
 
 
-@dataclass(frozen=True)
-class TrainingMemory:
-    """Estimated memory of a training step at ``batch_size``, in bytes (see the module's conventions)."""
+# One type for the engine's figure and the summary's training_memory as it is answered (and documented).
+class TrainingMemory(BaseModel):
+    """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
 
-    batch_size: int
-    optimizer: str
-    weights_bytes: int
-    gradients_bytes: int
-    optimizer_bytes: int
-    activations_bytes: int
-    input_bytes: int
+    torchinfo's convention (torchinfo/model_statistics.py), plus what backpropagation through time keeps for a
+    recurrent layer. TensorFlow's fixed cost of tracing a training step (~60 MiB, whatever the model) is not
+    counted; ``bench/training_memory.py`` measures real trainings against the estimate.
+    """
 
+    # Frozen: a figure. Every field required in the OpenAPI document (the service always sends each, as every
+    # response model of app.summaries.models.ResponseModel does).
+    model_config = ConfigDict(frozen=True, json_schema_serialization_defaults_required=True)
+
+    batch_size: int = Field(description="The batch the estimate is for.")
+    optimizer: str = Field(description="The optimizer whose slots are counted (adam unless a training says).")
+    weights_bytes: int = Field(description="total_params * 4.")
+    gradients_bytes: int = Field(description="One gradient per trainable weight: trainable_params * 4.")
+    optimizer_bytes: int = Field(
+        description="The optimizer's per-weight slots: Adam, AdamW, Nadam, Adamax 2, RMSprop, Adagrad 1, SGD 0 "
+        "(Keras's defaults), each trainable_params * 4."
+    )
+    activations_bytes: int = Field(
+        description="batch_size * 2 * the output bytes of every layer with weights: the output kept for the "
+        "backward pass and its gradient (torchinfo's 'Forward/backward pass size'); for a recurrent layer also "
+        "its states of every timestep, batch_size * timesteps * k * units * 4 (k: LSTM and GRU 12, SimpleRNN 3; "
+        "twice for a Bidirectional), and the weight gradients of the 32 loop iterations TensorFlow runs at once, "
+        "min(timesteps, 32) * params * 4."
+    )
+    input_bytes: int = Field(description="The input batch: batch_size * one sample's input bytes.")
+
+    @computed_field(description="The sum of the above.")  # type: ignore[prop-decorator]
     @property
     def total_bytes(self) -> int:
         """The sum of the parts."""

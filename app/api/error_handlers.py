@@ -157,7 +157,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
         path = request.url.path.rstrip("/")
         if path and request.method in _allowed_methods(request, path):
             location = path + (f"?{request.url.query}" if request.url.query else "")
-            item = ErrorItem((), f"this path is {path}, without the trailing slash (Location)", "http_307")
+            item = ErrorItem((), f"this path is {path}, without the trailing slash (Location)", "trailing_slash")
             return JSONResponse({"detail": [item]}, status_code=307, headers={"Location": location})
     if exc.status_code == 400 and exc.__cause__ is not None:
         # FastAPI turns any failure to read the body as JSON, other than a syntax error, into a bare 400 that

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.analysis.engine import TrainingMemory
 from app.analysis.warnings import ModelWarning
 
 Shape = list[int | None]
@@ -53,33 +54,6 @@ class LayerSummary(ResponseModel):
     activation_bytes: int | None = Field(
         None, description="Bytes of this layer's output for one sample, as float32 (4 bytes each)."
     )
-
-
-class TrainingMemory(ResponseModel):
-    """Estimated memory of one training step, in bytes (float32, 4 bytes a scalar).
-
-    torchinfo's convention (torchinfo/model_statistics.py), plus what backpropagation through time keeps for a
-    recurrent layer. TensorFlow's fixed cost of tracing a training step (~60 MiB, whatever the model) is not
-    counted; ``bench/training_memory.py`` measures real trainings against the estimate.
-    """
-
-    batch_size: int = Field(description="The batch the estimate is for.")
-    optimizer: str = Field(description="The optimizer whose slots are counted (adam unless a training says).")
-    weights_bytes: int = Field(description="total_params * 4.")
-    gradients_bytes: int = Field(description="One gradient per trainable weight: trainable_params * 4.")
-    optimizer_bytes: int = Field(
-        description="The optimizer's per-weight slots: Adam, AdamW, Nadam, Adamax 2, RMSprop, Adagrad 1, SGD 0 "
-        "(Keras's defaults), each trainable_params * 4."
-    )
-    activations_bytes: int = Field(
-        description="batch_size * 2 * the output bytes of every layer with weights: the output kept for the "
-        "backward pass and its gradient (torchinfo's 'Forward/backward pass size'); for a recurrent layer also "
-        "its states of every timestep, batch_size * timesteps * k * units * 4 (k: LSTM and GRU 12, SimpleRNN 3; "
-        "twice for a Bidirectional), and the weight gradients of the 32 loop iterations TensorFlow runs at once, "
-        "min(timesteps, 32) * params * 4."
-    )
-    input_bytes: int = Field(description="The input batch: batch_size * one sample's input bytes.")
-    total_bytes: int = Field(description="The sum of the above.")
 
 
 class ModelSummary(ResponseModel):

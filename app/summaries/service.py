@@ -21,7 +21,7 @@ from app.spec.model import ModelSpec
 from app.spec.python_export import graph_python_snippet, python_snippet
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, Optimizer, TrainingSpec
 from app.summaries.cache import ResultCache
-from app.summaries.models import LayerSummary, ModelSummary, TrainingMemory
+from app.summaries.models import LayerSummary, ModelSummary
 
 logger = logging.getLogger(__name__)
 
@@ -408,21 +408,11 @@ def _summary(keras: dict[str, Any], checked: CheckedModel, warnings: list[ModelW
     }
     if length is None:  # a variable length and none given: nothing that depends on it is given
         return ModelSummary(**common)
-    memory = length.training_memory(batch, checked.optimizer)
     return ModelSummary(
         **common,
         mult_adds=length.mult_adds,
         mult_adds_batch=length.mult_adds * batch,
         activation_bytes=length.activation_bytes,
         input_bytes=length.input_bytes,
-        training_memory=TrainingMemory(
-            batch_size=memory.batch_size,
-            optimizer=memory.optimizer,
-            weights_bytes=memory.weights_bytes,
-            gradients_bytes=memory.gradients_bytes,
-            optimizer_bytes=memory.optimizer_bytes,
-            activations_bytes=memory.activations_bytes,
-            input_bytes=memory.input_bytes,
-            total_bytes=memory.total_bytes,
-        ),
+        training_memory=length.training_memory(batch, checked.optimizer),
     )
