@@ -84,7 +84,7 @@ class TrainingService:
             normalized.task_layout(data_figures.input_shape[1:], data_figures.output_shapes[0][1:], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
-        summary = await self._summaries.summarize_training(normalized, loc, client)
+        summary = await self._summaries.summarize_training(normalized, loc, client, checked)
         assert normalized.fit.batch_size is not None
         train_samples, _ = split_samples(normalized.data.samples, normalized.fit.validation_split)
         batches = math.ceil(train_samples / normalized.fit.batch_size)

@@ -111,14 +111,15 @@ class SummaryService:
         )
 
     def check_training(self, training: TrainingSpec, loc: Loc = ("body",)) -> CheckedModel:
-        """:meth:`check` for the model of a normalized training request, with the memory limit at its
-        ``batch_size`` and optimizer. Pure: a training path can call it before queueing anything.
+        """:meth:`check` for the model of a normalized training request (``TrainingSpec.normalized()``, which
+        normalized its model: it is not normalized again), with the memory limit at its ``batch_size`` and
+        optimizer. Pure: a training path can call it before queueing anything.
 
         Raises:
             SpecError: as :meth:`check`, with ``loc`` into ``(*loc, "model")``.
         """
         check_layer_count(training.model, self.limits, (*loc, "model"))
-        model = training.model.normalized((*loc, "model"))
+        model = training.model
         batch = training.fit.batch_size or model.batch_shape[0] or KERAS_DEFAULT_BATCH_SIZE
         return self._check(
             model,
@@ -191,17 +192,25 @@ class SummaryService:
         return await self._summarize(checked, loc, warnings, client)
 
     async def summarize_training(
-        self, training: TrainingSpec, loc: Loc = ("body",), client: str | None = None
+        self,
+        training: TrainingSpec,
+        loc: Loc = ("body",),
+        client: str | None = None,
+        checked: CheckedModel | None = None,
     ) -> ModelSummary:
         """:meth:`summarize` for the model of a normalized training request: figures at its ``batch_size``,
         memory with its optimizer, and :func:`app.analysis.warnings.training_warnings` (batch against a fixed
         batch, labels shape, loss against the output's activation, stateful with shuffling).
 
+        Args:
+            checked: what :meth:`check_training` gave for ``training``, if the caller has it (the engine then
+                does not run again); else it is computed here.
+
         Raises:
             SpecError, BuildsBusyError, WorkerError, WorkerTimeoutError: as :meth:`summarize`, ``loc`` into
                 ``(*loc, "model")``.
         """
-        checked = self.check_training(training, loc)
+        checked = checked or self.check_training(training, loc)
         warnings = training_warnings(training.model_copy(update={"model": checked.spec}), loc)
         return await self._summarize(checked, (*loc, "model"), warnings, client)
 

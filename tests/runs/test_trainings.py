@@ -10,6 +10,8 @@ import psutil
 import pytest
 from fastapi.testclient import TestClient
 
+import app.summaries.service as summaries_service
+from app.spec.model import ModelSpec
 from tests.conftest import sse_events
 
 
@@ -287,3 +289,25 @@ def test_a_training_over_the_worker_memory_cap_fails_as_memory_and_says_what_to_
     while pool.ready_workers < pool.size:  # replaced, for the tests after this one
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_a_training_request_is_normalized_and_analysed_once(
+    client: TestClient, seed: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its way in was three normalizations and three runs of the engine (issue 13); each is done once now."""
+    calls = {"normalized": 0, "analyze": 0}
+    normalize, analyze = ModelSpec.normalized, summaries_service.analyze
+
+    def counted_normalize(self: ModelSpec, *args: Any, **kw: Any) -> ModelSpec:
+        calls["normalized"] += 1
+        return normalize(self, *args, **kw)
+
+    def counted_analyze(*args: Any, **kw: Any) -> Any:
+        calls["analyze"] += 1
+        return analyze(*args, **kw)
+
+    monkeypatch.setattr(ModelSpec, "normalized", counted_normalize)
+    monkeypatch.setattr(summaries_service, "analyze", counted_analyze)
+    r = client.post("/v1/trainings", json={"model": seed["seed_example_2"], "fit": {"epochs": 1}})
+    assert r.status_code == 202, r.text
+    assert calls == {"normalized": 1, "analyze": 1}
