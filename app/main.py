@@ -33,7 +33,8 @@ from app.runs.executors.local import LocalExecutor
 from app.runs.service import TrainingService
 from app.runs.store.base import RunStore
 from app.runs.store.sqlite import SqliteRunStore
-from app.runtime.pool import ChannelHub, Message, WorkerPool
+from app.runtime.messages import Message
+from app.runtime.pool import ChannelHub, WorkerPool
 from app.summaries.service import SummaryService
 
 logger = logging.getLogger(__name__)

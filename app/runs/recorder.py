@@ -8,13 +8,15 @@ the server stopped under (:mod:`app.runs.status`). :class:`RunRecorder` applies 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from app.formatting import fmt_bytes
-from app.runs.models import Baseline, Divergence, EarlyStopped, Progress, RunError, TrainingRun
+from app.runs.models import Baseline, Divergence, EarlyStopped, Progress, RunError, RunErrorKind, TrainingRun
 from app.runs.status import FINAL_STATUSES, RunStatus, can_move
 from app.runs.store.base import RunStore
+from app.runtime.messages import Failed, TrainingReply, failure_of
 
 
 def utc_now() -> datetime:
@@ -53,7 +55,7 @@ class RunRecorder:
             self.run.id, "status", {"status": "running", **self.run.model_dump(mode="json", include={"started_at"})}
         )
 
-    async def batch(self, data: dict[str, Any]) -> None:
+    async def batch(self, data: Mapping[str, Any]) -> None:
         """A batch ended (throttled by the worker): update progress and tell followers; the run with its progress
         is stored at most every :attr:`PROGRESS_SAVE_EVERY_S` (no event is stored: a batch is not history)."""
         if self.finished:
@@ -65,9 +67,9 @@ class RunRecorder:
         if now - self._progress_saved >= self.PROGRESS_SAVE_EVERY_S:
             self._progress_saved = now
             await self.store.save(self.run)
-        await self.store.publish(self.run.id, "batch", data)
+        await self.store.publish(self.run.id, "batch", dict(data))
 
-    async def baseline(self, data: dict[str, Any]) -> None:
+    async def baseline(self, data: Mapping[str, Any]) -> None:
         """The worker made the data and scored its best constant answer, before fitting: keep it on the run, so
         that it can be drawn while the run goes (no event: the ``end`` event's run carries it)."""
         if self.finished:
@@ -75,7 +77,7 @@ class RunRecorder:
         self.run.baseline = Baseline(**data)
         await self.store.save(self.run)
 
-    async def epoch(self, data: dict[str, Any]) -> None:
+    async def epoch(self, data: Mapping[str, Any]) -> None:
         """An epoch ended: append its logs to the history and store an ``epoch`` event."""
         if self.finished or data["epoch"] <= self.run.epochs_completed:
             return
@@ -86,7 +88,7 @@ class RunRecorder:
             update={"epoch": data["epoch"], "batch": self.run.progress.batches}
         )
         await self.store.save(self.run)
-        await self.store.append_event(self.run.id, "epoch", data)
+        await self.store.append_event(self.run.id, "epoch", dict(data))
 
     async def finish(
         self, status: RunStatus, *, result: dict[str, Any] | None = None, error: RunError | None = None
@@ -127,7 +129,7 @@ class RunRecorder:
         await self.store.append_event(self.run.id, "end", {"run": self.run.model_dump(mode="json")})
 
 
-async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> None:
+async def apply_step(recorder: RunRecorder, kind: str, data: Mapping[str, Any]) -> None:
     """Apply one progress message of a training (``started``, ``baseline``, ``batch``, ``epoch``) to its run."""
     if kind == "started":
         await recorder.started()
@@ -139,19 +141,20 @@ async def apply_step(recorder: RunRecorder, kind: str, data: dict[str, Any]) -> 
         await recorder.epoch(data)
 
 
-async def record_outcome(recorder: RunRecorder, out: dict[str, Any], limit_s: float) -> None:
+async def record_outcome(recorder: RunRecorder, out: TrainingReply | Failed, limit_s: float) -> None:
     """End the run from what :func:`app.runtime.tasks.run_training` returned: ``failed`` with the worker's error, or
     ``timed_out`` / ``cancelled`` / ``succeeded`` by the training's ``stop_reason``, with its result.
 
     Args:
-        out: ``{"ok": True, "result": ...}`` or ``{"ok": False, "error": {"kind", "msg", ...}}``.
+        out: the worker's reply (:mod:`app.runtime.messages`).
         limit_s: the run's time limit in seconds, quoted in a ``timed_out`` run's error.
     """
-    if not out["ok"]:
-        error = out["error"]
-        await recorder.finish("failed", error=RunError(kind=error["kind"], msg=error["msg"]))
+    error = failure_of(out)
+    if error is not None:
+        kind: RunErrorKind = "build" if error["kind"] == "build" else "internal"
+        await recorder.finish("failed", error=RunError(kind=kind, msg=error["msg"]))
         return
-    result = out["result"]
+    result = cast(TrainingReply, out)["result"]
     reason = result["stop_reason"]
     if reason == "timed_out":
         await recorder.finish("timed_out", result=result, error=time_limit_error(limit_s))

@@ -35,10 +35,9 @@ from pebble import ProcessExpired, ProcessFuture, ProcessPool
 
 from app.errors import WorkerError, WorkerTimeoutError
 from app.runtime import tasks as worker
+from app.runtime.messages import Message, StopMessage
 
 logger = logging.getLogger(__name__)
-
-Message = dict[str, Any]
 
 # Seconds between two rounds of a pool's watcher: a broken pool is restored, and a worker over the memory cap
 # stopped, within about this. A memory cap is thus not a hard limit: a worker may allocate past it for up to
@@ -95,7 +94,7 @@ class ChannelHub:
         with contextlib.suppress(OSError):
             os.rmdir(self._dir)
 
-    def send(self, pid: int, message: Message) -> bool:
+    def send(self, pid: int, message: StopMessage) -> bool:
         """Send a message to the worker with this pid; False if it is not connected."""
         with self._lock:
             conn = self._by_pid.get(pid)
@@ -136,7 +135,7 @@ class ChannelHub:
                 except (EOFError, OSError):
                     self._drop(conn)
                     continue
-                if message.get("kind") == "ready":
+                if message["kind"] == "ready":
                     with self._lock:
                         self._conns[conn] = message["pid"]
                         self._by_pid[message["pid"]] = conn

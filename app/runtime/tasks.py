@@ -2,24 +2,36 @@
 
 A worker is started by :mod:`app.runtime.pool` with the spawn method, imports Keras once in :func:`init_worker`,
 connects back to the server's :class:`app.runtime.pool.ChannelHub` and then serves tasks until it is stopped.
-Exceptions never cross the process boundary: every task returns ``{"ok": True, ...}`` or
-``{"ok": False, "error": {"kind", "msg", ...}}``.
+Exceptions never cross the process boundary: every task returns one of the typed replies of
+:mod:`app.runtime.messages` (``{"ok": True, ...}``, or :func:`app.runtime.messages.failed`'s).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import re
 import time
 import traceback
 from collections.abc import Callable
 from multiprocessing.connection import Client, Connection
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from asgi_correlation_id import correlation_id
 
 from app.runtime.deadline import Deadline
+from app.runtime.messages import (
+    DiagramReply,
+    Failed,
+    KerasJsonReply,
+    Message,
+    PredictReply,
+    ProgressKind,
+    ProgressMessage,
+    ScriptReply,
+    SummaryReply,
+    TrainingReply,
+    failed,
+)
 
 if TYPE_CHECKING:
     from app.runtime.keras.train import RunChannel
@@ -63,7 +75,7 @@ def warm_up() -> None:
     keras_build.freeze_heap()
 
 
-def _send(message: dict[str, Any]) -> None:
+def _send(message: Message) -> None:
     if _conn is not None:
         _conn.send(message)
 
@@ -82,26 +94,6 @@ def with_request_id(request_id: str | None, fn: Callable[..., Any], *args: Any) 
         correlation_id.reset(token)
 
 
-# Terminal escapes (Keras colours some messages), then any other control character but newline and tab.
-_ESCAPES = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|[\x00-\x08\x0b-\x1f\x7f]")
-MAX_MESSAGE_CHARS = 2000
-
-
-def plain_message(msg: str) -> str:
-    """A worker's error message as a person can be shown it: no terminal escapes or control characters, nothing
-    from Keras's dump of a call's arguments on (``Arguments received by ...``: tensors, even the data), and at
-    most :data:`MAX_MESSAGE_CHARS` characters, with how many more there were."""
-    text = _ESCAPES.sub("", msg)
-    text = text.split("Arguments received by", 1)[0].rstrip()
-    if len(text) > MAX_MESSAGE_CHARS:
-        text = f"{text[:MAX_MESSAGE_CHARS]}... ({len(text) - MAX_MESSAGE_CHARS} more characters)"
-    return text
-
-
-def _failure(kind: str, msg: str, **extra: Any) -> dict[str, Any]:
-    return {"ok": False, "error": {"kind": kind, "msg": plain_message(msg), **extra}}
-
-
 def _model_spec(spec: dict[str, Any]) -> Any:
     """The normalized spec a task was sent: a :class:`app.spec.graph.GraphSpec` for a graph model's dump, else a
     :class:`app.spec.model.ModelSpec`."""
@@ -111,7 +103,7 @@ def _model_spec(spec: dict[str, Any]) -> Any:
     return GraphSpec.model_validate(spec) if is_graph_body(spec) else ModelSpec.model_validate(spec)
 
 
-def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
+def summary_task(spec: dict[str, Any]) -> SummaryReply | Failed:
     """Build a normalized model spec and describe it.
 
     Args:
@@ -126,12 +118,12 @@ def summary_task(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"ok": True, "summary": keras_build.summarize(_model_spec(spec))}
     except keras_build.BuildError as exc:
-        return _failure("build", str(exc), index=exc.index)
+        return failed("build", str(exc), index=exc.index)
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        return failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
-def keras_json_task(spec: dict[str, Any]) -> dict[str, Any]:
+def keras_json_task(spec: dict[str, Any]) -> KerasJsonReply | Failed:
     """Build a normalized model spec and return Keras's own JSON config of it (``model.to_json()``).
 
     Args:
@@ -145,12 +137,12 @@ def keras_json_task(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"ok": True, "keras_json": keras_build.to_json(_model_spec(spec))}
     except keras_build.BuildError as exc:
-        return _failure("build", str(exc), index=exc.index)
+        return failed("build", str(exc), index=exc.index)
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        return failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
-def diagram_task(spec: dict[str, Any]) -> dict[str, Any]:
+def diagram_task(spec: dict[str, Any]) -> DiagramReply | Failed:
     """Build a normalized model spec and draw it as Keras's ``plot_model`` does, as SVG.
 
     Returns:
@@ -162,11 +154,11 @@ def diagram_task(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         return {"ok": True, "svg": keras_build.diagram(_model_spec(spec))}
     except keras_build.BuildError as exc:
-        return _failure("build", str(exc), index=exc.index)
+        return failed("build", str(exc), index=exc.index)
     except keras_build.DiagramUnavailable as exc:
-        return _failure("unavailable", str(exc))
+        return failed("unavailable", str(exc))
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        return failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
 class _ConnectionChannel:
@@ -178,7 +170,8 @@ class _ConnectionChannel:
         self.reason: str | None = None
 
     def emit(self, event: str, data: dict[str, Any]) -> None:
-        _send({"kind": event, "run_id": self.run_id, **data})
+        message: ProgressMessage = {"kind": cast(ProgressKind, event), "run_id": self.run_id, **data}  # type: ignore[typeddict-item]
+        _send(message)
 
     def stop_requested(self) -> str | None:
         # poll() is one select() call: cheap enough for every batch.
@@ -192,7 +185,7 @@ class _ConnectionChannel:
 
 def training_task(
     run_id: str, spec: dict[str, Any], time_limit_s: float, progress_interval_s: float, eager_max_steps: int
-) -> dict[str, Any]:
+) -> TrainingReply | Failed:
     """Train a normalized training spec, reporting progress for ``run_id`` to the server as it goes.
 
     Args:
@@ -212,7 +205,7 @@ def training_task(
 
 def run_training(
     run_id: str, spec: dict[str, Any], channel: RunChannel, progress_interval_s: float, eager_max_steps: int
-) -> dict[str, Any]:
+) -> TrainingReply | Failed:
     """Train ``spec`` reporting to ``channel`` (a :class:`app.runtime.keras.train.RunChannel`); what
     :func:`training_task` returns. The Celery task (:mod:`app.scaleout.worker`) calls it with a Redis channel."""
     from app.config import get_settings
@@ -226,17 +219,18 @@ def run_training(
         training = TrainingSpec.model_validate(spec)
         max_model_bytes = get_settings().max_model_bytes  # a worker has the server's environment
         result = keras_train.train(training, channel, progress_interval_s, eager_max_steps, max_model_bytes)
-        out: dict[str, Any] = {"ok": True, "result": result}
+        out: TrainingReply | Failed = {"ok": True, "result": result}
+        stop = result["stop_reason"]
     except keras_build.BuildError as exc:
-        out = _failure("build", str(exc), index=exc.index)
+        out, stop = failed("build", str(exc), index=exc.index), "build"
     except Exception as exc:
-        out = _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
-    stop = out["result"]["stop_reason"] if out["ok"] else out["error"]["kind"]
+        out = failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        stop = "internal"
     logger.info("training run %s ended (%s) after %.2f s", run_id, stop or "done", time.monotonic() - began)
     return out
 
 
-def script_task(spec: dict[str, Any], execution: str | None, eager_max_steps: int, run_id: str) -> dict[str, Any]:
+def script_task(spec: dict[str, Any], execution: str | None, eager_max_steps: int, run_id: str) -> ScriptReply | Failed:
     """Write a training as a runnable Keras 3 script (:func:`app.runtime.keras.script.training_script`).
 
     Args:
@@ -257,10 +251,10 @@ def script_task(spec: dict[str, Any], execution: str | None, eager_max_steps: in
         mode = execution or keras_train.execution_mode(training, eager_max_steps)
         return {"ok": True, "script": keras_script.training_script(training, mode, run_id)}
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        return failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
 
 
-def predict_task(model_file: bytes, inputs: list[Any], dtype: str) -> dict[str, Any]:
+def predict_task(model_file: bytes, inputs: list[Any], dtype: str) -> PredictReply | Failed:
     """Load a trained model file and answer its outputs for a small batch.
 
     Args:
@@ -277,4 +271,4 @@ def predict_task(model_file: bytes, inputs: list[Any], dtype: str) -> dict[str, 
     try:
         return {"ok": True, "outputs": keras_predict.predict(model_file, inputs, dtype)}
     except Exception as exc:
-        return _failure("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
+        return failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))

@@ -36,8 +36,8 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Coroutine
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Coroutine, Mapping
+from typing import Any, ClassVar, TypeVar, cast
 
 from asgi_correlation_id import correlation_id
 from billiard.exceptions import WorkerLostError
@@ -55,6 +55,7 @@ from app.runs.status import FINAL_STATUSES, RunStatus
 from app.runs.store.redis import RedisRunStore
 from app.runtime import tasks
 from app.runtime.deadline import Deadline
+from app.runtime.messages import Failed, TrainingReply
 
 logger = logging.getLogger(__name__)
 
@@ -100,13 +101,13 @@ class _ChildRuntime:
         self.call(self.store.renew_lease(run_id, lease_s))  # before the run shows as running
         # Renewed by the store's own thread, so a long batch (no callback for a while) does not look like death.
         lease = asyncio.run_coroutine_threadsafe(self._keep_lease(run_id, lease_s), self.loop)
-        inbox: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        inbox: asyncio.Queue[tuple[str, Mapping[str, Any]]] = asyncio.Queue()
         drive = asyncio.run_coroutine_threadsafe(self._drive(recorder, inbox, time_limit_s), self.loop)
         try:
             channel = _RedisChannel(self, run_id, inbox, time_limit_s, self.settings.stop_poll_interval_s)
             channel.emit("started", {"pid": os.getpid()})
             out = tasks.run_training(run_id, spec, channel, progress_interval_s, self.settings.eager_max_steps)
-            channel.emit("outcome", out)
+            self.loop.call_soon_threadsafe(inbox.put_nowait, ("outcome", out))
             drive.result(timeout=60)
         finally:
             lease.cancel()
@@ -122,12 +123,12 @@ class _ChildRuntime:
 
     @staticmethod
     async def _drive(
-        recorder: RunRecorder, inbox: asyncio.Queue[tuple[str, dict[str, Any]]], time_limit_s: float
+        recorder: RunRecorder, inbox: asyncio.Queue[tuple[str, Mapping[str, Any]]], time_limit_s: float
     ) -> None:
         while True:
             kind, data = await inbox.get()
-            if kind == "outcome":
-                await record_outcome(recorder, data, time_limit_s)
+            if kind == "outcome":  # the worker's reply (app.runtime.messages), after the last progress message
+                await record_outcome(recorder, cast("TrainingReply | Failed", data), time_limit_s)
                 return
             await apply_step(recorder, kind, data)
 
@@ -140,7 +141,7 @@ class _RedisChannel:
         self,
         runtime: _ChildRuntime,
         run_id: str,
-        inbox: asyncio.Queue[tuple[str, dict[str, Any]]],
+        inbox: asyncio.Queue[tuple[str, Mapping[str, Any]]],
         time_limit_s: float,
         poll_s: float,
     ) -> None:

@@ -9,13 +9,15 @@ counted for the metrics.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib.metadata import version
 from typing import Any
 
 from cachetools import LRUCache
 
-Result = dict[str, Any]
+from app.runtime.messages import failure_of
+
+Result = Mapping[str, Any]
 
 # Read from the installed distribution: the server process does not import Keras.
 KERAS_VERSION = version("keras")
@@ -77,5 +79,5 @@ class ResultCache:
         if task.cancelled() or task.exception() is not None:  # exception() also marks it retrieved
             return
         result = task.result()
-        if result.get("ok") and self._lru is not None:
+        if failure_of(result) is None and self._lru is not None:  # a failure is asked again, not kept
             self._lru[key] = result

@@ -4,7 +4,7 @@ worker build it with Keras, answer with Keras's figures plus the engine's Mult-A
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +14,7 @@ from app.analysis.warnings import ModelWarning, batch_warnings, model_warnings, 
 from app.config import Limits
 from app.errors import BuildsBusyError, DiagramUnavailableError, LayerwiseError, Loc, SpecError
 from app.runtime import tasks
+from app.runtime.messages import failure_of
 from app.runtime.pool import WorkerPool
 from app.spec.graph import GraphSpec
 from app.spec.layers.base import prod
@@ -26,18 +27,23 @@ from app.summaries.models import LayerSummary, ModelSummary
 logger = logging.getLogger(__name__)
 
 
-def raise_for_failure(out: dict[str, Any], loc: Loc) -> None:
-    """Turn a worker's ``{"ok": False, "error": ...}`` into the matching domain error.
+def raise_for_failure(out: Mapping[str, Any], loc: Loc) -> None:
+    """Turn a worker's failed reply (:func:`app.runtime.messages.failure_of`) into the matching domain error.
 
     Raises:
         SpecError: (422) Keras refused the model; ``loc`` is ``(*loc, "layers", index)``.
+        DiagramUnavailableError: (503) a program the task needs (Graphviz's ``dot``) is not installed.
         LayerwiseError: (500) anything else the worker reported; a bug, not a bad request.
     """
-    if out["ok"]:
+    error = failure_of(out)
+    if error is None:
         return
-    error = out["error"]
     if error["kind"] == "build":
-        raise SpecError.one((*loc, "layers", error["index"]), error["msg"], "keras_build_error")
+        index = error.get("index")
+        where = (*loc, "layers") if index is None else (*loc, "layers", index)
+        raise SpecError.one(where, error["msg"], "keras_build_error")
+    if error["kind"] == "unavailable":
+        raise DiagramUnavailableError(error["msg"])
     raise LayerwiseError(f"the worker failed unexpectedly: {error['msg']}")
 
 
@@ -217,7 +223,7 @@ class SummaryService:
     async def _in_worker(
         self,
         kind: str,
-        task: Callable[[dict[str, Any]], dict[str, Any]],
+        task: Callable[[dict[str, Any]], Mapping[str, Any]],
         spec: ModelSpec | GraphSpec,
         client: str | None,
     ) -> Any:
@@ -287,8 +293,6 @@ class SummaryService:
         """
         checked = self.check(spec, loc)
         out = await self._in_worker("diagram", tasks.diagram_task, checked.spec, client)
-        if not out["ok"] and out["error"]["kind"] == "unavailable":
-            raise DiagramUnavailableError(out["error"]["msg"])
         raise_for_failure(out, loc)
         return str(out["svg"])
 

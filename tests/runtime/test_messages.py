@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import app.runtime.keras  # noqa: F401  (chooses Keras's backend before keras is imported)
-from app.runtime.tasks import MAX_MESSAGE_CHARS, plain_message, script_task
+from app.runtime.messages import MAX_MESSAGE_CHARS, plain_message
+from app.runtime.tasks import script_task
 
 
 def keras_call_failure() -> str:

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.errors import WorkerError, WorkerTimeoutError
+from app.runtime.messages import Message
 from app.runtime.pool import ChannelHub, WorkerPool
 from tests.runtime.tasks import hold_bytes, sleep_then_pid
 from tests.serving import served
@@ -28,7 +29,7 @@ async def _until(predicate: Any, timeout_s: float = 120.0) -> None:
 
 def test_dead_worker_fails_its_task_only_and_is_replaced() -> None:
     async def scenario() -> None:
-        messages: list[dict[str, Any]] = []
+        messages: list[Message] = []
         hub = ChannelHub(messages.append)
         hub.start()
         pool = WorkerPool("test", 2, hub)

@@ -27,7 +27,8 @@ from app.runs.recorder import (
 )
 from app.runs.store.base import RunStore
 from app.runtime import tasks
-from app.runtime.pool import ChannelHub, Message, WorkerPool
+from app.runtime.messages import Message, StopMessage
+from app.runtime.pool import ChannelHub, WorkerPool
 
 logger = logging.getLogger(__name__)
 
@@ -115,16 +116,19 @@ class LocalExecutor:
         recorder = live.recorder
         try:
             while (message := await live.inbox.get()) is not None:
-                kind = message["kind"]
-                if kind == "started":
+                if message["kind"] == "started":
                     live.pid = message["pid"]
                     if live.cancelled_before_start:
                         self._stop(live)
                 if live.cancelled_before_start:
                     continue
-                if kind == "batch" and (message["epoch"], message["batch"]) == (message["epochs"], message["batches"]):
+                if message["kind"] == "batch" and (message.get("epoch"), message.get("batch")) == (
+                    message.get("epochs"),
+                    message.get("batches"),
+                ):
                     live.trained = True
-                await apply_step(recorder, kind, {k: v for k, v in message.items() if k not in ("kind", "run_id")})
+                fields = {k: v for k, v in message.items() if k not in ("kind", "run_id")}
+                await apply_step(recorder, message["kind"], fields)
             await self._finish(live)
         except Exception:
             logger.exception("run %s: recording failed", recorder.run.id)
@@ -176,7 +180,7 @@ class LocalExecutor:
         has not within ``cancel_grace_s``, unless it has trained every batch by then: its result is on its way,
         and the finished result wins (the pebble timeout still bounds the wait)."""
         assert live.future is not None and live.pid is not None
-        message = {"kind": "stop", "run_id": live.recorder.run.id, "reason": "cancelled"}
+        message: StopMessage = {"kind": "stop", "run_id": live.recorder.run.id, "reason": "cancelled"}
         if self._hub.send(live.pid, message):
             asyncio.get_running_loop().call_later(self._settings.cancel_grace_s, self._kill_unless_trained, live)
         else:
