@@ -726,3 +726,26 @@ def test_runs_compare_on_one_chart_and_a_run_gives_its_script(page: Page) -> Non
     with page.expect_download() as download:
         page.click("#code-download")
     assert download.value.suggested_filename.endswith(".py")
+
+
+def test_a_built_in_s_name_is_written_bare_and_an_object_as_json(page: Page, console: Console) -> None:
+    """Initializers, regularizers and constraints: a name from the list, or {class_name, config} (issue 14)."""
+    pick_example(page, "seed_example_1")
+    box = page.locator("#l0-kernel_initializer")
+    expect(box).to_have_value("glorot_uniform")  # the default, bare, not "\"glorot_uniform\""
+    assert page.locator("#l0-kernel_initializer-names option").count() >= 10
+    box.fill("he_normal")
+    expect(page.locator("#summary-status")).not_to_contain_text("rror")
+    assert spec_json(page)["layers"][0]["kernel_initializer"] == "he_normal"
+    box.fill('{"class_name": "RandomNormal", "config": {"stddev": 0.001}}')
+    page.wait_for_function(
+        "JSON.parse(document.getElementById('spec-json').value).layers[0].kernel_initializer.class_name"
+        " === 'RandomNormal'"
+    )
+    regularizer = page.locator("#l0-kernel_regularizer")
+    expect(regularizer).to_have_value("null")
+    regularizer.fill("l2")
+    page.wait_for_function(
+        "JSON.parse(document.getElementById('spec-json').value).layers[0].kernel_regularizer === 'l2'"
+    )
+    expect(page.locator("#total-params")).to_have_text("6,151")  # the same model: no shape changed

@@ -8,6 +8,9 @@
 import { byId, formatInt, formatShape, h } from "./dom.js";
 import { isDefault, newLayer } from "./schema.js";
 
+// What starts a JSON value other than a bare name: an object, a list, a string, a number, true, false or null.
+const JSON_START = /^([[{"\-\d]|(true|false|null)$)/;
+
 const INPUT_KEYS = ["input_shape", "batch_input_shape"];
 const NULL_OPTION = "__null__";
 
@@ -461,18 +464,27 @@ export class ModelEditor {
       });
       control.addEventListener("input", () => commit(control.value === "" ? undefined : Number(control.value)));
     } else {
+      const named = field.kind === "name-or-json";
       control = h("input", {
-        type: "text", id, value: value === undefined ? "" : JSON.stringify(value), spellcheck: "false",
-        "aria-describedby": problem.id,
+        type: "text", id, spellcheck: "false", "aria-describedby": problem.id,
+        value: value === undefined ? "" : named && typeof value === "string" ? value : JSON.stringify(value),
+        list: named ? `${id}-names` : null,
       });
       control.addEventListener("input", () => {
+        const text = control.value.trim();
         try {
-          commit(control.value === "" ? undefined : JSON.parse(control.value));
+          // A built-in's name is written bare (glorot_uniform); an object, a number or null is JSON.
+          commit(text === "" ? undefined : named && !JSON_START.test(text) ? text : JSON.parse(text));
           problem.textContent = "";
         } catch {
-          problem.textContent = "Write a JSON value.";
+          problem.textContent = named
+            ? `Write a name (${field.options.slice(0, 3).join(", ")}...) or a JSON object.`
+            : "Write a JSON value.";
         }
       });
+      if (named) {
+        wrapper.append(h("datalist", { id: `${id}-names` }, field.options.map((name) => h("option", { value: name }))));
+      }
     }
     wrapper.append(h("label", { for: id }, h("code", {}, field.name)), control, problem);
     return wrapper;

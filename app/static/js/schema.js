@@ -11,7 +11,7 @@ import { apiUrl } from "./api.js";
 /**
  * @typedef {object} Field
  * @property {string} name Keras's argument name
- * @property {"integer"|"number"|"boolean"|"enum"|"enum-list"|"layer"|"json"} kind how it is edited (an
+ * @property {"integer"|"number"|"boolean"|"enum"|"enum-list"|"layer"|"name-or-json"|"json"} kind how it is edited (an
  *   enum-list is a list of choices, such as compile's metrics)
  * @property {boolean} required
  * @property {boolean} nullable null is allowed (e.g. activation=None)
@@ -88,6 +88,10 @@ export function readSchema(openapi) {
     if (schema.type === "boolean") return { ...field, kind: "boolean" };
     if (schema.type === "integer") return { ...field, kind: "integer" };
     if (schema.type === "number") return { ...field, kind: "number" };
+    // A built-in's name or an object of its class (an initializer, a regularizer, a constraint): the names are
+    // offered and written bare; anything else is JSON.
+    const names = (schema.anyOf ?? []).map(deref).find((s) => s?.type === "string" && s.enum)?.enum;
+    if (names) return { ...field, kind: "name-or-json", options: names };
     return { ...field, kind: "json" };
   };
 
