@@ -19,6 +19,7 @@ Hierarchy (status, ``type``)::
     ├── WorkerError               503 worker_error       a worker process died or misbehaved
     ├── WorkerTimeoutError        503 worker_timeout     a build ran past its time limit
     └── StoreUnavailableError     503 store_unavailable  the run store cannot be opened, read or written
+        └── StoreFaultError       503 store_unavailable  its file read-only or deleted under the server: refused
 
 A store raises :class:`StoreUnavailableError` for its backend's own errors (``sqlite3.Error``, Redis's
 ``RedisError``), chained as its ``__cause__``, so nothing above the stores knows which backend there is.
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 Loc = tuple[str | int, ...]
 
@@ -269,3 +270,19 @@ class StoreUnavailableError(LayerwiseError):
     status_code = 503
     error_type = "store_unavailable"
     retry_after_s = 5
+
+
+# How a run store is faulted, as ``/readyz`` names it: ``unreachable`` (it does not answer), ``read_only`` (its
+# file, WAL or directory cannot be written: ``chattr +i``, a read-only mount, permissions), ``deleted`` (the file at
+# its path is no longer the one it opened: unlinked, its directory removed, replaced), ``write_failed`` (its last
+# write failed for a reason the filesystem does not show, a full disk or an I/O error, and none has succeeded since).
+StoreFault = Literal["unreachable", "read_only", "deleted", "write_failed"]
+
+
+class StoreFaultError(StoreUnavailableError):
+    """The run store is faulted (``fault``, as ``/readyz`` names it) and refused a write before trying it (503,
+    ``Retry-After``); nothing was written. The message names the fault, the file and the fix."""
+
+    def __init__(self, msg: str, fault: StoreFault) -> None:
+        super().__init__(msg)
+        self.fault: StoreFault = fault

@@ -22,7 +22,15 @@ from pydantic import BaseModel, Field, JsonValue, RootModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.errors import MAX_ERROR_ITEMS, ErrorItem, LayerwiseError, StoreUnavailableError, capped, error_types
+from app.errors import (
+    MAX_ERROR_ITEMS,
+    ErrorItem,
+    LayerwiseError,
+    StoreFaultError,
+    StoreUnavailableError,
+    capped,
+    error_types,
+)
 from app.spec.messages import error_items
 
 logger = logging.getLogger(__name__)
@@ -178,7 +186,12 @@ async def _store_error(_: Request, exc: Exception) -> JSONResponse:
     # The run store failed under a request (a full disk, Redis gone): the request was fine, the service is not.
     # A store's message names its backend's own error (e.g. "OperationalError: attempt to write a readonly ...").
     logger.error("run store error: %s", exc)
-    msg = f"the run store failed ({exc}); retry later, and tell the operator"
+    # A faulted store's refusal says already what is wrong and what fixes it (app.runs.store.sqlite.fault_message).
+    msg = (
+        str(exc)
+        if isinstance(exc, StoreFaultError)
+        else f"the run store failed ({exc}); retry later, and tell the operator"
+    )
     item = ErrorItem((), msg, "store_unavailable")
     return JSONResponse({"detail": [item]}, status_code=503, headers={"Retry-After": "5"})
 

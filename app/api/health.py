@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from app.api.responses import RETRY_AFTER, Responses
+from app.runs.store.base import StoreHealth
 
 router = APIRouter(tags=["health"])
 
@@ -47,12 +48,18 @@ class Readiness(BaseModel):
 
     status: Literal["ready", "starting"]
     pools: dict[str, PoolReadiness] = Field(description="By pool name: summary, and training when embedded.")
-    run_store: Literal["ok", "unreachable"]
+    run_store: StoreHealth = Field(
+        description="`ok`; `unreachable` (the store does not answer); `read_only` (the SQLite file, its WAL or its "
+        "directory cannot be written: `chattr +i`, a read-only mount, permissions); `deleted` (the file at "
+        "LAYERWISE_RUNS_DB is no longer the one the server opened: unlinked, its directory removed, replaced); "
+        "`write_failed` (the last write failed, a full disk or an I/O error, and a write tried now fails too). "
+        "While it is not `ok`, every write (a new training, a run's progress and end) is a 503 that names it."
+    )
 
 
 NOT_READY = (
     "Not ready: some pool has no worker that has imported Keras (and is not replacing one it had), or the run "
-    "store does not answer."
+    "store does not answer or cannot be written (`run_store` names its fault)."
 )
 HEAD_RESPONSES: Responses = {
     200: {"description": "As GET, headers only."},
@@ -81,7 +88,8 @@ async def head_health() -> Response:
 async def readiness(request: Request) -> JSONResponse:
     """The readiness answer: 200 when every worker pool answers (:attr:`app.runtime.pool.WorkerPool.answering`: a
     worker that imported Keras and built a model, or a replacement starting in a pool that had one) and the run
-    store (Redis in the Celery mode) answers, else 503 with ``Retry-After``. A worker being recycled or replaced
+    store (Redis in the Celery mode) answers and takes writes, else 503 with ``Retry-After`` and the store's fault
+    in ``run_store``. A worker being recycled or replaced
     does not make the service unready: requests wait seconds for it."""
     pools: dict[str, Any] = {
         pool.name: {
@@ -92,7 +100,7 @@ async def readiness(request: Request) -> JSONResponse:
         }
         for pool in request.app.state.pools
     }
-    run_store = "ok" if await request.app.state.store.ping() else "unreachable"
+    run_store: StoreHealth = await request.app.state.store.health()
     ready = all(p["answering"] for p in pools.values()) and run_store == "ok"
     body = {"status": "ready" if ready else "starting", "pools": pools, "run_store": run_store}
     if ready:
@@ -109,10 +117,10 @@ async def readiness(request: Request) -> JSONResponse:
 )
 async def get_readiness(request: Request) -> JSONResponse:
     """200 when every worker pool has a worker that imported Keras and built a model, or is replacing one it had
-    (recycled after its tasks, killed) for less than LAYERWISE_WORKER_REPLACE_GRACE_S, and, in the Celery mode,
-    Redis answers; else 503. The body gives each pool's ready and configured workers and the
-    ready workers' process ids. Trainings in the Celery mode wait in the queue for a Celery worker; `/metrics`
-    tells how many workers there are."""
+    (recycled after its tasks, killed) for less than LAYERWISE_WORKER_REPLACE_GRACE_S, and the run store (Redis in
+    the Celery mode) answers and takes writes; else 503, `run_store` naming the store's fault. The body gives each
+    pool's ready and configured workers and the ready workers' process ids. Trainings in the Celery mode wait in
+    the queue for a Celery worker; `/metrics` tells how many workers there are."""
     return await readiness(request)
 
 

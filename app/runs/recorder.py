@@ -28,7 +28,9 @@ class RunRecorder:
     """Moves one run through its states and records every step in the store, in order.
 
     A step :func:`app.runs.status.can_move` does not allow is ignored, so late progress from a worker cannot
-    reopen a finished run, nor a second end replace the first.
+    reopen a finished run, nor a second end replace the first. A step the store refuses
+    (:class:`app.errors.StoreUnavailableError`) raises, and the run in memory has moved all the same: its end can
+    be written again with :meth:`record_end` until the store takes it (``end_recorded``).
     """
 
     #: Least seconds between two stores of a run's batch progress: ``GET`` shows where the stream is, within
@@ -39,6 +41,9 @@ class RunRecorder:
         self.store = store
         self.run = run
         self._progress_saved = 0.0  # time.monotonic() of the last store of batch progress
+        self._epochs_logged = run.epochs_completed  # the run's epoch events in the store's log
+        self._model_file: bytes | None = None  # a succeeded run's trained model, until the store has it
+        self.end_recorded = False
 
     @property
     def finished(self) -> bool:
@@ -88,7 +93,18 @@ class RunRecorder:
             update={"epoch": data["epoch"], "batch": self.run.progress.batches}
         )
         await self.store.save(self.run)
-        await self.store.append_event(self.run.id, "epoch", dict(data))
+        await self._log_epochs()
+
+    async def _log_epochs(self) -> None:
+        """Append an ``epoch`` event for every completed epoch not in the log yet, from the run's history (the
+        worker's logs of that epoch): those whose append the store refused come again, in order."""
+        while self._epochs_logged < self.run.epochs_completed:
+            epoch = self._epochs_logged + 1
+            logs = {key: values[epoch - 1] for key, values in self.run.history.items() if len(values) >= epoch}
+            await self.store.append_event(
+                self.run.id, "epoch", {"epoch": epoch, "epochs": self.run.epochs, "logs": logs}
+            )
+            self._epochs_logged = epoch
 
     async def finish(
         self, status: RunStatus, *, result: dict[str, Any] | None = None, error: RunError | None = None
@@ -98,14 +114,14 @@ class RunRecorder:
         Epochs whose progress messages have not arrived yet are recorded from the result's history first,
         so the log always holds one ``epoch`` event per completed epoch before ``end``. A succeeded run's
         trained model file (the result's ``model_file``) is kept in the store.
+
+        Raises:
+            StoreUnavailableError: the store refused a write (:meth:`record_end` writes the end again).
         """
         if not can_move(self.run.status, status):
             return
         if result is not None:
             history: dict[str, list[float | None]] = result["history"]
-            for epoch in range(self.run.epochs_completed + 1, result["epochs_completed"] + 1):
-                logs = {key: values[epoch - 1] for key, values in history.items()}
-                await self.epoch({"epoch": epoch, "epochs": self.run.epochs, "logs": logs})
             self.run.history = history
             self.run.epochs_completed = result["epochs_completed"]
             self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
@@ -115,8 +131,8 @@ class RunRecorder:
             stopped = result.get("early_stopped")
             self.run.early_stopped = EarlyStopped(**stopped) if stopped else None
             model_file: bytes | None = result.get("model_file")
-            if model_file and status == "succeeded":  # stored before the run says it has one
-                await self.store.save_model(self.run.id, model_file)
+            if model_file and status == "succeeded":
+                self._model_file = model_file
                 self.run.model_bytes = len(model_file)
             elif result.get("model_file_bytes"):  # over LAYERWISE_MAX_MODEL_BYTES: not kept
                 self.run.model_file_bytes = result["model_file_bytes"]
@@ -125,8 +141,23 @@ class RunRecorder:
         self.run.finished_at = utc_now()
         if self.run.started_at is not None:
             self.run.duration_s = round((self.run.finished_at - self.run.started_at).total_seconds(), 4)
+        await self.record_end()
+
+    async def record_end(self) -> None:
+        """Write the ended run: the epoch events not logged yet, its model file, the run, then its ``end`` event.
+        Each write is whole or not at all, so calling it again after a refusal writes what is missing (the run's
+        save is an upsert) and ends with one ``end`` event.
+
+        Raises:
+            StoreUnavailableError: the store refused a write; ``end_recorded`` stays False.
+        """
+        await self._log_epochs()
+        if self._model_file is not None:  # stored before the stored run says it has one
+            await self.store.save_model(self.run.id, self._model_file)
+            self._model_file = None
         await self.store.save(self.run)
         await self.store.append_event(self.run.id, "end", {"run": self.run.model_dump(mode="json")})
+        self.end_recorded = True
 
 
 async def apply_step(recorder: RunRecorder, kind: str, data: Mapping[str, Any]) -> None:

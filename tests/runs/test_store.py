@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import shutil
+import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+from app.errors import StoreFaultError, StoreUnavailableError
 from app.runs.models import Progress, TrainingRun
 from app.runs.status import FINAL_STATUSES, STATUSES, UNFINISHED
 from app.runs.store.base import RunEvent, RunStore
@@ -77,7 +82,7 @@ def test_a_bogus_last_event_id_still_ends_with_the_run(run_on_store: Callable[[S
 
 def test_save_get_page_and_counts(run_on_store: Callable[[Scenario], None]) -> None:
     async def scenario(store: RunStore) -> None:
-        assert await store.ping()
+        assert await store.health() == "ok"
         runs = [_run() for _ in range(5)]
         for run in runs:
             await store.save(run)
@@ -209,5 +214,150 @@ def test_a_model_file_is_kept_byte_for_byte_and_pruned_with_its_run(run_on_store
         assert await store.get_model("nope") is None
         assert await store.prune(max_age_s=3600, max_count=1) == 1
         assert await store.get_model(old.id) is None and await store.get_model(new.id) == data
+
+    run_on_store(scenario)
+
+
+# Faults of the SQLite file under a running store (issue 18). chattr needs root and a filesystem with inode flags
+# (ext4, xfs, btrfs); tmpfs and overlayfs on some kernels refuse it, and then the chattr tests skip, saying so.
+
+
+def _sqlite_files(db: Path) -> list[Path]:
+    return sorted(db.parent.glob(db.name + "*"))
+
+
+@contextlib.contextmanager
+def _immutable(paths: list[Path]) -> Iterator[None]:
+    """``chattr +i`` on ``paths`` for the ``with`` block, ``chattr -i`` after (else pytest cannot remove them)."""
+    done = subprocess.run(["chattr", "+i", *map(str, paths)], capture_output=True, text=True)
+    if done.returncode != 0:
+        subprocess.run(["chattr", "-i", *map(str, paths)], capture_output=True)
+        pytest.skip(f"chattr +i is refused here ({done.stderr.strip()}): needs root and ext4/xfs-like inode flags")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *map(str, paths)], check=True)
+
+
+def _on_sqlite_file(db: Path, scenario: Callable[[SqliteRunStore], Awaitable[None]]) -> None:
+    async def main() -> None:
+        store = SqliteRunStore(str(db))
+        await store.open()
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+def test_the_sqlite_store_maps_no_file_into_memory(tmp_path: Path) -> None:
+    """A write to a memory-mapped page of a file made immutable (``chattr +i``) is a SIGBUS that kills the
+    process: WAL's wal-index (the ``-shm`` file) is mapped unless the connection holds the file exclusively, and
+    ``mmap_size`` maps the database itself. Neither may be mapped."""
+    db = tmp_path / "runs.sqlite3"
+
+    async def scenario(store: SqliteRunStore) -> None:
+        await store.save(_run())
+        assert [path.name for path in _sqlite_files(db)] == ["runs.sqlite3", "runs.sqlite3-wal"]  # no -shm
+        for pragma, value in (("journal_mode", "wal"), ("locking_mode", "exclusive"), ("mmap_size", 0)):
+            async with store.db.execute(f"PRAGMA {pragma}") as cursor:
+                assert await cursor.fetchone() == (value,)
+
+    _on_sqlite_file(db, scenario)
+
+
+def test_a_store_file_made_immutable_refuses_writes_by_name_and_recovers(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite3"
+
+    async def scenario(store: SqliteRunStore) -> None:
+        kept, refused, later = _run(), _run(), _run()
+        await store.save(kept)
+        assert await store.health() == "ok"
+        with _immutable(_sqlite_files(db)):
+            assert await store.health() == "read_only"
+            for write in (
+                store.save(refused),
+                store.append_event(kept.id, "status", {"status": "queued"}),
+                store.save_model(kept.id, b"model"),
+                store.prune(0, 0),
+            ):
+                with pytest.raises(StoreFaultError) as caught:
+                    await write
+                assert caught.value.fault == "read_only" and caught.value.status_code == 503
+                assert str(db) in str(caught.value) and "chattr -i" in str(caught.value)
+            assert await store.get(kept.id) == kept  # reads still answer
+            assert await store.get(refused.id) is None
+        assert await store.health() == "ok"  # writable again: no restart needed
+        await store.save(later)
+        assert [r.id for r in (await store.page(10))[0]] == [later.id, kept.id]
+
+    _on_sqlite_file(db, scenario)
+    _on_sqlite_file(db, lambda store: _assert_ids(store, 2))  # both kept on disk
+
+
+async def _assert_ids(store: SqliteRunStore, count: int) -> None:
+    assert len((await store.page(10))[0]) == count
+
+
+@pytest.mark.parametrize("how", ["file unlinked", "directory removed"])
+def test_a_deleted_store_file_is_noticed_and_refuses_writes(tmp_path: Path, how: str) -> None:
+    """SQLite keeps writing to a file unlinked under it (its open descriptor), and every run written so is gone at
+    the next start: the store compares the file at its path with the one it opened."""
+    db = tmp_path / "store" / "runs.sqlite3"
+    db.parent.mkdir()
+
+    async def scenario(store: SqliteRunStore) -> None:
+        kept = _run()
+        await store.save(kept)
+        if how == "file unlinked":
+            for path in _sqlite_files(db):
+                path.unlink()
+        else:
+            shutil.rmtree(db.parent)
+        assert await store.health() == "deleted"
+        with pytest.raises(StoreFaultError) as caught:
+            await store.save(_run())
+        assert caught.value.fault == "deleted" and str(db) in str(caught.value)
+        assert "deleted" in str(caught.value) and "restart" in str(caught.value)
+
+    _on_sqlite_file(db, scenario)
+
+
+def test_a_store_file_replaced_under_the_store_is_noticed(tmp_path: Path) -> None:
+    db = tmp_path / "runs.sqlite3"
+
+    async def scenario(store: SqliteRunStore) -> None:
+        other = tmp_path / "other.sqlite3"
+        other.write_bytes(db.read_bytes())
+        other.replace(db)  # a restore from a backup under the running server: the store's file is not this one
+        assert await store.health() == "deleted"
+
+    _on_sqlite_file(db, scenario)
+
+
+def test_a_write_that_fails_in_sqlite_marks_the_store_until_a_write_succeeds(tmp_path: Path) -> None:
+    """A fault the filesystem does not show (a full disk, an I/O error; here ``query_only``) is ``write_failed``
+    from the first failed write until a write succeeds again: ``health()`` tries one, so the probe sees it heal."""
+    db = tmp_path / "runs.sqlite3"
+
+    async def scenario(store: SqliteRunStore) -> None:
+        run = _run()
+        await store.db.execute("PRAGMA query_only=ON")
+        with pytest.raises(StoreUnavailableError, match="readonly"):
+            await store.save(run)
+        assert await store.health() == "write_failed"
+        assert await store.get(run.id) is None  # the failed write was rolled back, not left pending
+        await store.db.execute("PRAGMA query_only=OFF")
+        assert await store.health() == "ok"
+        await store.save(run)
+        assert await store.get(run.id) == run
+
+    _on_sqlite_file(db, scenario)
+
+
+def test_an_in_memory_store_and_redis_are_ok_when_they_answer(run_on_store: Callable[[Scenario], None]) -> None:
+    async def scenario(store: RunStore) -> None:
+        assert await store.health() == "ok"
 
     run_on_store(scenario)

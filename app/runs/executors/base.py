@@ -21,5 +21,9 @@ class Executor(Protocol):
     async def training_slots(self) -> tuple[int, int]:
         """(trainings that can run at once, trainings running now) on the workers this executor uses."""
 
+    def unrecorded(self, run_id: str) -> TrainingRun | None:
+        """The run as it ended, if it has and the run store refused to record its end (it is retried); else
+        None."""
+
     async def close(self) -> None:
         """Stop; runs this process was running are recorded ``interrupted``."""

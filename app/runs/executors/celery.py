@@ -142,6 +142,10 @@ class CeleryExecutor:
             except (OSError, StoreUnavailableError) as exc:
                 logger.warning("cannot look for lost runs: %s", exc)
 
+    def unrecorded(self, run_id: str) -> TrainingRun | None:
+        """Always None: a Celery worker records its runs in Redis itself, and a lost one is reaped by its lease."""
+        return None
+
     async def training_slots(self) -> tuple[int, int]:
         """(children of every Celery worker that announced itself, runs ``running`` in the store)."""
         slots = await self._store.worker_slots()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import contextvars
 import functools
 import logging
@@ -15,6 +16,7 @@ from typing import Any
 from pebble import ProcessExpired, ProcessFuture
 
 from app.config import Settings
+from app.errors import StoreUnavailableError
 from app.runs.models import RunError, TrainingRun
 from app.runs.recorder import (
     INTERRUPTED,
@@ -31,6 +33,10 @@ from app.runtime.messages import Message, StopMessage
 from app.runtime.pool import ChannelHub, WorkerPool
 
 logger = logging.getLogger(__name__)
+
+# Seconds between two tries to record the end of a run the store refused (read-only, deleted, a full disk): a
+# few stat calls and, once it is writable, the run's writes. The run is a 503 to its readers meanwhile.
+RECORD_RETRY_S = 1.0
 
 
 @dataclass(eq=False)
@@ -70,12 +76,17 @@ class LocalExecutor:
         self._live: dict[str, _LiveRun] = {}
         self._waiting: collections.deque[_LiveRun] = collections.deque()
         self._dispatched = 0  # runs handed to pebble whose future is not done yet
+        # Runs whose worker is done but whose end the store refused, by id: written again until it takes them.
+        self._unrecorded: dict[str, RunRecorder] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     async def submit(self, run: TrainingRun, spec: dict[str, Any]) -> None:
         live = _LiveRun(RunRecorder(self._store, run), spec=spec)
         self._live[run.id] = live
         self._waiting.append(live)
         live.task = asyncio.create_task(self._drive(live), name=f"run-{run.id}")
+        self._tasks.add(live.task)  # until done: a run's task outlives its place in _live while its end is retried
+        live.task.add_done_callback(self._tasks.discard)
         self._dispatch()
 
     def _dispatch(self) -> None:
@@ -128,13 +139,45 @@ class LocalExecutor:
                 ):
                     live.trained = True
                 fields = {k: v for k, v in message.items() if k not in ("kind", "run_id")}
-                await apply_step(recorder, message["kind"], fields)
+                try:
+                    await apply_step(recorder, message["kind"], fields)
+                except StoreUnavailableError as exc:
+                    # The training goes on: its progress is in memory, and the end writes what the log lacks.
+                    logger.error("run %s: its step %r could not be recorded: %s", recorder.run.id, message["kind"], exc)
             await self._finish(live)
+        except StoreUnavailableError:
+            pass  # the end is recorded below, when the store takes it
         except Exception:
             logger.exception("run %s: recording failed", recorder.run.id)
-            await recorder.finish("failed", error=RunError(kind="internal", msg="the server failed to record the run"))
+            with contextlib.suppress(StoreUnavailableError):
+                await recorder.finish(
+                    "failed", error=RunError(kind="internal", msg="the server failed to record the run")
+                )
         finally:
             self._live.pop(recorder.run.id, None)
+        if recorder.finished and not recorder.end_recorded:
+            await self._record_when_the_store_takes_it(recorder)
+
+    async def _record_when_the_store_takes_it(self, recorder: RunRecorder) -> None:
+        """Write a run's end again every :data:`RECORD_RETRY_S` seconds until the store takes it (it is kept in
+        ``_unrecorded`` meanwhile, and :meth:`close` tries once more); logs the refusal once and the recovery."""
+        run_id = recorder.run.id
+        self._unrecorded[run_id] = recorder
+        logger.error(
+            "run %s: its end (%s) could not be recorded, the run store refused it; it is written again every %g s "
+            "until the store takes it, and GET of the run answers 503 meanwhile",
+            run_id,
+            recorder.run.status,
+            RECORD_RETRY_S,
+        )
+        try:
+            while not recorder.end_recorded:
+                await asyncio.sleep(RECORD_RETRY_S)
+                with contextlib.suppress(StoreUnavailableError):
+                    await recorder.record_end()
+            logger.warning("run %s: its end (%s) is recorded, the run store took it again", run_id, recorder.run.status)
+        finally:
+            self._unrecorded.pop(run_id, None)
 
     async def _finish(self, live: _LiveRun) -> None:
         recorder, limit = live.recorder, self._settings.training_time_limit_s
@@ -191,13 +234,37 @@ class LocalExecutor:
         if not live.trained:
             live.future.cancel()  # type: ignore[no-untyped-call]
 
+    def unrecorded(self, run_id: str) -> TrainingRun | None:
+        """The run as it ended, while the store refuses its end (:meth:`_record_when_the_store_takes_it`)."""
+        recorder = self._unrecorded.get(run_id)
+        return None if recorder is None else recorder.run
+
     async def training_slots(self) -> tuple[int, int]:
         return self._pool.size, sum(1 for live in self._live.values() if live.pid is not None)
 
     async def close(self) -> None:
         self._waiting.clear()
-        for live in list(self._live.values()):
-            await live.recorder.finish("interrupted", error=INTERRUPTED)
-            if live.task is not None:
-                live.task.cancel()
+        # Runs whose end the store refused: their retries stopped first (one write of an end at a time), then
+        # one more try each. Then the runs still going, interrupted (a finished one's finish does nothing).
+        unrecorded = list(self._unrecorded.values())
+        retries = [task for task in self._tasks if task.get_name() in {f"run-{r.run.id}" for r in unrecorded}]
+        for task in retries:
+            task.cancel()
+        await asyncio.gather(*retries, return_exceptions=True)
+        for recorder in unrecorded + [live.recorder for live in self._live.values()]:
+            try:
+                if recorder in unrecorded:
+                    await recorder.record_end()
+                else:  # a live run ending meanwhile writes its own end: finish() does nothing to it
+                    await recorder.finish("interrupted", error=INTERRUPTED)
+            except StoreUnavailableError as exc:
+                # The stored run stays queued or running; the next start over this store marks it interrupted.
+                logger.error(
+                    "run %s: its end (%s) could not be recorded at shutdown: %s",
+                    recorder.run.id,
+                    recorder.run.status,
+                    exc,
+                )
+        for task in list(self._tasks):
+            task.cancel()
         self._live.clear()

@@ -17,13 +17,15 @@ from typing import Any, Literal, ParamSpec, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from app.errors import StoreUnavailableError
+from app.errors import StoreFault, StoreUnavailableError
 from app.runs.models import TrainingRun
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 EventKind = Literal["status", "batch", "epoch", "end"]
+# What ``/readyz`` says of the run store: ``ok``, or its fault (:data:`app.errors.StoreFault`).
+StoreHealth = Literal["ok", StoreFault]
 
 
 class RunEvent(BaseModel):
@@ -44,8 +46,9 @@ class RunStore(Protocol):
     async def close(self) -> None:
         """Release the store's resources."""
 
-    async def ping(self) -> bool:
-        """True when the store answers (for ``/readyz``)."""
+    async def health(self) -> StoreHealth:
+        """``ok`` when the store answers and can take writes, else its fault (for ``/readyz``, and for a run whose
+        state the store may not hold). Never raises: a store that fails to answer is ``unreachable``."""
 
     async def save(self, run: TrainingRun) -> None:
         """Insert or replace a run."""

@@ -44,7 +44,7 @@ from redis.exceptions import RedisError
 
 from app.runs.models import TrainingRun
 from app.runs.status import FINAL_STATUSES, UNFINISHED
-from app.runs.store.base import EventKind, RunEvent, store_errors, stream_errors
+from app.runs.store.base import EventKind, RunEvent, StoreHealth, store_errors, stream_errors
 
 _guarded = store_errors(RedisError)
 RUN_KEYS = ("", ":events", ":seq", ":claim", ":stop", ":lease", ":ended", ":reaped", ":model")  # after {p}:run:{id}
@@ -141,12 +141,13 @@ class RedisRunStore:
             await self._redis.aclose()
             self._redis = None
 
-    async def ping(self) -> bool:
-        """True when Redis answers (for ``/readyz``)."""
+    async def health(self) -> StoreHealth:
+        """``ok`` when Redis answers its ping, else ``unreachable`` (for ``/readyz``); never raises. Redis keeps
+        its own files: their faults (a full disk, ``MISCONF``) reach the API as its errors, 503s."""
         try:
-            return bool(await self.redis.ping())
+            return "ok" if await self.redis.ping() else "unreachable"
         except (OSError, aioredis.RedisError):
-            return False
+            return "unreachable"
 
     @_guarded
     async def save(self, run: TrainingRun) -> None:
