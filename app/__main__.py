@@ -46,6 +46,7 @@ def main() -> None:
                 header_timeout_s=settings.header_timeout_s,
                 body_timeout_s=settings.body_timeout_s,
                 max_connections=settings.max_connections,
+                max_connections_per_client=settings.max_connections_per_client,
                 max_header_bytes=settings.max_header_bytes,
             )
         ),

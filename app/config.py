@@ -302,6 +302,13 @@ class Settings(BaseSettings):
         "once, giving its descriptor back. Keep it under the process's descriptor limit (ulimit -n) less about "
         "100 for the workers' pipes and the stores: 1,024 on many systems.",
     )
+    max_connections_per_client: int = Field(
+        64,
+        ge=0,
+        description="Connections one client address may hold open at once; a new one beyond is answered 503 and "
+        "closed at once, so that one address cannot hold the whole of max_connections. 0: no bound. Behind a "
+        "reverse proxy every connection is the proxy's: set it to max_connections there, or 0.",
+    )
     max_event_streams: int = Field(
         256,
         ge=1,

@@ -24,6 +24,7 @@ from tests.serving import running_server
 HEADER_TIMEOUT_S = 1.0
 BODY_TIMEOUT_S = 1.0
 MAX_CONNECTIONS = 24
+PER_CLIENT = 10
 ENV = {
     "LAYERWISE_RUNS_DB": ":memory:",
     "LAYERWISE_RATE_LIMIT": "",
@@ -32,6 +33,7 @@ ENV = {
     "LAYERWISE_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
     "LAYERWISE_KEEP_ALIVE_TIMEOUT_S": "1",
     "LAYERWISE_MAX_CONNECTIONS": str(MAX_CONNECTIONS),
+    "LAYERWISE_MAX_CONNECTIONS_PER_CLIENT": str(PER_CLIENT),
     "LAYERWISE_MAX_EVENT_STREAMS": "3",
     "LAYERWISE_MAX_EVENT_STREAMS_PER_CLIENT": "2",
     "LAYERWISE_MAX_BUILDS_PER_CLIENT": "2",
@@ -120,7 +122,8 @@ def test_an_idle_kept_alive_connection_is_closed(base: str) -> None:
 
 def test_connections_beyond_the_bound_are_refused_at_once(base: str) -> None:
     with ExitStack() as stack:
-        held = [stack.enter_context(connect(base)) for _ in range(MAX_CONNECTIONS)]
+        # From three addresses, each under its own bound: the server's is what refuses the next one.
+        held = [stack.enter_context(connect(base, f"127.0.0.{2 + i % 3}")) for i in range(MAX_CONNECTIONS)]
         time.sleep(0.2)  # the server has accepted them all
         start = time.monotonic()
         with connect(base) as extra:
@@ -135,6 +138,30 @@ def test_connections_beyond_the_bound_are_refused_at_once(base: str) -> None:
     while not healthy(base):
         assert time.monotonic() < deadline
         time.sleep(0.1)
+
+
+def test_one_address_cannot_hold_every_connection(base: str) -> None:
+    """``make attack`` saw one address hold 512 idle connections, and every other client's new one refused."""
+    with ExitStack() as stack:
+        held = [stack.enter_context(connect(base, "127.0.0.9")) for _ in range(PER_CLIENT)]
+        time.sleep(0.2)  # the server has accepted them all
+        with connect(base, "127.0.0.9") as extra:
+            status, headers, body = answer(extra)
+        assert status == 503 and headers["retry-after"] == "5"
+        assert body["detail"][0]["type"] == "too_many_connections"
+        assert (
+            "127.0.0.9" in body["detail"][0]["msg"]
+            and "LAYERWISE_MAX_CONNECTIONS_PER_CLIENT" in body["detail"][0]["msg"]
+        )
+        # Another address is answered meanwhile, and so is this one once it holds fewer.
+        with connect(base, "127.0.0.10") as other:
+            other.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert answer(other)[0] == 200
+        held.pop().close()
+        time.sleep(0.2)
+        with connect(base, "127.0.0.9") as again:
+            again.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            assert answer(again)[0] == 200
 
 
 LONG_TRAINING = {

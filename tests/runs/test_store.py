@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -22,6 +22,7 @@ from app.runs.store.redis import RedisRunStore
 from app.runs.store.sqlite import SqliteRunStore
 
 Scenario = Callable[[RunStore], Awaitable[None]]
+S = TypeVar("S", bound=RunStore)
 
 
 @pytest.fixture(params=["sqlite", "redis"])
@@ -29,21 +30,27 @@ def run_on_store(request: pytest.FixtureRequest) -> Callable[[Scenario], None]:
     """Runs an async scenario against a fresh store of each kind."""
 
     def run(scenario: Scenario) -> None:
-        async def main() -> None:
-            store: RunStore
-            if request.param == "sqlite":
-                store = SqliteRunStore(":memory:")
-            else:
-                store = RedisRunStore(request.getfixturevalue("redis_url"), prefix=f"store-{uuid.uuid4().hex[:8]}")
-            await store.open()
-            try:
-                await scenario(store)
-            finally:
-                await store.close()
-
-        asyncio.run(main())
+        store: RunStore
+        if request.param == "sqlite":
+            store = SqliteRunStore(":memory:")
+        else:
+            store = RedisRunStore(request.getfixturevalue("redis_url"), prefix=f"store-{uuid.uuid4().hex[:8]}")
+        _opened(store, scenario)
 
     return run
+
+
+def _opened(store: S, scenario: Callable[[S], Awaitable[None]]) -> None:
+    """Open ``store``, run ``scenario`` on it, close it (also when the scenario fails)."""
+
+    async def main() -> None:
+        await store.open()
+        try:
+            await scenario(store)
+        finally:
+            await store.close()
+
+    asyncio.run(main())
 
 
 def _run(status: Any = "queued", **kw: Any) -> TrainingRun:
@@ -240,15 +247,7 @@ def _immutable(paths: list[Path]) -> Iterator[None]:
 
 
 def _on_sqlite_file(db: Path, scenario: Callable[[SqliteRunStore], Awaitable[None]]) -> None:
-    async def main() -> None:
-        store = SqliteRunStore(str(db))
-        await store.open()
-        try:
-            await scenario(store)
-        finally:
-            await store.close()
-
-    asyncio.run(main())
+    _opened(SqliteRunStore(str(db)), scenario)
 
 
 def test_the_sqlite_store_maps_no_file_into_memory(tmp_path: Path) -> None:
