@@ -591,10 +591,23 @@ def kinds(memory_fraction: float) -> list[tuple[str, int, Callable[[Client], Awa
     ]
 
 
-async def attack(base: str, seconds: float, grace_s: float, memory_fraction: float) -> tuple[list[Tally], list[str]]:
-    """Run every kind's clients for ``seconds``, then wait up to ``grace_s`` for requests in flight; the tallies
-    and the ids of the runs accepted (201/202)."""
+async def attack(
+    base: str, seconds: float, grace_s: float, memory_fraction: float
+) -> tuple[list[Tally], list[str], float]:
+    """Run every kind's clients for ``seconds``, then wait up to ``grace_s`` for requests in flight; the tallies,
+    the ids of the runs accepted (201/202), and the attackers' own loop's longest lag (s: how late a 0.1 s sleep
+    woke), which every time measured here includes."""
     accepted: list[str] = []
+    lag = 0.0
+
+    async def watch() -> None:
+        nonlocal lag
+        while True:
+            began = time.monotonic()
+            await asyncio.sleep(0.1)
+            lag = max(lag, time.monotonic() - began - 0.1)
+
+    watcher = asyncio.ensure_future(watch())
     tallies, clients, loops = [], [], []
     deadline = time.monotonic() + seconds
     address = 2
@@ -615,7 +628,8 @@ async def attack(base: str, seconds: float, grace_s: float, memory_fraction: flo
             raise RuntimeError(f"an attacking client failed: {task.exception()!r}")
     for client in clients:
         await client.http.aclose()
-    return tallies, accepted
+    watcher.cancel()
+    return tallies, accepted, lag
 
 
 # ------------------------------------------------------------------------------------------------ normal user
@@ -810,7 +824,10 @@ def print_table(results: dict[str, Any]) -> None:
         f"{runs['statuses']}; failures by kind {runs['error_kinds']}"
     )
     print(f"a killed idle training worker was back (listed ready) after {results['recovery_s']:.1f} s")
-    print(f"CPU of the attacking process (its 20 clients): {results['attacker_cpu_s']:.1f} s")
+    print(
+        f"the attacking process (its 20 clients): {results['attacker_cpu_s']:.1f} s of CPU, its loop late by up to "
+        f"{results['attacker_loop_lag_max_s']:.2f} s"
+    )
 
 
 def main() -> int:
@@ -856,7 +873,7 @@ def main() -> int:
             assert user.stdout is not None
             if user.stdout.readline().strip() != "ready":
                 raise RuntimeError("the normal user did not start")
-            tallies, accepted = asyncio.run(attack(base, duration, grace_s, fraction))
+            tallies, accepted, attacker_lag_s = asyncio.run(attack(base, duration, grace_s, fraction))
             load_during = os.getloadavg()
             usage = resource.getrusage(resource.RUSAGE_SELF)
             attacker_cpu_s = usage.ru_utime + usage.ru_stime
@@ -912,6 +929,7 @@ def main() -> int:
         },
         "correct_after": correct,
         "attacker_cpu_s": round(attacker_cpu_s, 1),
+        "attacker_loop_lag_max_s": round(attacker_lag_s, 2),
     }
     bugs = sorted({bug for t in tallies for bug in t.bugs})
     bugs += [f"normal user: {n} x {s}" for s, n in Counter(s for _, s, _ in records).items() if not s.isdigit()]
