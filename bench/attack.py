@@ -81,6 +81,7 @@ PROTECTIONS = (
     "body_timeout_s",
     "keep_alive_timeout_s",
     "max_connections",
+    "max_connections_per_client",
     "max_event_streams",
     "max_event_streams_per_client",
     "rate_limit",
@@ -416,11 +417,11 @@ def slow_body(c: Client) -> Awaitable[None]:
 
 
 async def connection_flood(c: Client) -> None:
-    """``LAYERWISE_MAX_CONNECTIONS`` + 64 connections opened at once that send nothing: those beyond the bound a
-    503 ``too_many_connections`` at once, the rest a 408 after ``LAYERWISE_HEADER_TIMEOUT_S``. The bound is the
-    server's, not a client's, so while a flood holds it every new connection of anyone is refused: floods
-    alternate with rests of ``LAYERWISE_HEADER_TIMEOUT_S`` (half the attack, if shorter), a rest first, so that
-    the other kinds reach the app too."""
+    """``LAYERWISE_MAX_CONNECTIONS`` + 64 connections opened at once from one address that send nothing: those
+    beyond ``LAYERWISE_MAX_CONNECTIONS_PER_CLIENT`` a 503 ``too_many_connections`` at once, the rest a 408 after
+    ``LAYERWISE_HEADER_TIMEOUT_S``. (Before the per-client bound, one flood held the server's whole bound and
+    every new connection of anyone was refused.) Floods alternate with rests of ``LAYERWISE_HEADER_TIMEOUT_S``
+    (half the attack, if shorter), a rest first."""
     n = int(default("max_connections")) + 64
     rest_s = min(float(default("header_timeout_s")), (c.deadline - time.monotonic()) / 2)
     while c.running():
