@@ -178,6 +178,7 @@ def start_celery_worker(settings: Settings, log: Path) -> CeleryWorker:
         "LAYERWISE_REDIS_KEY_PREFIX": settings.redis_key_prefix,
         "LAYERWISE_CELERY_QUEUE": settings.celery_queue,
         "LAYERWISE_TRAINING_WORKERS": "1",
+        "LAYERWISE_TRAINING_WORKER_MAX_TASKS": str(settings.training_worker_max_tasks),
         "LAYERWISE_RUN_LEASE_S": str(settings.run_lease_s),
         "LAYERWISE_LOG_JSON": "true",
     }
@@ -214,7 +215,9 @@ def celery_settings(redis_url: str, **kw: Any) -> Settings:
 @pytest.fixture(scope="session")
 def celery_worker(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[CeleryWorker]:
     """One Celery worker for the session, training one run at a time."""
-    worker = start_celery_worker(celery_settings(redis_url), tmp_path_factory.mktemp("celery") / "worker.log")
+    # Never recycled: tests find its one child (celery_worker.children()); recycling has a test of its own.
+    settings = celery_settings(redis_url, training_worker_max_tasks=0)
+    worker = start_celery_worker(settings, tmp_path_factory.mktemp("celery") / "worker.log")
     try:
         yield worker
     finally:

@@ -332,11 +332,22 @@ def main() -> None:
     settings = get_settings()
     if not settings.broker_url:
         raise SystemExit("layerwise-worker needs LAYERWISE_BROKER_URL, e.g. redis://127.0.0.1:6379/0")
+    # The embedded pool's recycling and memory cap, in Celery's own words: a child is replaced after
+    # LAYERWISE_TRAINING_WORKER_MAX_TASKS trainings (each leaves ~9 MB of traced graphs behind), and after a
+    # training that left it over LAYERWISE_TRAINING_WORKER_MAX_RSS_BYTES (Celery checks between tasks, in KiB; it
+    # does not stop a task mid-run as the embedded pool's watcher does). Celery docs, "Workers": max tasks per
+    # child, max memory per child.
+    recycling = [f"--max-tasks-per-child={settings.training_worker_max_tasks}"] * bool(
+        settings.training_worker_max_tasks
+    ) + [f"--max-memory-per-child={settings.training_worker_max_rss_bytes // 1024}"] * bool(
+        settings.training_worker_max_rss_bytes
+    )
     create_worker_app(settings).worker_main(
         [
             "worker",
             "--pool=prefork",
             f"--concurrency={settings.training_workers}",
+            *recycling,
             f"--queues={settings.celery_queue}",
             f"--loglevel={settings.log_level.upper()}",
             # Workers need names of their own: in containers every worker is pid 1, and on the host network

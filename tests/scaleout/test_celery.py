@@ -183,3 +183,32 @@ def test_a_run_s_trained_model_is_shared_by_every_replica(
     assert answer.status_code == 200, answer.text
     outputs = answer.json()["outputs"]
     assert len(outputs) == 2 and len(outputs[0]) == 1 and outputs[0] == outputs[1]
+
+
+def run_pid(worker: CeleryWorker, run_id: str) -> int:
+    """The pid of the child that trained ``run_id``, from its log line "training run <id> started in worker <pid>"."""
+    for line in worker.log.read_text().splitlines():
+        if (
+            line.startswith("{")
+            and f"training run {run_id} started in worker" in (entry := json.loads(line))["message"]
+        ):
+            return int(entry["message"].rsplit(" ", 1)[1])
+    raise AssertionError(f"no start of run {run_id} in the worker's log")
+
+
+def test_a_worker_child_is_recycled_after_its_trainings(redis_url: str, seed: dict[str, Any], tmp_path: Path) -> None:
+    """LAYERWISE_TRAINING_WORKER_MAX_TASKS holds for Celery's children as for the embedded pool (Celery's own
+    max-tasks-per-child): each training leaves traced graphs behind, so a child is replaced after its share."""
+    settings = celery_settings(redis_url, training_worker_max_tasks=1)
+    worker = start_celery_worker(settings, tmp_path / "worker.log")
+    try:
+        with TestClient(create_app(settings.model_copy())) as api:
+            wait_ready(api)
+            pids = []
+            for _ in range(2):
+                run = api.post("/v1/trainings?wait=120", json={"model": seed["seed_example_1"]}).json()
+                assert run["status"] == "succeeded", run
+                pids.append(run_pid(worker, run["id"]))
+            assert pids[0] != pids[1]  # one training each, as LAYERWISE_TRAINING_WORKER_MAX_TASKS=1 says
+    finally:
+        stop_celery_worker(worker)
