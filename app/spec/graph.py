@@ -22,7 +22,7 @@ from typing import Literal
 from pydantic import Field
 
 from app.errors import ErrorItem, Loc, SpecError
-from app.spec.layers import KerasLayer, Layer
+from app.spec.layers import Embedding, KerasLayer, Layer
 from app.spec.layers.base import next_auto_name
 from app.spec.types import SCHEMA_MAX_LAYERS, Dim, InputShape, Name, Ref, Shape, StrictModel
 
@@ -99,6 +99,17 @@ class GraphSpec(StrictModel):
         """This normalized spec with every null axis after the batch of every input set to ``timesteps``."""
         inputs = [x.model_copy(update={"shape": [timesteps if d is None else d for d in x.shape]}) for x in self.inputs]
         return self.model_copy(update={"inputs": inputs})
+
+    def token_vocab(self) -> dict[str, int]:
+        """Input name -> the smallest ``input_dim`` of the Embeddings it feeds directly (its token ids must be
+        below it), for the inputs that feed one (valid on a normalized spec)."""
+        vocab: dict[str, int] = {}
+        for layer in self.layers:
+            if isinstance(layer, Embedding) and layer.inputs:
+                source = Reference.parse(layer.inputs[0]).name
+                dim = layer.input_dim
+                vocab[source] = min(dim, vocab.get(source, dim))
+        return vocab
 
     def layer_index(self) -> dict[str, int]:
         """Layer name -> position in :attr:`layers` (valid on a normalized spec)."""

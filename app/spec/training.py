@@ -14,7 +14,6 @@ from pydantic import Discriminator, Field, Tag
 
 from app.errors import Loc, SpecError
 from app.spec.graph import GraphSpec
-from app.spec.layers import Embedding
 from app.spec.model import ModelSpec
 from app.spec.tasks import TASKS, TaskLayout, TaskName, check_metrics, task_layout
 from app.spec.types import StrictModel
@@ -231,13 +230,7 @@ class TrainingSpec(StrictModel):
         """The ``input_dim`` of the Embedding the input feeds when the model takes token ids, else ``None``: a
         Sequential's first layer; in a normalized graph, the smallest of the Embeddings its first input feeds."""
         if isinstance(self.model, GraphSpec):
-            source = self.model.inputs[0].name
-            dims = [
-                layer.input_dim
-                for layer in self.model.layers
-                if isinstance(layer, Embedding) and layer.inputs and layer.inputs[0].split(":")[0] == source
-            ]
-            return min(dims) if dims else None
+            return self.model.token_vocab().get(self.model.inputs[0].name)
         first = self.model.layers[0]
         return getattr(first, "input_dim", None) if first.type == "Embedding" else None
 

@@ -9,7 +9,6 @@ import numpy as np
 
 from app.analysis.engine import analyze, analyze_graph
 from app.spec.graph import GraphSpec
-from app.spec.layers import Embedding
 from app.spec.tasks import SINE_FREQUENCY, SINE_NOISE, TEMPORAL_ORDER_SYMBOLS, TaskLayout
 from app.spec.training import TrainingSpec
 
@@ -50,21 +49,18 @@ def graph_data(
         spec: a normalized graph spec.
         timesteps: the length of every null axis after the batch; required when the model has one.
     """
-    model = spec.at_length(timesteps) if timesteps is not None else spec
-    inputs, outputs = graph_layout(model)
+    inputs, outputs = graph_layout(spec, timesteps)
     return graph_arrays(inputs, outputs, samples, seed)
 
 
-def graph_layout(spec: GraphSpec) -> tuple[list[tuple[tuple[int, ...], str, int]], list[tuple[int, ...]]]:
-    """What :func:`graph_arrays` needs of a graph model at a known length: ``(shape, dtype, vocabulary)`` of each
-    input (one sample's shape; the vocabulary bounds token ids: the smallest ``input_dim`` of the Embeddings it
-    feeds, else 2) and each output's shape, one sample's, from the engine (Keras's shapes)."""
-    vocab: dict[str, int] = {}
-    for layer in spec.layers:
-        if isinstance(layer, Embedding) and layer.inputs:
-            source = layer.inputs[0].split(":")[0]
-            dim = layer.input_dim
-            vocab[source] = min(dim, vocab.get(source, dim))
+def graph_layout(
+    spec: GraphSpec, timesteps: int | None = None
+) -> tuple[list[tuple[tuple[int, ...], str, int]], list[tuple[int, ...]]]:
+    """What :func:`graph_arrays` needs of a normalized graph model, its null axes ``timesteps`` long:
+    ``(shape, dtype, vocabulary)`` of each input (one sample's shape; the vocabulary bounds token ids:
+    :meth:`GraphSpec.token_vocab`, else 2) and each output's shape, one sample's, from the engine (Keras's)."""
+    spec = spec.at_length(timesteps) if timesteps is not None else spec
+    vocab = spec.token_vocab()
     inputs: list[tuple[tuple[int, ...], str, int]] = [
         (tuple(int(d) for d in x.shape if d is not None), x.dtype, vocab.get(x.name, 2)) for x in spec.inputs
     ]

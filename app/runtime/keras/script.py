@@ -21,21 +21,11 @@ import keras
 import tensorflow as tf
 
 from app.runtime.keras import data
+from app.runtime.keras.train import OPTIMIZERS
 from app.spec.graph import GraphSpec
 from app.spec.layers.common import python_literal
 from app.spec.python_export import model_code
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec
-
-# Keras's class of each optimizer name the service takes (the classes app.runtime.keras.train compiles with).
-OPTIMIZER_CLASSES = {
-    "adam": "Adam",
-    "adamw": "AdamW",
-    "sgd": "SGD",
-    "rmsprop": "RMSprop",
-    "adagrad": "Adagrad",
-    "adamax": "Adamax",
-    "nadam": "Nadam",
-}
 
 _EXECUTION_TEXT = {
     "eager": (
@@ -105,9 +95,7 @@ def _data_code(spec: TrainingSpec) -> tuple[list[str], list[Callable[..., Any]]]
     layout = data.data_layout(spec)
     if layout is None:  # a graph on the random task
         assert isinstance(spec.model, GraphSpec)
-        timesteps = spec.data.timesteps
-        graph = spec.model.at_length(timesteps) if timesteps is not None else spec.model
-        inputs, outputs = data.graph_layout(graph)
+        inputs, outputs = data.graph_layout(spec.model, spec.data.timesteps)
         return [
             "# One (shape, dtype, vocabulary) per input and one shape per output, one sample's: the random task's",
             "# data for this graph (layerwise's graph_layout).",
@@ -144,7 +132,7 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
     """
     data_lines, functions = _data_code(spec)
     fit = spec.fit
-    opt_class = OPTIMIZER_CLASSES[spec.compile.optimizer]
+    opt_class = OPTIMIZERS[spec.compile.optimizer].__name__  # the class train() compiles with
     rate = spec.compile.learning_rate
     optimizer = (
         f"keras.optimizers.{opt_class}()"
