@@ -235,8 +235,11 @@ def test_data_too_large_for_memory_is_refused(client: TestClient) -> None:
 
 
 def test_location_keeps_the_root_path_of_a_proxied_deployment(client: TestClient, seed: dict[str, Any]) -> None:
-    # The same running app seen through a proxy's prefix (no `with`: its lifespan already runs).
+    # The same running app seen through a proxy's prefix (no `with`: its lifespan already runs). It
+    # shares the session client's event loop: the store's asyncio locks belong to that loop, and a
+    # request on a loop of its own raced the store's other writers.
     proxied = TestClient(client.app, root_path="/layerwise")
+    proxied.portal = client.portal
     r = proxied.post("/v1/trainings?wait=60", json={"model": seed["seed_example_1"]})
     assert r.status_code == 201
     assert r.headers["location"] == f"/layerwise/v1/trainings/{r.json()['id']}"
