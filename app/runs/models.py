@@ -91,6 +91,11 @@ class TrainingRun(ResponseModel):
         description="How Keras ran the steps: graph (traced, Keras's default) or eager, chosen per run from its "
         "number of steps (LAYERWISE_EAGER_MAX_STEPS); the loss history is the same either way.",
     )
+    steps_per_execution: int | None = Field(
+        None,
+        description="Training steps Keras ran in one call of its train function (compile.steps_per_execution, "
+        "or the service's choice when that is null): batch events and stop requests come once per group.",
+    )
     baseline: Baseline | None = Field(
         None,
         description="The loss of the best constant answer on this run's training and validation data (the "

@@ -126,6 +126,7 @@ class RunRecorder:
             self.run.epochs_completed = result["epochs_completed"]
             self.run.diverged = Divergence(**result["diverged"]) if result["diverged"] else None
             self.run.execution = result["execution"]
+            self.run.steps_per_execution = result.get("steps_per_execution")
             # Results of workers of an earlier version have neither.
             self.run.baseline = Baseline(**result["baseline"]) if result.get("baseline") else None
             stopped = result.get("early_stopped")

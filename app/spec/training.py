@@ -52,6 +52,17 @@ class CompileSpec(StrictModel):
         "LAYERWISE_EAGER_MAX_STEPS), which skips graph tracing; false is Keras's default, graph mode, whose "
         "losses an eager run can differ from in the last bits of float32.",
     )
+    steps_per_execution: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="Keras's steps_per_execution: training steps run in one call of the compiled train function. "
+        "The history is the same for any value; a group of small steps costs one call's overhead instead of one "
+        "per step. Progress (batch events), stop requests and the time limit are seen once per group (a stop "
+        "request a group does not see within LAYERWISE_CANCEL_GRACE_S kills the worker). null lets the service "
+        "choose: steps grouped up to about 250 million Mult-Adds (forward and backward), at most 64; 1 for an "
+        "eager run.",
+    )
 
 
 def _task_description() -> str:

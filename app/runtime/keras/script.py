@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from app.runtime.keras import data
-from app.runtime.keras.train import OPTIMIZERS
+from app.runtime.keras.train import OPTIMIZERS, steps_per_execution
 from app.spec.graph import GraphSpec
 from app.spec.layers.common import python_literal
 from app.spec.python_export import model_code
@@ -196,6 +196,8 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
         f"    optimizer={optimizer},",
         f"    metrics={python_literal(metrics)}," if metrics else "    metrics=None,",
         f"    run_eagerly={execution == 'eager'!r},",
+        # The run's grouping of steps: the same history as 1, in less time.
+        f"    steps_per_execution={steps_per_execution(spec, execution)},",
         ")",
         "history = model.fit(",
         "    x,",

@@ -5,15 +5,18 @@ It runs inside worker processes (:mod:`app.runtime.tasks`, or a Celery child: :m
 
 from __future__ import annotations
 
+import json
 import math
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
 import keras
 
+from app.analysis.engine import analyze
 from app.runtime.keras.baseline import constant_loss
 from app.runtime.keras.build import build_any, describe
 from app.runtime.keras.data import data_layout, graph_data, task_data
@@ -165,6 +168,98 @@ def execution_mode(spec: TrainingSpec, eager_max_steps: int) -> str:
     return "eager" if spec.fit.validation_split == 0 and not random and steps <= eager_max_steps else "graph"
 
 
+# Grouping steps (Keras's steps_per_execution) saves the per-call overhead of the compiled train function, about
+# a millisecond a step here; a group is kept small enough that progress and stop requests are still seen often.
+# 250 M Mult-Adds is about 0.1 s at the 2-3 G Mult-Adds a second the seed's LSTM trains at on this machine's
+# cores, 0.25 s (the batch events' least interval) at a pessimistic 1 G. bench/bench.py measures what it buys.
+GROUP_MULT_ADDS = 250_000_000
+MAX_STEPS_PER_EXECUTION = 64
+
+
+def steps_per_execution(spec: TrainingSpec, execution: str) -> int:
+    """How many training steps a call of Keras's train function runs (``compile(steps_per_execution=...)``):
+    ``compile.steps_per_execution`` when given, else 1 for an eager run (its loop is Python either way) and
+    otherwise as many steps as fit in :data:`GROUP_MULT_ADDS`, from 1 to :data:`MAX_STEPS_PER_EXECUTION`. It
+    depends on the model and the batch size only (not on the number of samples), so that the next run of the
+    same model can reuse its traced function (:func:`train`); Keras ends a group early at an epoch's last batch.
+
+    A step's cost is estimated as 3 x the forward pass's Mult-Adds for its batch (:func:`app.analysis.engine.analyze`
+    at the data's length): the backward pass costs about twice the forward (the "6N FLOPs per parameter and
+    token" of Kaplan et al. 2020, "Scaling Laws for Neural Language Models", section 2.1, counts 2N forward and
+    4N backward). The history is the same for any grouping (Keras runs the same steps in a loop of one graph);
+    ``bench/bench.py`` checks it against plain Keras's default.
+    """
+    if spec.compile.steps_per_execution is not None:
+        return spec.compile.steps_per_execution
+    if execution == "eager":
+        return 1
+    model = spec.model
+    if model.variable_axes:
+        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+        model = model.at_length(spec.data.timesteps)
+    step_mult_adds = 3 * analyze(model).mult_adds * (spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE)
+    fit = GROUP_MULT_ADDS // step_mult_adds if step_mult_adds else MAX_STEPS_PER_EXECUTION
+    return max(1, min(fit, MAX_STEPS_PER_EXECUTION))
+
+
+# A compiled model's weights and optimizer state, kept for the next run of the same model, cost at most this many
+# bytes (its float32 weights, and as much twice over for Adam's two moments): the next run of another model builds
+# beside it until it is freed.
+REUSE_MAX_BYTES = 256 * 2**20
+
+
+@dataclass
+class _Compiled:
+    """The last run's compiled model and what its traced train function depends on (:func:`_reuse_key`)."""
+
+    key: str
+    model: Any  # keras.Model
+
+
+_last: _Compiled | None = None
+
+
+def _reuse_key(spec: TrainingSpec, execution: str, grouped: int) -> str:
+    """What a compiled model's train and test functions depend on: the model, the compile arguments, the data's
+    shapes and types (task, length, batch) and the execution; samples, epochs, seed, shuffling, validation and
+    early stopping may differ between runs that share one."""
+    return json.dumps(
+        {
+            "model": spec.model.model_dump(mode="json"),
+            "compile": spec.compile.model_dump(mode="json", exclude={"run_eagerly", "steps_per_execution"}),
+            "task": spec.data.task,
+            "timesteps": spec.data.timesteps,
+            "batch_size": spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE,
+            "execution": execution,
+            "steps_per_execution": grouped,
+        },
+        sort_keys=True,
+    )
+
+
+def _make_optimizer(spec: TrainingSpec) -> Any:
+    optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
+    rate = spec.compile.learning_rate
+    return optimizer_cls() if rate is None else optimizer_cls(learning_rate=rate)
+
+
+def _reset(compiled: keras.Model, fresh: keras.Model, spec: TrainingSpec) -> bool:
+    """Give ``compiled`` the state a new run starts from: ``fresh``'s variables (just built after the seed: its
+    initial weights and its dropout layers' seed states, Keras's ``Layer.variables``) and a new optimizer's
+    (step 0, zero moments). False, changing nothing, when the two do not match variable for variable."""
+    optimizer = _make_optimizer(spec)
+    optimizer.build(fresh.trainable_variables)
+    targets, sources = [*compiled.variables, *compiled.optimizer.variables], [*fresh.variables, *optimizer.variables]
+    if len(compiled.variables) != len(fresh.variables) or len(targets) != len(sources):
+        return False  # e.g. a run stopped before its first step never built its optimizer's moments
+    pairs = list(zip(targets, sources, strict=True))
+    if any(a.shape != b.shape or a.dtype != b.dtype for a, b in pairs):
+        return False
+    for target, source in pairs:
+        target.assign(source)
+    return True
+
+
 def train(
     spec: TrainingSpec,
     channel: RunChannel,
@@ -178,6 +273,11 @@ def train(
     Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
     spec gives the same history, in either execution mode (see :func:`execution_mode`).
 
+    The process keeps the last run's compiled model (when its weights and moments fit in :data:`REUSE_MAX_BYTES`)
+    and the next run of the same model (:func:`_reuse_key`) trains it from a new model's initial state instead
+    of compiling and tracing again: the same history, without the tracing that dominates a small graph-mode run
+    (``bench/bench.py``'s ``train_large`` after ``train_small``; ``train_new`` has no model to reuse).
+
     Args:
         batch_every_s: least seconds between two ``batch`` progress events.
         eager_max_steps: runs of at most this many steps (and no validation) run eagerly; 0 never.
@@ -187,8 +287,9 @@ def train(
     Returns:
         ``{"summary": <summarize()>, "history": {"loss": [...], "val_loss": [...], ...},
         "epochs_completed": int, "diverged": {"epoch", "batch"} | None, "stop_reason": str | None,
-        "execution": "eager" | "graph", "fit_s": float, "baseline": {"loss", "val_loss"} (the best constant
-        answer's loss on the training and validation parts: :func:`app.runtime.keras.baseline.constant_loss`),
+        "execution": "eager" | "graph", "steps_per_execution": int (:func:`steps_per_execution`), "fit_s": float,
+        "baseline": {"loss", "val_loss"} (the best constant answer's loss on the training and validation parts:
+        :func:`app.runtime.keras.baseline.constant_loss`),
         "early_stopped": {"epoch", "best_epoch", "best"} | None, "model_file": bytes | None,
         "model_file_bytes": int | None}`` (the file's size, kept or not). Non-finite values in the history are ``None``
         (JSON has no NaN).
@@ -197,20 +298,32 @@ def train(
         BuildError: see :func:`build_model`.
         SpecError: the model does not fit the task (the service checks it before queueing: a bug then).
     """
+    global _last
+    # Chosen from the spec alone, never from what this worker ran before: eager and graph can differ in the
+    # last bits of float32, and a spec must give one history.
+    execution = execution_mode(spec, eager_max_steps)
+    grouped = steps_per_execution(spec, execution)
+    key = _reuse_key(spec, execution, grouped)
+    reusable = _last.model if _last is not None and _last.key == key else None
+    _last = None  # another model's: freed by the clear_session below, before this one is built
     keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
     keras.utils.set_random_seed(spec.seed)
-    model = build_any(spec.model)
+    model = build_any(spec.model)  # the initial weights any new model of this spec and seed has
+    if reusable is not None and _reset(reusable, model, spec):
+        # The same model compiled, its functions traced: started from the new model's state, it trains as the
+        # new model would, step for step (tests/runtime/test_train.py compares histories), without tracing.
+        model = reusable
+    else:
+        model.compile(
+            loss=spec.compile.loss,
+            optimizer=_make_optimizer(spec),
+            metrics=list(spec.compile.metrics) or None,
+            run_eagerly=execution == "eager",
+            steps_per_execution=grouped,
+        )
+    if 3 * 4 * model.count_params() <= REUSE_MAX_BYTES:
+        _last = _Compiled(key, model)
     description = describe(model)
-    optimizer_cls = OPTIMIZERS[spec.compile.optimizer]
-    rate = spec.compile.learning_rate
-    optimizer = optimizer_cls() if rate is None else optimizer_cls(learning_rate=rate)
-    execution = execution_mode(spec, eager_max_steps)
-    model.compile(
-        loss=spec.compile.loss,
-        optimizer=optimizer,
-        metrics=list(spec.compile.metrics) or None,
-        run_eagerly=execution == "eager",
-    )
 
     x: Any  # one array, or a graph's list of them, for inputs and labels alike
     y: Any
@@ -255,6 +368,7 @@ def train(
             "diverged": None,
             "stop_reason": reason,
             "execution": execution,
+            "steps_per_execution": grouped,
             "fit_s": 0.0,
             "baseline": baseline,
             "early_stopped": None,
@@ -292,6 +406,7 @@ def train(
         "diverged": callback.diverged_at,
         "stop_reason": callback.stop_reason,
         "execution": execution,
+        "steps_per_execution": grouped,
         "fit_s": fit_s,
         "baseline": baseline,
         "early_stopped": early_stopped,

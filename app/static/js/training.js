@@ -17,9 +17,9 @@ const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
 const GROUPS = ["data", "fit", "compile"];
 // The order of the form: boxes and choices two by two, then the check boxes; a field not named here comes last.
 const ORDER = ["task", "samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
-  "shuffle", "run_eagerly", "early_stopping", "metrics"];
+  "steps_per_execution", "shuffle", "run_eagerly", "early_stopping", "metrics"];
 const NULL_OPTION = "__null__";
-const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default" };
+const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default", steps_per_execution: "auto" };
 const STEPS = { validation_split: "0.05" };
 // Runs drawn beside the shown one, each in its own colour (--compare-1 ... in app.css).
 const MAX_COMPARED = 4;
