@@ -6,6 +6,7 @@ Each field maps to an environment variable with the ``LAYERWISE_`` prefix, e.g. 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Annotated
@@ -130,7 +131,14 @@ class Settings(BaseSettings):
             max_memory_bytes=self.max_memory_bytes,
         )
 
-    summary_workers: int = Field(1, ge=1, le=32, description="Worker processes that build models for summaries.")
+    summary_workers: int = Field(
+        default_factory=lambda: min(len(os.sched_getaffinity(0)), 4),
+        ge=1,
+        le=32,
+        description="Worker processes that build models for summaries: by default one per core this process may "
+        "run on, at most 4 (each holds Keras and TensorFlow, about 0.5 GB). bench/bench.py's throughput: 16 "
+        "clients' distinct summaries keep every core busy only with a worker per core.",
+    )
     training_workers: int = Field(
         1, ge=1, le=32, description="Worker processes that run trainings (separate, so summaries never wait)."
     )
