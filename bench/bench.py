@@ -88,23 +88,32 @@ def service(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 # ---------------------------------------------------------------------------------------------- baselines
-def keras_build_seconds(offsets: list[int]) -> list[float]:
-    """In-process Keras: build each of :func:`distinct_spec`'s models and read every layer's output shape and
-    parameter count."""
+def seed_layers(i: int) -> list[Any]:
+    """The Keras layers of :func:`distinct_spec`'s model ``i``, its ``keras.Input`` first."""
+    import keras
+
+    return [
+        keras.Input(shape=(10, 20 + i)),
+        keras.layers.LSTM(30, return_sequences=True, name="lstm_layer"),
+        keras.layers.Flatten(name="flatten_layer"),
+        keras.layers.Dense(1, name="dense_layer"),
+    ]
+
+
+def keras_build_seconds(
+    offsets: list[int], layers: Callable[[int], list[Any]] = seed_layers, warm: int = 5
+) -> list[float]:
+    """In-process Keras: for each of ``offsets``, construct ``layers(i)`` (a ``keras.Input`` then layers),
+    build ``keras.Sequential`` of them and read every layer's output shape and parameter count, as a summary
+    does; seconds for each, after ``warm`` builds untimed. ``layers`` is :func:`distinct_spec`'s models
+    unless given. Keras's initializers run, as they do for any Keras user."""
     import keras
 
     def build(i: int) -> None:
-        model = keras.Sequential(
-            [
-                keras.Input(shape=(10, 20 + i)),
-                keras.layers.LSTM(30, return_sequences=True, name="lstm_layer"),
-                keras.layers.Flatten(name="flatten_layer"),
-                keras.layers.Dense(1, name="dense_layer"),
-            ]
-        )
+        model = keras.Sequential(layers(i))
         [(layer.output.shape, layer.count_params()) for layer in model.layers]
 
-    for i in range(5):  # warm
+    for i in range(warm):
         build(i)
     out = []
     for i in offsets:
@@ -208,6 +217,24 @@ async def concurrent_summaries(base: str, clients: int, total: int, first: int) 
     return total / (time.perf_counter() - began)
 
 
+def service_train(http: httpx.Client, samples: int, epochs: int, seed: int) -> tuple[float, list[float]]:
+    """The seed's second model trained through the service, ``POST /v1/trainings?wait=300``, as
+    :func:`keras_fit` trains it in process: (seconds to the answer, losses).
+
+    Raises:
+        RuntimeError: the run did not succeed.
+    """
+    body = {"model": SEED_2, "data": {"samples": samples}, "fit": {"epochs": epochs}, "seed": seed}
+    began = time.perf_counter()
+    r = http.post("/v1/trainings", params={"wait": 300}, json=body)
+    elapsed = time.perf_counter() - began
+    run = r.json()
+    if r.status_code != 201 or run["status"] != "succeeded":
+        raise RuntimeError(f"training failed: {r.status_code} {r.text[:500]}")
+    losses: list[float] = run["history"]["loss"]
+    return elapsed, losses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few repetitions and small sizes (CI)")
@@ -258,16 +285,6 @@ def main() -> None:
                 "target": "<= 0.1",
             }
 
-            def train(samples: int, epochs: int, seed: int) -> tuple[float, list[float]]:
-                body = {"model": SEED_2, "data": {"samples": samples}, "fit": {"epochs": epochs}, "seed": seed}
-                began = time.perf_counter()
-                r = http.post("/v1/trainings", params={"wait": 300}, json=body)
-                elapsed = time.perf_counter() - began
-                run = r.json()
-                if r.status_code != 201 or run["status"] != "succeeded":
-                    raise RuntimeError(f"training failed: {r.status_code} {r.text[:500]}")
-                return elapsed, run["history"]["loss"]
-
             for name, samples, epochs, n, target in (
                 ("train_small", 100, 1, 3 if quick else 7, "<= 0.5"),
                 ("train_large", 1000 if quick else 10000, 1 if quick else 5, 1 if quick else 9, "<= 1.05"),
@@ -275,7 +292,7 @@ def main() -> None:
                 keras_fit(samples, epochs, 99)  # warm the baseline's process
                 service_s, baseline_s, equal = [], [], True
                 for seed in range(n):
-                    s, service_losses = train(samples, epochs, seed)
+                    s, service_losses = service_train(http, samples, epochs, seed)
                     b, keras_losses = keras_fit(samples, epochs, seed)
                     service_s.append(s)
                     baseline_s.append(b)
