@@ -53,7 +53,7 @@ FULL = {
 }
 QUICK = {"layers": [1, 10, 100], "units": [8, 64, 512], "samples": [100, 1000], "epochs": [1, 3]}
 SUMMARY_REPS = {"full": 7, "quick": 2}
-TRAINING_REPS = {"full": 5, "quick": 1}
+TRAINING_REPS = {"full": 7, "quick": 1}
 TRAINING_SAMPLES_FOR_EPOCHS = 1000
 
 
