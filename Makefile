@@ -88,9 +88,11 @@ lint: $(VENV)/.installed-test
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-## make bench: the service against plain Keras in one run (QUICK=1: few repetitions, for CI)
+## make bench: the service against plain Keras in one run, then how both grow with the work, drawn in docs/cost.png
+## (QUICK=1: few repetitions and points, for CI; its figure goes to artifacts/cost-quick.png)
 bench: $(VENV)/.installed-test
 	$(BIN)/python bench/bench.py $(if $(QUICK),--quick)
+	$(BIN)/python bench/curves.py $(if $(QUICK),--quick)
 
 ## make profile: pyinstrument profiles of a worker's summaries and trainings, HTML in artifacts/profile/ (asserts nothing)
 profile: $(VENV)/.installed-test

@@ -95,23 +95,32 @@ def service(**env: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
 
 
 # ---------------------------------------------------------------------------------------------- baselines
-def keras_build_seconds(offsets: list[int]) -> list[float]:
-    """In-process Keras: build each of :func:`distinct_spec`'s models and read every layer's output shape and
-    parameter count."""
+def seed_layers(i: int) -> list[Any]:
+    """The Keras layers of :func:`distinct_spec`'s model ``i``, its ``keras.Input`` first."""
+    import keras
+
+    return [
+        keras.Input(shape=(10, 20 + i)),
+        keras.layers.LSTM(30, return_sequences=True, name="lstm_layer"),
+        keras.layers.Flatten(name="flatten_layer"),
+        keras.layers.Dense(1, name="dense_layer"),
+    ]
+
+
+def keras_build_seconds(
+    offsets: list[int], layers: Callable[[int], list[Any]] = seed_layers, warm: int = 5
+) -> list[float]:
+    """In-process Keras: for each of ``offsets``, construct ``layers(i)`` (a ``keras.Input`` then layers),
+    build ``keras.Sequential`` of them and read every layer's output shape and parameter count, as a summary
+    does; seconds for each, after ``warm`` builds untimed. ``layers`` is :func:`distinct_spec`'s models
+    unless given. Keras's initializers run, as they do for any Keras user."""
     import keras
 
     def build(i: int) -> None:
-        model = keras.Sequential(
-            [
-                keras.Input(shape=(10, 20 + i)),
-                keras.layers.LSTM(30, return_sequences=True, name="lstm_layer"),
-                keras.layers.Flatten(name="flatten_layer"),
-                keras.layers.Dense(1, name="dense_layer"),
-            ]
-        )
+        model = keras.Sequential(layers(i))
         [(layer.output.shape, layer.count_params()) for layer in model.layers]
 
-    for i in range(5):  # warm
+    for i in range(warm):
         build(i)
     out = []
     for i in offsets:
@@ -219,6 +228,27 @@ async def concurrent_summaries(base: str, clients: int, total: int, first: int) 
     return total / (time.perf_counter() - began), latencies
 
 
+def service_train(
+    http: httpx.Client, samples: int, epochs: int, seed: int, features: int = 20
+) -> tuple[float, list[float]]:
+    """The seed's second model (on ``features`` input features) trained through the service,
+    ``POST /v1/trainings?wait=300``, as :func:`keras_fit` trains it in process: (seconds to the answer, losses).
+
+    Raises:
+        RuntimeError: the run did not succeed.
+    """
+    model = {**SEED_2, "input_shape": [10, features]}
+    body = {"model": model, "data": {"samples": samples}, "fit": {"epochs": epochs}, "seed": seed}
+    began = time.perf_counter()
+    r = http.post("/v1/trainings", params={"wait": 300}, json=body)
+    elapsed = time.perf_counter() - began
+    run = r.json()
+    if r.status_code != 201 or run["status"] != "succeeded":
+        raise RuntimeError(f"training failed: {r.status_code} {r.text[:500]}")
+    losses: list[float] = run["history"]["loss"]
+    return elapsed, losses
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="few repetitions and small sizes (CI)")
@@ -270,17 +300,6 @@ def main() -> None:
                 "target": "<= 0.1",
             }
 
-            def train(samples: int, epochs: int, seed: int, features: int) -> tuple[float, list[float]]:
-                model = {**SEED_2, "input_shape": [10, features]}
-                body = {"model": model, "data": {"samples": samples}, "fit": {"epochs": epochs}, "seed": seed}
-                began = time.perf_counter()
-                r = http.post("/v1/trainings", params={"wait": 300}, json=body)
-                elapsed = time.perf_counter() - began
-                run = r.json()
-                if r.status_code != 201 or run["status"] != "succeeded":
-                    raise RuntimeError(f"training failed: {r.status_code} {r.text[:500]}")
-                return elapsed, run["history"]["loss"]
-
             # train_new: a new input width each run, so the service's worker has never trained that model.
             for name, samples, epochs, n, target, new_model in (
                 ("train_small", 100, 1, 3 if quick else 7, "<= 0.25", False),
@@ -291,7 +310,7 @@ def main() -> None:
                 service_s, baseline_s, equal = [], [], True
                 for seed in range(n):
                     features = 21 + seed if new_model else 20
-                    s, service_losses = train(samples, epochs, seed, features)
+                    s, service_losses = service_train(http, samples, epochs, seed, features)
                     b, keras_losses = keras_fit(samples, epochs, seed, features)
                     service_s.append(s)
                     baseline_s.append(b)
@@ -306,9 +325,9 @@ def main() -> None:
 
             # Two users at once: each one's speed (alone / together) with the service's one training worker.
             samples, epochs = (500, 1) if quick else (2000, 3)
-            alone = statistics.median(train(samples, epochs, seed, 20)[0] for seed in range(3))
+            alone = statistics.median(service_train(http, samples, epochs, seed)[0] for seed in range(3))
             with ThreadPoolExecutor(2) as both:
-                together = list(both.map(lambda seed: train(samples, epochs, seed, 20)[0], (10, 11)))
+                together = list(both.map(lambda seed: service_train(http, samples, epochs, seed)[0], (10, 11)))
             figures["two_users"] = {
                 "alone_s": alone,
                 "together_s": together,
