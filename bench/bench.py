@@ -19,7 +19,7 @@ Figures (target ratio in brackets):
   throughput_p99     p99 of one summary under that load / summary_new's median                    [<= 5]
   two_users          the slower of two trainings started at once: alone / together                [>= 0.45]
 
-The service runs with one summary worker per core (LAYERWISE_SUMMARY_WORKERS).
+The service runs with one summary worker per core (LAYERWISE_SUMMARY_WORKERS), never recycled.
 """
 
 from __future__ import annotations
@@ -276,7 +276,8 @@ def main() -> None:
     build_median = statistics.median(build)
 
     cores = os.cpu_count() or 1
-    with service(LAYERWISE_SUMMARY_WORKERS=str(cores)) as (base, _):
+    # Workers never recycled: worker_rss measures the growth that LAYERWISE_SUMMARY_WORKER_MAX_TASKS bounds.
+    with service(LAYERWISE_SUMMARY_WORKERS=str(cores), LAYERWISE_SUMMARY_WORKER_MAX_TASKS="0") as (base, _):
         with httpx.Client(base_url=base, timeout=120) as http:
             for i in range(7, 12):  # warm the HTTP path and the worker
                 http.post("/v1/models/summary", json=distinct_spec(i)).raise_for_status()
