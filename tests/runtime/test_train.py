@@ -174,9 +174,14 @@ def test_a_model_trained_before_trains_again_exactly_as_a_new_one() -> None:
     assert set(again) == {"loss", "val_loss", "mae", "val_mae"} and again == new
 
 
-def test_a_tiny_model_runs_eagerly_every_time_and_its_history_does_not_depend_on_the_last_run() -> None:
+def test_a_tiny_model_runs_eagerly_every_time_and_is_not_kept() -> None:
     # Eager and graph differ in the last bits of float32: the mode is the spec's, whatever ran before.
     keras_train._last = None
     runs = [keras_train.train(seed_training(1, None), Recording(), eager_max_steps=14) for _ in range(2)]
     assert [run["execution"] for run in runs] == ["eager", "eager"] and runs[0]["history"] == runs[1]["history"]
-    assert keras_train._last is not None  # the second reused the first's compiled model
+    assert keras_train._last is None  # nothing traced to keep
+    graph = keras_train.train(seed_training(2), Recording())  # 8 steps, graph mode (eager_max_steps 0)
+    kept = keras_train._last
+    assert graph["execution"] == "graph" and kept is not None
+    keras_train.train(seed_training(1, None), Recording(), eager_max_steps=14)  # eager: the graph model stays
+    assert keras_train._last is kept

@@ -273,7 +273,8 @@ def train(
     Weights, data and shuffling are seeded from ``spec.seed`` (``keras.utils.set_random_seed``), so the same
     spec gives the same history, in either execution mode (see :func:`execution_mode`).
 
-    The process keeps the last run's compiled model (when its weights and moments fit in :data:`REUSE_MAX_BYTES`)
+    The process keeps the last graph-mode run's compiled model (when its weights and moments fit in
+    :data:`REUSE_MAX_BYTES`)
     and the next run of the same model (:func:`_reuse_key`) trains it from a new model's initial state instead
     of compiling and tracing again: the same history, without the tracing that dominates a small graph-mode run
     (``bench/bench.py``'s ``train_large`` after ``train_small``; ``train_new`` has no model to reuse).
@@ -305,7 +306,10 @@ def train(
     grouped = steps_per_execution(spec, execution)
     key = _reuse_key(spec, execution, grouped)
     reusable = _last.model if _last is not None and _last.key == key else None
-    _last = None  # another model's: freed by the clear_session below, before this one is built
+    if execution == "graph":
+        _last = None  # another model's, replaced by this one: freed by the clear_session below, before the build
+    # An eager run keeps it (at most REUSE_MAX_BYTES): tiny runs between two larger ones of a model do not make
+    # it trace again (bench/curves.py's samples: 100 to 400 eagerly, then 500 traced anew).
     keras.backend.clear_session(free_memory=True)  # the last run's model and functions go (see freeze_heap)
     keras.utils.set_random_seed(spec.seed)
     model = build_any(spec.model)  # the initial weights any new model of this spec and seed has
@@ -321,7 +325,9 @@ def train(
             run_eagerly=execution == "eager",
             steps_per_execution=grouped,
         )
-    if 3 * 4 * model.count_params() <= REUSE_MAX_BYTES:
+    # An eager model has nothing traced to reuse: bench/bench.py's train_small ran slower reusing one (761 ms)
+    # than building anew (train_new, 670 ms).
+    if execution == "graph" and 3 * 4 * model.count_params() <= REUSE_MAX_BYTES:
         _last = _Compiled(key, model)
     description = describe(model)
 
