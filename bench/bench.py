@@ -12,6 +12,7 @@ Figures (target ratio in brackets):
   train_large        the same model, 10,000 samples x 5 epochs, the same                          [<= 0.7]
   train_new          100 x 1 of a model the service has not trained before (a new input width     [none]
                      each time), the same
+  train_small_graph  train_small with compile.run_eagerly=false: the worker's compiled model reused [none]
                      (trainings: each service run timed right after its plain one; histories compared)
   start              process start to first answered summary / bare `import keras`                [<= 1.0]
   worker_rss         the most a summary worker's RSS grew from 10 to 1,000 distinct summaries, MB [<= 50]
@@ -229,7 +230,7 @@ async def concurrent_summaries(base: str, clients: int, total: int, first: int) 
 
 
 def service_train(
-    http: httpx.Client, samples: int, epochs: int, seed: int, features: int = 20
+    http: httpx.Client, samples: int, epochs: int, seed: int, features: int = 20, run_eagerly: bool | None = None
 ) -> tuple[float, list[float]]:
     """The seed's second model (on ``features`` input features) trained through the service,
     ``POST /v1/trainings?wait=300``, as :func:`keras_fit` trains it in process: (seconds to the answer, losses).
@@ -238,7 +239,13 @@ def service_train(
         RuntimeError: the run did not succeed.
     """
     model = {**SEED_2, "input_shape": [10, features]}
-    body = {"model": model, "data": {"samples": samples}, "fit": {"epochs": epochs}, "seed": seed}
+    body = {
+        "model": model,
+        "data": {"samples": samples},
+        "fit": {"epochs": epochs},
+        "compile": {"run_eagerly": run_eagerly},
+        "seed": seed,
+    }
     began = time.perf_counter()
     r = http.post("/v1/trainings", params={"wait": 300}, json=body)
     elapsed = time.perf_counter() - began
@@ -302,16 +309,18 @@ def main() -> None:
             }
 
             # train_new: a new input width each run, so the service's worker has never trained that model.
-            for name, samples, epochs, n, target, new_model in (
-                ("train_small", 100, 1, 3 if quick else 7, "<= 0.25", False),
-                ("train_large", 1000 if quick else 10000, 1 if quick else 5, 1 if quick else 9, "<= 0.7", False),
-                ("train_new", 100, 1, 3 if quick else 7, "none", True),
+            # train_small_graph: compile.run_eagerly=false, so that the worker's compiled model is reused.
+            for name, samples, epochs, n, target, new_model, eager in (
+                ("train_small", 100, 1, 3 if quick else 7, "<= 0.25", False, None),
+                ("train_large", 1000 if quick else 10000, 1 if quick else 5, 1 if quick else 9, "<= 0.7", False, None),
+                ("train_new", 100, 1, 3 if quick else 7, "none", True, None),
+                ("train_small_graph", 100, 1, 3 if quick else 7, "none", False, False),
             ):
                 keras_fit(samples, epochs, 99)  # warm the baseline's process
                 service_s, baseline_s, equal = [], [], True
                 for seed in range(n):
                     features = 21 + seed if new_model else 20
-                    s, service_losses = service_train(http, samples, epochs, seed, features)
+                    s, service_losses = service_train(http, samples, epochs, seed, features, eager)
                     b, keras_losses = keras_fit(samples, epochs, seed, features)
                     service_s.append(s)
                     baseline_s.append(b)
@@ -385,7 +394,7 @@ def main() -> None:
             print(f"{line}{f['ratio']:>10.3f}  {f['target']}")
         else:
             print(f"{name:<16}{f['summaries_per_s']:>15.1f} /s{'':>20}{f['ratio']:>10.3f}  {f['target']}")
-    for name in ("train_small", "train_large", "train_new"):
+    for name in ("train_small", "train_large", "train_new", "train_small_graph"):
         if not figures[name]["history_identical"]:
             print(f"WARNING: {name}: the service's loss history differs from plain Keras's", file=sys.stderr)
     print(f"written to {args.out.relative_to(ROOT)}")

@@ -478,6 +478,7 @@ TRAINING_LOCS: list[list[str | int]] = [
     ["body", "compile", "learning_rate"],
     ["body", "compile", "metrics", 0],
     ["body", "compile", "run_eagerly"],
+    ["body", "compile", "steps_per_execution"],
     ["body", "seed"],
 ]
 
