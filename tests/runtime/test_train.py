@@ -103,7 +103,8 @@ def test_grouped_steps_give_the_history_of_single_steps() -> None:
         spec = spec.model_copy(update={"data": spec.data.model_copy(update={"samples": 1000})})
         out = keras_train.train(spec, Recording())
         assert out["steps_per_execution"] == (grouped or 42)  # the service's choice: more than an epoch's
-        return out["history"]
+        recorded: dict[str, Any] = out["history"]
+        return recorded
 
     single = history(1)
     assert set(single) == {"loss", "val_loss"} and len(single["loss"]) == 3
