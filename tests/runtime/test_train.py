@@ -186,3 +186,31 @@ def test_a_tiny_model_runs_eagerly_every_time_and_is_not_kept() -> None:
     assert graph["execution"] == "graph" and kept is not None
     keras_train.train(seed_training(1, None), Recording(), eager_max_steps=14)  # eager: the graph model stays
     assert keras_train._last is kept
+
+
+def test_a_group_that_ends_past_the_epoch_counts_the_epoch_s_batches() -> None:
+    # 4 batches in groups of 3: Keras reports the second group's end as batch 6 (3 + 3), past the epoch's 4.
+    channel = Recording()
+    out = keras_train.train(seed_training(2, 3), channel, batch_every_s=0)
+    batches = [(data["epoch"], data["batch"], data["batches"]) for kind, data in channel.events if kind == "batch"]
+    assert batches == [(1, 3, 4), (1, 4, 4), (2, 3, 4), (2, 4, 4)] and out["epochs_completed"] == 2
+    # The run's last group is not asked (every step has trained): a stop from the 5th call on cuts nothing.
+    late = StopFromCall(5)  # calls: before fit, after each of epoch 1's two groups, after epoch 2's first
+    whole = keras_train.train(seed_training(2, 3), late)
+    assert late.calls == 4 and whole["stop_reason"] is None and whole["epochs_completed"] == 2
+
+
+def test_a_stateful_model_is_never_reused() -> None:
+    # Its carried states are not Keras Layer.variables: a reused model would start from the last run's states.
+    spec = TrainingSpec.model_validate(
+        {
+            "model": {"batch_input_shape": [5, 10, 4], "layers": [{"type": "LSTM", "units": 8, "stateful": True}]},
+            "data": {"samples": 100},
+            "fit": {"epochs": 2},
+            "compile": {"run_eagerly": False},
+            "seed": 1,
+        }
+    ).normalized()
+    first = keras_train.train(spec, Recording())["history"]
+    assert keras_train._last is None
+    assert keras_train.train(spec, Recording())["history"] == first

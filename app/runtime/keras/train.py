@@ -88,26 +88,29 @@ class _ProgressCallback(keras.callbacks.Callback):  # type: ignore[misc]
         self._batches_run = 0
 
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._batches_run = batch + 1
+        # With grouped steps Keras passes the group's last index, begin + steps_per_execution - 1, uncapped
+        # where an epoch ends within the group: the batches done are at most the epoch's.
+        done = min(batch + 1, self.steps)
+        self._batches_run = done
         loss = (logs or {}).get("loss")
         if loss is not None and not math.isfinite(float(loss)):
-            self.diverged_at = {"epoch": self.epoch, "batch": batch + 1}
+            self.diverged_at = {"epoch": self.epoch, "batch": done}
             self.model.stop_training = True
-        last = self.epoch == self.epochs and batch + 1 == self.steps
+        last = self.epoch == self.epochs and done == self.steps
         # After the last batch there is nothing left to cut: a run that trained every step is not timed out.
         reason = None if last else self.channel.stop_requested()
         if reason is not None:
             self.stop_reason = reason
             self.model.stop_training = True
         now = time.monotonic()
-        if now - self._last_emit >= self.batch_every_s or batch + 1 == self.steps:  # the epoch's last batch always
+        if now - self._last_emit >= self.batch_every_s or done == self.steps:  # the epoch's last batch always
             self._last_emit = now
             self.channel.emit(
                 "batch",
                 {
                     "epoch": self.epoch,
                     "epochs": self.epochs,
-                    "batch": batch + 1,
+                    "batch": done,
                     "batches": self.steps,
                     "loss": None if loss is None else _finite_or_none(loss),
                 },
@@ -327,7 +330,9 @@ def train(
         )
     # An eager model has nothing traced to reuse: bench/bench.py's train_small ran slower reusing one (761 ms)
     # than building anew (train_new, 670 ms).
-    if execution == "graph" and 3 * 4 * model.count_params() <= REUSE_MAX_BYTES:
+    # A stateful RNN's carried states are not among Keras's Layer.variables, so a reset could not restore them.
+    stateful = any(layer.is_stateful for layer in spec.model.layers)
+    if execution == "graph" and not stateful and 3 * 4 * model.count_params() <= REUSE_MAX_BYTES:
         _last = _Compiled(key, model)
     description = describe(model)
 
