@@ -125,7 +125,6 @@ def test_a_stop_request_is_seen_once_per_group() -> None:
 
 def test_the_service_groups_cheap_steps_and_never_an_eager_run() -> None:
     def chosen(units: int, samples: int, execution: str = "graph") -> int:
-        spec = seed_training(1, None)
         layers = [{"type": "LSTM", "units": units}, {"type": "Dense", "units": 1}]
         spec = TrainingSpec.model_validate(
             {"model": {"input_shape": [10, 20], "layers": layers}, "data": {"samples": samples}}

@@ -277,10 +277,10 @@ def train(
     spec gives the same history, in either execution mode (see :func:`execution_mode`).
 
     The process keeps the last graph-mode run's compiled model (when its weights and moments fit in
-    :data:`REUSE_MAX_BYTES`)
-    and the next run of the same model (:func:`_reuse_key`) trains it from a new model's initial state instead
-    of compiling and tracing again: the same history, without the tracing that dominates a small graph-mode run
-    (``bench/bench.py``'s ``train_large`` after ``train_small``; ``train_new`` has no model to reuse).
+    :data:`REUSE_MAX_BYTES`), and the next run of the same model (:func:`_reuse_key`) trains it from a new
+    model's initial state instead of compiling and tracing again: the same history, without the tracing that
+    dominates a small graph-mode run (``bench/bench.py``'s ``train_large`` after ``train_small``; ``train_new``
+    has no model to reuse).
 
     Args:
         batch_every_s: least seconds between two ``batch`` progress events.
