@@ -73,6 +73,7 @@ SERVICE_ERROR_TYPES = (
     "missing_inputs",
     "monitor_unknown",
     "not_found",
+    "per_output",
     "predict_inputs",
     "query_param_unknown",
     "queue_full",

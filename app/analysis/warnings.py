@@ -282,7 +282,7 @@ def training_warnings(training: TrainingSpec, loc: Loc = ("body",)) -> list[Mode
     if output is not None:
         activation = _activation(model.layers[output])
         where = (*model_loc, "layers", output)
-        loss = training.compile.loss
+        loss = training.output_losses[0]
         if loss == "binary_crossentropy" and activation != "sigmoid":
             warnings.append(
                 _warning(

@@ -43,11 +43,15 @@ def drop_tags(loc: Sequence[Part]) -> tuple[Part, ...]:
         for i, part in enumerate(loc)
         if not (i and isinstance(part, str) and part in LAYER_TYPES and _holds_layer(loc[i - 1]))
         and not (i and part in MODEL_TAGS and loc[i - 1] == "model")
+        and not (i >= 2 and part in PER_OUTPUT_TAGS and loc[i - 1] in PER_OUTPUT_FIELDS and loc[i - 2] == "compile")
     )
 
 
 # The tags of a training's model union (app.spec.training.model_kind).
 MODEL_TAGS = ("sequential", "graph")
+# The tags of compile's per-output arguments (app.spec.training's LossArg and LossWeights): one value, a list, a dict.
+PER_OUTPUT_FIELDS = ("loss", "loss_weights")
+PER_OUTPUT_TAGS = ("one", "list", "dict")
 
 
 def _layer_words(loc: Sequence[Part], infer_type: bool = True) -> str:

@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal
 from pydantic import Discriminator, Field, Tag
 
 from app.errors import Loc, SpecError
-from app.spec.graph import GraphSpec
+from app.spec.graph import MAX_INPUTS, GraphSpec, Reference
+from app.spec.messages import PER_OUTPUT_FIELDS
 from app.spec.model import ModelSpec
 from app.spec.tasks import TASKS, TaskLayout, TaskName, check_metrics, task_layout
-from app.spec.types import StrictModel
+from app.spec.types import Name, StrictModel
 
 Loss = Literal[
     "mse",
@@ -33,14 +34,69 @@ Optimizer = Literal["adam", "adamw", "sgd", "rmsprop", "adagrad", "adamax", "nad
 Metric = Literal[
     "mae", "mse", "mape", "accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"
 ]
+
+
+def _per_output_kind(value: Any) -> str | None:
+    """The tag of a per-output argument's form (compile's ``loss`` and ``loss_weights``), as Keras reads it: one
+    value for every output, a list in the order of the model's outputs, or a dict keyed by output name (the tags
+    are :data:`app.spec.messages.PER_OUTPUT_TAGS`, which error locs leave out)."""
+    if isinstance(value, (list, tuple)):
+        return "list"
+    if isinstance(value, dict):
+        return "dict"
+    return "one" if isinstance(value, (str, int, float)) and not isinstance(value, bool) else None
+
+
+Weight = Annotated[float, Field(ge=0.0, le=1e6, allow_inf_nan=False)]
+LossArg = Annotated[
+    Annotated[Loss, Tag("one")]
+    | Annotated[list[Loss], Tag("list"), Field(min_length=1, max_length=MAX_INPUTS)]
+    | Annotated[dict[Name, Loss], Tag("dict"), Field(min_length=1, max_length=MAX_INPUTS)],
+    Discriminator(
+        _per_output_kind,
+        custom_error_type="per_output",
+        custom_error_message="compile.loss is a Keras loss name ('mse'), a list of one per output in the order of "
+        "outputs, or an object of one per output name",
+    ),
+]
+LossWeights = Annotated[
+    Annotated[list[Weight], Tag("list"), Field(min_length=1, max_length=MAX_INPUTS)]
+    | Annotated[dict[Name, Weight], Tag("dict"), Field(min_length=1, max_length=MAX_INPUTS)],
+    Discriminator(
+        _per_output_kind,
+        custom_error_type="per_output",
+        custom_error_message="compile.loss_weights is a list of one number per output in the order of outputs, "
+        "or an object of one per output name",
+    ),
+]
+# The metrics that improve by rising (their Keras class's _direction is "up"); the others fall.
+MAXIMIZED_METRICS = frozenset({"accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy"})
 # Keras's batch size in fit() when neither the request nor the model fixes one: the one place it is written.
 KERAS_DEFAULT_BATCH_SIZE = 32
 
 
 class CompileSpec(StrictModel):
-    """Arguments of ``model.compile``: a Keras loss, optimizer and metrics by name."""
+    """Arguments of ``model.compile``: a Keras loss, optimizer and metrics by name.
 
-    loss: Loss = "mse"
+    ``loss`` and ``loss_weights`` take Keras's forms for a model of several outputs (a list in the order of the
+    outputs, or a dict keyed by output name: the name of the layer or input each output comes from, Keras's
+    ``model.output_names``); :meth:`TrainingSpec.normalized` checks them against the model, and
+    :meth:`TrainingSpec.keras_compile_args` gives what ``model.compile`` takes.
+    """
+
+    loss: LossArg = Field(
+        "mse",
+        description="Keras's loss: one name for every output (Keras sums the outputs' losses), or for a model of "
+        'several outputs one per output: a list in the order of outputs (["binary_crossentropy", "mse"]) or an '
+        'object keyed by output name, the layer each output comes from ({"priority": "binary_crossentropy", '
+        '"department": "categorical_crossentropy"}).',
+    )
+    loss_weights: LossWeights | None = Field(
+        None,
+        description="Keras's loss_weights: the loss is the sum of each output's loss times its weight; a list in "
+        "the order of outputs or an object keyed by output name, like a per-output loss. null weighs every "
+        "output 1.",
+    )
     optimizer: Optimizer = "adam"
     learning_rate: float | None = Field(
         None, gt=0, le=1e6, description="The optimizer's learning_rate; null keeps Keras's default for it."
@@ -108,6 +164,12 @@ class EarlyStoppingSpec(StrictModel):
     restore_best_weights: bool = Field(
         False, description="Keep the weights of the best epoch rather than the last one's."
     )
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto",
+        description="Whether the monitored value improves by falling (min) or rising (max); auto: min for a loss, "
+        "mae, mse and mape, max for an accuracy, as Keras's auto decides, for an output's own logs too "
+        "(department_loss, val_priority_accuracy).",
+    )
 
 
 class FitSpec(StrictModel):
@@ -174,9 +236,14 @@ class TrainingSpec(StrictModel):
                     "input, 0/1 labels per output)",
                     "task_input_shape",
                 )
-        if model.is_graph and self.data.task == "random" and self.compile.loss == "sparse_categorical_crossentropy":
+        names = _output_names(model)
+        for field in PER_OUTPUT_FIELDS:
+            _check_per_output(field, getattr(self.compile, field), names, (*loc, "compile", field))
+        losses = _per_output(self.compile.loss, names)
+        sparse = [i for i, loss in enumerate(losses) if loss == "sparse_categorical_crossentropy"]
+        if model.is_graph and self.data.task == "random" and sparse:
             raise SpecError.one(
-                (*loc, "compile", "loss"),
+                _per_output_loc(self.compile.loss, names, sparse[0], (*loc, "compile", "loss")),
                 "on the random task a graph model's labels are 0/1 values shaped like each output, which "
                 "sparse_categorical_crossentropy cannot score (it takes class indices): use binary_crossentropy, "
                 "categorical_crossentropy or a regression loss, or give a graph of one input and one output a "
@@ -203,7 +270,7 @@ class TrainingSpec(StrictModel):
                 "validation_split_empty",
             )
         if self.fit.early_stopping is not None:
-            self._check_monitor(self.fit.early_stopping.monitor, loc)
+            self._check_monitor(self.fit.early_stopping.monitor, names, loc)
         stateful = [i for i, layer in enumerate(model.layers) if layer.is_stateful]
         if stateful and fixed is not None:
             where = f"layer {stateful[0]} ({model.layers[stateful[0]].name}) is stateful with a fixed batch of {fixed}"
@@ -245,6 +312,77 @@ class TrainingSpec(StrictModel):
         first = self.model.layers[0]
         return getattr(first, "input_dim", None) if first.type == "Embedding" else None
 
+    @property
+    def model_at_data_length(self) -> ModelSpec | GraphSpec:
+        """The normalized model with every null (variable-length) axis at ``data.timesteps``, as the data has it
+        (the model trained keeps its open length); the model itself when it has none."""
+        if not self.model.variable_axes:
+            return self.model
+        assert self.data.timesteps is not None, "TrainingSpec.normalized() requires it"
+        return self.model.at_length(self.data.timesteps)
+
+    @property
+    def early_stopping_mode(self) -> Literal["min", "max"]:
+        """``EarlyStopping``'s ``mode`` for this normalized training (``fit.early_stopping`` set): the spec's, or
+        for ``auto`` the direction of what the monitor logs, as Keras's auto takes it from a metric's
+        ``_direction`` (up for the accuracies). Keras 3's auto looks the name up among the compiled metrics only
+        (keras/src/callbacks/monitor_callback.py), so an output's own loss or metric (``department_loss``) would
+        stop the run with a ValueError: the service and the exported script pass the mode explicitly."""
+        stopping = self.fit.early_stopping
+        assert stopping is not None
+        if stopping.mode != "auto":
+            return stopping.mode
+        key = stopping.monitor.removeprefix("val_")
+        metric = next((m for m in self.compile.metrics if key == m or key.endswith(f"_{m}")), None)
+        return "max" if metric is not None and not key.endswith("loss") and metric in MAXIMIZED_METRICS else "min"
+
+    @property
+    def output_names(self) -> list[str]:
+        """Keras's ``model.output_names`` of the normalized model: the layer (or input) each output comes from, in
+        the order of outputs; a Sequential's last layer. Per-output ``loss`` and ``loss_weights`` are keyed by them."""
+        return _output_names(self.model)
+
+    @property
+    def output_losses(self) -> list[str]:
+        """The loss of each output, in the order of outputs, from the normalized spec's ``compile.loss``."""
+        return _per_output(self.compile.loss, self.output_names)
+
+    @property
+    def output_loss_weights(self) -> list[float]:
+        """The weight of each output's loss in the total, in the order of outputs (1 each without loss_weights)."""
+        weights = self.compile.loss_weights
+        names = self.output_names
+        return [1.0] * len(names) if weights is None else [float(w) for w in _per_output(weights, names)]
+
+    def keras_compile_args(self) -> dict[str, Any]:
+        """``loss``, ``loss_weights`` and ``metrics`` as this normalized training gives them to ``model.compile``
+        (:func:`app.runtime.keras.train.train` and the exported script alike).
+
+        A model of one output gets one loss, a float weight (or None) and its metrics' list. For several outputs,
+        what Keras 3 refuses and Keras 2 took is translated: one loss with loss_weights becomes one loss per output
+        (Keras 3: "loss_weights must match the number of losses"), and a list of metrics is given to every output,
+        as Keras 2 did (Keras 3 wants one list per output: "tuple arity mismatch"), each logged as
+        ``<output>_<metric>``. A dict of losses stays a dict and takes its weights as a dict; otherwise both are
+        lists in the order of outputs: Keras 3 matches a dict of weights to a list of losses by sorted key, not by
+        name (keras/src/trainers/compile_utils.py, ``CompileLoss.build``).
+        """
+        names = self.output_names
+        losses = self.output_losses
+        weights = None if self.compile.loss_weights is None else self.output_loss_weights
+        metrics = list(self.compile.metrics) or None
+        loss: Any
+        weights_arg: Any
+        if len(names) == 1:
+            return {"loss": losses[0], "loss_weights": None if weights is None else weights[0], "metrics": metrics}
+        if isinstance(self.compile.loss, dict):
+            loss = dict(zip(names, losses, strict=True))
+            weights_arg = None if weights is None else dict(zip(names, weights, strict=True))
+        elif isinstance(self.compile.loss, str) and weights is None:
+            loss, weights_arg = self.compile.loss, None
+        else:
+            loss, weights_arg = losses, weights
+        return {"loss": loss, "loss_weights": weights_arg, "metrics": metrics and [list(metrics) for _ in names]}
+
     def task_layout(
         self, input_shape: Sequence[int | None], output_shape: Sequence[int | None], loc: Loc = ("body",)
     ) -> TaskLayout:
@@ -259,14 +397,18 @@ class TrainingSpec(StrictModel):
         if isinstance(self.model, GraphSpec):  # the layer whose output the labels are for
             index = self.model.layer_index().get(self.model.outputs[0].split(":")[0], index)
         last = (*loc, "model", "layers", index)
-        layout = task_layout(self.data.task, input_shape, output_shape, self.compile.loss, self.vocab, loc, last)
+        layout = task_layout(self.data.task, input_shape, output_shape, self.output_losses[0], self.vocab, loc, last)
         check_metrics(self.compile.metrics, layout.encoding, loc)
         return layout
 
-    def _check_monitor(self, monitor: str, loc: Loc) -> None:
+    def _check_monitor(self, monitor: str, outputs: Sequence[str], loc: Loc) -> None:
         """Refuse an EarlyStopping ``monitor`` that the epoch's logs will not hold (Keras only warns, then
-        never stops)."""
-        names = ["loss", *dict.fromkeys(self.compile.metrics)]
+        never stops). With several outputs Keras logs each output's loss and metrics, ``<output>_loss`` and
+        ``<output>_<metric>``, beside the total ``loss``."""
+        metrics = list(dict.fromkeys(self.compile.metrics))
+        names = ["loss", *metrics]
+        if len(outputs) > 1:  # the metrics only per output (keras_compile_args)
+            names = ["loss", *(f"{name}_{key}" for name in dict.fromkeys(outputs) for key in ("loss", *metrics))]
         keys = names + ([f"val_{n}" for n in names] if self.fit.validation_split else [])
         if monitor in keys:
             return
@@ -278,6 +420,79 @@ class TrainingSpec(StrictModel):
             (*loc, "fit", "early_stopping", "monitor"),
             f"early_stopping.monitor={monitor!r} is not in the epoch's logs: {why} " + ", ".join(repr(k) for k in keys),
             "monitor_unknown",
+        )
+
+
+def _output_names(model: ModelSpec | GraphSpec) -> list[str]:
+    """Keras's ``output_names`` of a normalized model (:attr:`TrainingSpec.output_names`)."""
+    if isinstance(model, GraphSpec):
+        return [Reference.parse(ref).name for ref in model.outputs]
+    return [str(model.layers[-1].name)]
+
+
+def _per_output(value: Any, names: Sequence[str]) -> list[Any]:
+    """A per-output argument (checked by :func:`_check_per_output`) as one value per output, in their order."""
+    if isinstance(value, dict):
+        return [value[name] for name in names]
+    if isinstance(value, list):
+        return list(value)
+    return [value] * len(names)
+
+
+def _per_output_loc(value: Any, names: Sequence[str], i: int, loc: Loc) -> Loc:
+    """Where output ``i``'s entry of a per-output argument at ``loc`` is: its index or key, or ``loc`` itself."""
+    if isinstance(value, dict):
+        return (*loc, names[i])
+    return (*loc, i) if isinstance(value, list) else loc
+
+
+def _check_per_output(field: str, value: Any, names: Sequence[str], loc: Loc) -> None:
+    """Refuse a per-output ``compile.loss`` or ``compile.loss_weights`` that does not match the model's outputs
+    (``names``: :func:`_output_names`), as Keras would only from inside ``fit``.
+
+    Raises:
+        SpecError: (422, ``per_output``) a list whose length is not the number of outputs; a dict that lacks an
+            output, has a key that is not one, or is keyed by a layer that gives two outputs (a dict cannot tell
+            them apart, Keras's names being the layers').
+    """
+    if not isinstance(value, (list, dict)):
+        return
+    count = len(names)
+    outputs = f"{count} output{'s' * (count != 1)} ({', '.join(names)})"
+    one = ", or one loss name for all of them" if field == "loss" else ""
+    if isinstance(value, list):
+        if len(value) != count:
+            raise SpecError.one(
+                loc,
+                f"compile.{field} has {len(value)} entr{'ies' if len(value) != 1 else 'y'}, but the model has "
+                f"{outputs}: give one per output, in the order of outputs{one}",
+                "per_output",
+            )
+        return
+    repeated = [name for name in dict.fromkeys(names) if names.count(name) > 1]
+    if repeated:
+        same = [str(i) for i, name in enumerate(names) if name == repeated[0]]
+        raise SpecError.one(
+            loc,
+            f"outputs {' and '.join(same)} {'both' if len(same) == 2 else 'all'} come from {repeated[0]!r}, and an "
+            f"object keyed by output name cannot tell them apart: give compile.{field} as a list, one per output in "
+            f"the order of outputs{one}",
+            "per_output",
+        )
+    for key in value:
+        if key not in names:
+            raise SpecError.one(
+                (*loc, key),
+                f"{key!r} is not an output of the model: the keys of compile.{field} are the names of the layers "
+                f"(or inputs) its outputs come from, and the model has {outputs}",
+                "per_output",
+            )
+    missing = [name for name in names if name not in value]
+    if missing:
+        raise SpecError.one(
+            loc,
+            f"compile.{field} has no entry for output {missing[0]!r}: give one for each of the model's {outputs}",
+            "per_output",
         )
 
 

@@ -474,6 +474,7 @@ TRAINING_LOCS: list[list[str | int]] = [
     ["body", "data", "samples"],
     ["body", "data", "timesteps"],
     ["body", "compile", "loss"],
+    ["body", "compile", "loss_weights"],
     ["body", "compile", "optimizer"],
     ["body", "compile", "learning_rate"],
     ["body", "compile", "metrics", 0],
@@ -523,6 +524,18 @@ def test_every_training_field_the_service_can_name_is_on_the_form(page: Page, se
     # shuffle: Keras's default, sent as the checkbox says.
     expect(page.locator("#t-shuffle")).to_be_checked()
     assert training_body(page)["fit"]["shuffle"] is True
+    # compile.loss: a name, or one per output as JSON; loss_weights JSON; both sent as written, a typo flagged.
+    assert training_body(page)["compile"]["loss"] == "mse" and "loss_weights" not in training_body(page)["compile"]
+    page.fill("#t-loss", '{"a": "binary_crossentropy", "b": "mse"}')
+    page.fill("#t-loss_weights", "[1, 0.5]")
+    sent = training_body(page)["compile"]
+    assert sent["loss"] == {"a": "binary_crossentropy", "b": "mse"} and sent["loss_weights"] == [1, 0.5]
+    page.fill("#t-loss", '{"a": ')
+    expect(page.locator("#t-loss-problem")).to_contain_text("Write a name (mse, mae, mape...) or JSON")
+    page.fill("#t-loss", "mse")
+    page.fill("#t-loss_weights", "")
+    expect(page.locator("#t-loss-problem")).to_be_empty()
+    assert training_body(page)["compile"]["loss"] == "mse" and "loss_weights" not in training_body(page)["compile"]
 
     # An error at any of them is placed under its field, not in the panel's list.
     console.allow(422)

@@ -91,6 +91,25 @@ RUNS: dict[str, dict[str, Any]] = {
         "compile": {"loss": "binary_crossentropy"},
         "fit": {"epochs": 2, "validation_split": 0.25},
     },
+    # two outputs: a loss and a weight for each by output name, a metric on both, stopping on one output's log
+    "outputs": {
+        "model": {
+            "inputs": [{"name": "series", "shape": [6, 2]}],
+            "layers": [
+                {"type": "GRU", "name": "features", "units": 4},
+                {"type": "Dense", "name": "flag", "units": 1, "activation": "sigmoid", "inputs": ["features"]},
+                {"type": "Dense", "name": "level", "units": 2, "inputs": ["features"]},
+            ],
+            "outputs": ["flag", "level"],
+        },
+        "compile": {
+            "loss": {"flag": "binary_crossentropy", "level": "mse"},
+            "loss_weights": {"level": 0.5, "flag": 1.0},
+            "metrics": ["mae"],
+        },
+        "data": {"samples": 64},
+        "fit": {"epochs": 3, "validation_split": 0.25, "early_stopping": {"monitor": "val_level_mae", "patience": 2}},
+    },
 }
 
 
@@ -140,7 +159,7 @@ def test_a_run_not_started_gets_the_mode_it_will_run_in() -> None:
     spec = TrainingSpec.model_validate(RUNS["temporal_order"]).normalized().model_dump()
     for eager_max_steps, written in ((1000, "run_eagerly=True"), (0, "run_eagerly=False")):  # 8 steps: eager; never
         reply = script_task(spec, None, eager_max_steps, "r")
-        assert reply["ok"] is True and written in reply["script"]
+        assert reply["ok"] is True and written in reply["script"], reply
 
 
 def test_an_unknown_run_has_no_script(client: TestClient) -> None:

@@ -105,11 +105,7 @@ def data_layout(spec: TrainingSpec) -> TaskLayout | None:
     """
     if not spec.uses_task_layout:
         return None
-    model = spec.model
-    if model.variable_axes:  # sequences of data.timesteps; the model itself keeps its open length
-        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
-        model = model.at_length(spec.data.timesteps)
-    figures = analyze(model)
+    figures = analyze(spec.model_at_data_length)
     sample_in, sample_out = (
         tuple(int(d) for d in shape[1:] if d is not None) for shape in (figures.input_shape, figures.output_shapes[0])
     )

@@ -139,7 +139,7 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
         if rate is None
         else f"keras.optimizers.{opt_class}(learning_rate={python_literal(rate)})"
     )
-    metrics = list(spec.compile.metrics)
+    compile_args = spec.keras_compile_args()  # what train() compiles with
     callbacks: list[str] = []
     if fit.early_stopping is not None:
         stop = fit.early_stopping
@@ -150,6 +150,7 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
             f"            patience={python_literal(stop.patience)},",
             f"            min_delta={python_literal(stop.min_delta)},",
             f"            restore_best_weights={python_literal(stop.restore_best_weights)},",
+            f"            mode={python_literal(spec.early_stopping_mode)},",
             "        )",
             "    ],",
         ]
@@ -192,9 +193,10 @@ def training_script(spec: TrainingSpec, execution: str, run_id: str | None = Non
         "keras.utils.set_random_seed(SEED)",
         *model_code(spec.model),
         "model.compile(",
-        f"    loss={python_literal(spec.compile.loss)},",
+        f"    loss={python_literal(compile_args['loss'])},",
+        f"    loss_weights={python_literal(compile_args['loss_weights'])},",
         f"    optimizer={optimizer},",
-        f"    metrics={python_literal(metrics)}," if metrics else "    metrics=None,",
+        f"    metrics={python_literal(compile_args['metrics'])},",
         f"    run_eagerly={execution == 'eager'!r},",
         # The run's grouping of steps: the same history as 1, in less time.
         f"    steps_per_execution={steps_per_execution(spec, execution)},",

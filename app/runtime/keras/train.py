@@ -196,11 +196,9 @@ def steps_per_execution(spec: TrainingSpec, execution: str) -> int:
         return spec.compile.steps_per_execution
     if execution == "eager":
         return 1
-    model = spec.model
-    if model.variable_axes:
-        assert spec.data.timesteps is not None, "TrainingSpec.normalized() requires it"
-        model = model.at_length(spec.data.timesteps)
-    step_mult_adds = 3 * analyze(model).mult_adds * (spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE)
+    step_mult_adds = (
+        3 * analyze(spec.model_at_data_length).mult_adds * (spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE)
+    )
     fit = GROUP_MULT_ADDS // step_mult_adds if step_mult_adds else MAX_STEPS_PER_EXECUTION
     return max(1, min(fit, MAX_STEPS_PER_EXECUTION))
 
@@ -322,9 +320,8 @@ def train(
         model = reusable
     else:
         model.compile(
-            loss=spec.compile.loss,
+            **spec.keras_compile_args(),  # loss, loss_weights, metrics
             optimizer=_make_optimizer(spec),
-            metrics=list(spec.compile.metrics) or None,
             run_eagerly=execution == "eager",
             steps_per_execution=grouped,
         )
@@ -348,15 +345,23 @@ def train(
     train_samples, _ = split_samples(spec.data.samples, spec.fit.validation_split)
     steps = math.ceil(train_samples / batch_size)
     # Keras validates on the last part of the arrays, as given (split_samples), before shuffling.
-    if layout is None:  # a graph: Keras sums the one loss over the outputs, and so does the baseline
+    # Keras's loss is the sum of each output's loss times its weight, and so is the baseline.
+    losses, weights = spec.output_losses, spec.output_loss_weights
+    if layout is None:  # a graph on the random task: 0/1 labels per output
         baseline = {
-            "loss": _summed(constant_loss(part[:train_samples], spec.compile.loss, "binary", None) for part in y),
-            "val_loss": _summed(constant_loss(part[train_samples:], spec.compile.loss, "binary", None) for part in y),
+            key: _summed(
+                weight * value if (value := constant_loss(part[rows], loss, "binary", None)) is not None else None
+                for part, loss, weight in zip(y, losses, weights, strict=True)
+            )
+            for key, rows in (("loss", slice(None, train_samples)), ("val_loss", slice(train_samples, None)))
         }
     else:
         baseline = {
-            "loss": constant_loss(y[:train_samples], spec.compile.loss, layout.encoding, layout.classes),
-            "val_loss": constant_loss(y[train_samples:], spec.compile.loss, layout.encoding, layout.classes),
+            key: None if value is None else weights[0] * value
+            for key, value in (
+                ("loss", constant_loss(y[:train_samples], losses[0], layout.encoding, layout.classes)),
+                ("val_loss", constant_loss(y[train_samples:], losses[0], layout.encoding, layout.classes)),
+            )
         }
     callback = _ProgressCallback(channel, spec.fit.epochs, steps, batch_every_s)
     callbacks: list[keras.callbacks.Callback] = [callback]
@@ -368,6 +373,7 @@ def train(
             patience=stopping.patience,
             min_delta=stopping.min_delta,
             restore_best_weights=stopping.restore_best_weights,
+            mode=spec.early_stopping_mode,
         )
         callbacks.append(early)  # after the progress callback: the epoch that stops is reported first
     started = time.perf_counter()

@@ -18,11 +18,13 @@ class KerasImportError(ValueError):
 
 
 def python_literal(value: Any) -> str:
-    """A Python literal for a JSON-like value: ``True``, ``None``, ``0.5``, ``"tanh"``, ``[5, 10]``."""
+    """A Python literal for a JSON-like value: ``True``, ``None``, ``0.5``, ``"tanh"``, ``[5, 10]``, ``{"a": 1}``."""
     if value is None or isinstance(value, bool | int | float):
         return repr(value)
     if isinstance(value, str):
         return json.dumps(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(python_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{python_literal(k)}: {python_literal(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"no Python literal for {type(value).__name__}")

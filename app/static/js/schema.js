@@ -90,9 +90,11 @@ export function readSchema(openapi) {
     if (schema.type === "number") return { ...field, kind: "number" };
     // A built-in's name or an object of its class (an initializer, a regularizer, a constraint): the names are
     // offered and written bare; anything else is JSON.
-    const names = (schema.anyOf ?? []).map(deref).find((s) => s?.type === "string" && s.enum)?.enum;
+    // compile's loss too: a name, or one per output as a list or an object (a oneOf).
+    const names = (schema.anyOf ?? schema.oneOf ?? []).map(deref).find((s) => s?.type === "string" && s.enum)?.enum;
     if (names) return { ...field, kind: "name-or-json", options: names };
-    return { ...field, kind: "json" };
+    // object: an object of settings of its own (fit's early_stopping), not a free JSON value (compile's loss_weights).
+    return { ...field, kind: "json", object: Boolean(deref(schema)?.properties) };
   };
 
   const readLayer = (schema) => {

@@ -16,10 +16,12 @@ const PAGE_DEFAULTS = { epochs: 10, validation_split: 0.2 };
 // The groups of a training request's settings; then the body's own fields (seed).
 const GROUPS = ["data", "fit", "compile"];
 // The order of the form: boxes and choices two by two, then the check boxes; a field not named here comes last.
-const ORDER = ["task", "samples", "epochs", "batch_size", "validation_split", "loss", "optimizer", "learning_rate", "seed",
-  "steps_per_execution", "shuffle", "run_eagerly", "early_stopping", "metrics"];
+const ORDER = ["task", "samples", "epochs", "batch_size", "validation_split", "loss", "loss_weights", "optimizer",
+  "learning_rate", "seed", "steps_per_execution", "shuffle", "run_eagerly", "early_stopping", "metrics"];
 const NULL_OPTION = "__null__";
-const PLACEHOLDERS = { batch_size: "auto", learning_rate: "Keras default", steps_per_execution: "auto" };
+const PLACEHOLDERS = {
+  batch_size: "auto", learning_rate: "Keras default", steps_per_execution: "auto", loss_weights: "1 for every output",
+};
 const STEPS = { validation_split: "0.05" };
 // Runs drawn beside the shown one, each in its own colour (--compare-1 ... in app.css).
 const MAX_COMPARED = 4;
@@ -104,6 +106,26 @@ export class TrainingPanel {
         h("legend", {}, name), h("div", { class: "choices" }, boxes), problem);
     }
     let control;
+    if (field.kind === "name-or-json" || (field.kind === "json" && !field.object)) {
+      // A value Keras takes in several forms (compile's loss: one name, or one per output as a list or an object
+      // keyed by output name; loss_weights): a name is written bare, anything else as JSON.
+      const named = field.kind === "name-or-json";
+      control = h("input", {
+        type: "text", id, spellcheck: "false", list: named ? `${id}-names` : null, "aria-describedby": problem.id,
+        title, placeholder: PLACEHOLDERS[name] ?? null,
+      });
+      control.addEventListener("input", () => {
+        changed();
+        if (this.readText(field, control.value) === undefined) {
+          problem.textContent = named
+            ? `Write a name (${field.options.slice(0, 3).join(", ")}...) or JSON: a list, or an object keyed by output.`
+            : "Write JSON: a list, or an object keyed by output.";
+        }
+      });
+      this.setValue(name, field, control, field.default);
+      const names = named ? h("datalist", { id: `${id}-names` }, field.options.map((n) => h("option", { value: n }))) : null;
+      return h("div", { class: "setting" }, h("label", { for: id }, name), control, names, problem);
+    }
     if (field.kind === "json") {
       // An optional object of settings (fit's early_stopping): ticked sends {} (Keras's defaults), else nothing.
       control = h("input", { type: "checkbox", id, "aria-describedby": problem.id, title });
@@ -155,7 +177,10 @@ export class TrainingPanel {
   /** Show a value in a setting's control (null or undefined: the field's own default). */
   setValue(name, field, control = byId(`t-${name}`), value = undefined) {
     const v = value === undefined || value === null ? (field.nullable ? null : field.default) : value;
-    if (field.kind === "enum-list") {
+    if (field.kind === "name-or-json" || (field.kind === "json" && !field.object)) {
+      const bare = field.kind === "name-or-json" && typeof v === "string";
+      control.value = v === null || v === undefined ? "" : bare ? v : JSON.stringify(v);
+    } else if (field.kind === "enum-list") {
       const chosen = new Set(Array.isArray(v) ? v : []);
       for (const box of control.querySelectorAll("input[type=checkbox]")) box.checked = chosen.has(box.value);
     } else if (field.kind === "json") {
@@ -174,6 +199,11 @@ export class TrainingPanel {
   /** The value a setting's control holds: null for an empty optional box or "auto". */
   getValue(name, field) {
     const control = byId(`t-${name}`);
+    if (field.kind === "name-or-json" || (field.kind === "json" && !field.object)) {
+      // What cannot be read is sent as written: the service's 422 then names the field.
+      const value = this.readText(field, control.value);
+      return value === undefined ? control.value.trim() : value;
+    }
     if (field.kind === "enum-list") {
       return [...control.querySelectorAll("input[type=checkbox]")].filter((box) => box.checked).map((box) => box.value);
     }
@@ -185,6 +215,18 @@ export class TrainingPanel {
     if (field.kind === "boolean") return control.value === NULL_OPTION ? null : control.value === "true";
     if (field.kind === "enum") return control.value === NULL_OPTION ? null : control.value;
     return control.value === "" ? null : Number(control.value);
+  }
+
+  /** A text setting's value: null when empty, a bare name, or parsed JSON; undefined when it is none of these. */
+  readText(field, text) {
+    const value = text.trim();
+    if (value === "") return null;
+    if (field.kind === "name-or-json" && !/^[[{"]/.test(value)) return value;
+    try {
+      return JSON.parse(value);
+    } catch {
+      return undefined;
+    }
   }
 
   /** The settings as they are now: {name: value} (null for an optional field left empty). */
