@@ -164,8 +164,11 @@ def test_diagram_is_keras_plot_model_as_svg(client: TestClient) -> None:
     for name in ("encoder_inputs", "decoder_inputs", "encoder", "decoder_lstm", "decoder_dense"):
         assert name in r.text
     assert "(None, None, 256)" in r.text  # shapes are drawn
+    # One box per layer and nothing else: model_to_dot's dpi=None once drew a stray node named "dpi".
+    assert r.text.count('class="node"') == 5 and "<title>dpi</title>" not in r.text
     seq = client.post("/v1/models/diagram", json={"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]})
     assert seq.status_code == 200 and "lstm" in seq.text
+    assert seq.text.count('class="node"') == 1 and "<title>dpi</title>" not in seq.text
 
 
 def test_diagram_refuses_what_the_summary_refuses(client: TestClient) -> None:

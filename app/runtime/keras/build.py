@@ -393,4 +393,7 @@ def diagram(spec: ModelSpec | GraphSpec) -> str:
     _release_memory_now_and_then()
     model = build_any(spec, initialize=False)
     dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, dpi=None)
+    # model_to_dot sets dpi even when None, and pydot writes that as a bare ``dpi;`` statement, which dot reads
+    # as a node named "dpi": an ellipse in every diagram. Without the attribute, the SVG is plot_model's at 72 dpi.
+    dot.get_attributes().pop("dpi", None)
     return bytes(dot.create(format="svg")).decode("utf-8")
