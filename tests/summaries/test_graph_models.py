@@ -156,6 +156,25 @@ def test_masks_flow_from_a_bool_input(client: TestClient) -> None:
     assert rows["gru"]["params"] == 3 * 16 * (16 + 16 + 2)  # Keras 3's GRU: reset_after, two bias vectors
 
 
+def test_operations_keras_adds_are_named_as_in_a_fresh_process(client: TestClient) -> None:
+    # A Masking on an input makes Keras add NotEqual and Any operations, which its table shows, named by a
+    # session-wide count: the second such model a worker built once said not_equal_1, where Keras says not_equal.
+    for units in (3, 5):
+        spec = {
+            "name": "masked",
+            "inputs": [{"name": "x", "shape": [None, 4]}],
+            "layers": [{"type": "Masking", "name": "m"}, {"type": "GRU", "name": "g", "units": units}],
+            "outputs": ["g"],
+        }
+        r = client.post("/v1/models/summary", json=spec)
+        assert r.status_code == 200, r.text
+        keras.backend.clear_session()
+        x = keras.Input((None, 4), name="x")
+        model = keras.Model(x, L.GRU(units, name="g")(L.Masking(name="m")(x)), name="masked")
+        assert r.json()["text"] == summary_text(model)
+        assert "│ not_equal " in r.json()["text"] and "│ any (Any) " in r.json()["text"]
+
+
 def test_diagram_is_keras_plot_model_as_svg(client: TestClient) -> None:
     r = client.post("/v1/models/diagram", json=SEQ2SEQ)
     assert r.status_code == 200, r.text
