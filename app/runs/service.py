@@ -30,7 +30,7 @@ from app.runs.models import PredictResponse, Progress, TrainingRun, TrainingRunP
 from app.runs.recorder import INTERRUPTED, RunRecorder, utc_now
 from app.runs.status import FINAL_STATUSES
 from app.runs.store.base import RunEvent, RunStore
-from app.spec.predict import PredictRequest, check_inputs
+from app.spec.predict import PredictRequest, check_inputs, check_one_input_and_output
 from app.spec.training import TrainingSpec, split_samples
 from app.summaries.service import SummaryService
 
@@ -329,11 +329,13 @@ class TrainingService:
         Raises:
             NotFoundError, ConflictError: as :meth:`model_file`.
             SpecError: (422, ``predict_inputs``) the inputs' shape or values do not fit the model's input
-                (:func:`app.spec.predict.check_inputs`).
+                (:func:`app.spec.predict.check_inputs`), or the model is a graph of several inputs or outputs
+                (:func:`app.spec.predict.check_one_input_and_output`).
             WorkerError, WorkerTimeoutError: (503) the worker died or timed out.
         """
         run, data = await self.model_file(run_id)
         training = TrainingSpec.model_validate(run.request)
+        check_one_input_and_output(training.model)
         shape, dtype = check_inputs(
             request.inputs, training.model.batch_shape, training.vocab, self._settings.max_predict_values
         )

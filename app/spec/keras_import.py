@@ -265,8 +265,10 @@ def _history(tensor: Any, loc: Loc) -> str:
     return f"{name}:{index}"
 
 
-def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc) -> None:
-    """Add what a functional model's layer was called on (its one inbound node) to its spec fields."""
+def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc, masks: frozenset[str] = frozenset()) -> None:
+    """Add what a functional model's layer was called on (its one inbound node) to its spec fields; a ``mask``
+    that is one of Keras's own mask operations (``masks``: :func:`_mask_operations`) is left out, as Keras
+    passes it again by itself."""
     nodes = obj.get("inbound_nodes")
     if not isinstance(nodes, list) or len(nodes) != 1 or not isinstance(nodes[0], dict):
         count = len(nodes) if isinstance(nodes, list) else 0
@@ -290,7 +292,9 @@ def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc) -> None:
         if key == "initial_state" and isinstance(value, list):
             spec["initial_state"] = [_history(t, (*at, k)) for k, t in enumerate(value)]
         elif key == "mask" and value is not None:
-            spec["mask"] = _history(value, at)
+            ref = _history(value, at)
+            if ref.split(":")[0] not in masks:
+                spec["mask"] = ref
         elif key == "key" and spec["type"] == "MultiHeadAttention" and value is not None:
             spec["inputs"].append(_history(value, at))
         elif key == "use_causal_mask" and spec["type"] in _CAUSAL and isinstance(value, bool):
@@ -301,6 +305,69 @@ def _call(obj: Mapping[str, Any], spec: dict[str, Any], loc: Loc) -> None:
             raise KerasImportError(
                 at, f"{spec['type']}'s call argument {key}={json.dumps(value)[:80]} is not supported by the import"
             )
+
+
+def _tensor_name(tensor: Any) -> str | None:
+    """The layer a serialized Keras tensor comes from, if it is one from a first call; else ``None``."""
+    config = (
+        tensor.get("config") if isinstance(tensor, dict) and tensor.get("class_name") == "__keras_tensor__" else None
+    )
+    history = config.get("keras_history") if isinstance(config, dict) else None
+    if isinstance(history, list) and len(history) == 3 and isinstance(history[0], str) and history[1:] == [0, 0]:
+        return history[0]
+    return None
+
+
+def _mask_operations(layers: list[Any]) -> frozenset[str]:
+    """The names of the operations Keras itself adds to a functional model to compute a mask, which its
+    ``to_json()`` lists as layers: ``NotEqual(x, 0)`` for an ``Embedding(mask_zero=True)`` called on ``x``, and
+    ``Any(NotEqual(x, mask_value), axis=-1)`` for a ``Masking(mask_value)`` called on ``x``. Only these exact
+    forms, of Keras's own module and beside the layer whose mask they are, are recognised; the import leaves them
+    out (the rebuilt model makes them again) and any other operation stays refused as a class not supported."""
+    called_on: dict[str, list[tuple[str, Any]]] = {}  # tensor name -> (class, mask value) of the layers on it
+    ops: dict[str, tuple[str, str | None, Any]] = {}  # op name -> (class, its tensor's name, its constant)
+    for obj in layers:
+        if not isinstance(obj, dict):
+            continue
+        nodes = obj.get("inbound_nodes")
+        node = nodes[0] if isinstance(nodes, list) and len(nodes) == 1 and isinstance(nodes[0], dict) else None
+        args = node.get("args") if node is not None else None
+        if not isinstance(args, list) or not args:
+            continue
+        raw = obj.get("config")
+        config: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        source = _tensor_name(args[0])
+        cls = obj.get("class_name")
+        if cls == "Embedding" and config.get("mask_zero") is True and source:
+            called_on.setdefault(source, []).append(("Embedding", 0))
+        elif cls == "Masking" and source:
+            called_on.setdefault(source, []).append(("Masking", config.get("mask_value", 0.0)))
+        elif obj.get("module") == "keras.src.ops.numpy" and node is not None and node.get("kwargs") == {}:
+            name = obj.get("name")
+            if cls == "NotEqual" and set(config) == {"name"} and len(args) == 2 and isinstance(name, str):
+                constant = args[1]
+                if isinstance(constant, int | float) and not isinstance(constant, bool):
+                    ops[name] = ("NotEqual", source, constant)
+            elif (
+                cls == "Any"
+                and config.get("axis") == -1
+                and config.get("keepdims") is False
+                and set(config) == {"name", "axis", "keepdims"}
+                and len(args) == 1
+                and isinstance(name, str)
+            ):
+                ops[name] = ("Any", source, None)
+    found: set[str] = set()
+    for name, (cls, source, constant) in ops.items():
+        users = called_on.get(source or "", []) if cls == "NotEqual" else []
+        if ("Embedding", 0) in users and constant == 0:
+            found.add(name)
+        if any(kind == "Masking" and value == constant for kind, value in users):
+            found.add(name)
+    for name, (cls, source, _) in ops.items():  # Masking's Any, on its NotEqual
+        if cls == "Any" and source in found and ops[source][0] == "NotEqual":
+            found.add(name)
+    return frozenset(found)
 
 
 def graph_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limits | None = None) -> GraphSpec:
@@ -336,8 +403,11 @@ def graph_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limi
     if "name" in config:
         spec["name"] = config["name"]
     errors: list[ErrorItem] = []
+    masks = _mask_operations(layers)
     for i, obj in enumerate(layers):
         where = (*config_loc, "layers", i)
+        if isinstance(obj, dict) and obj.get("name") in masks:
+            continue  # Keras's own mask operation: the rebuilt model makes it again
         try:
             if not isinstance(obj, dict):
                 raise KerasImportError(where, "a layer must be an object with class_name and config")
@@ -362,7 +432,7 @@ def graph_from_keras(body: Mapping[str, Any], loc: Loc = ("body",), limits: Limi
                 continue
             layer_obj = {k: v for k, v in obj.items() if k in _LAYER_KEYS}
             layer = _layer_object(layer_obj, where, tuple(LAYER_TYPES))
-            _call(obj, layer, where)
+            _call(obj, layer, where, masks)
             spec["layers"].append(layer)
         except KerasImportError as exc:
             errors.append(exc.item)

@@ -9,6 +9,8 @@ from typing import Any
 from pydantic import Field
 
 from app.errors import Loc, SpecError
+from app.spec.graph import GraphSpec
+from app.spec.model import ModelSpec
 from app.spec.types import StrictModel
 
 
@@ -26,6 +28,28 @@ class PredictRequest(StrictModel):
 
 def _fmt(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("None" if d is None else str(d) for d in shape) + ")"
+
+
+def check_one_input_and_output(model: ModelSpec | GraphSpec, loc: Loc = ("body",)) -> None:
+    """Refuse a graph model of several inputs or outputs: ``inputs`` is one array, for one input, and the
+    answer one output's (``model.predict`` of such a graph takes a dict and answers a list, which the worker
+    once met as a 500).
+
+    Raises:
+        SpecError: (422, ``predict_inputs``) at ``(*loc, "inputs")``, naming the inputs and outputs and what
+            to do instead.
+    """
+    if not isinstance(model, GraphSpec) or (len(model.inputs) == 1 and len(model.outputs) == 1):
+        return
+    names = ", ".join(x.name for x in model.inputs)
+    raise SpecError.one(
+        (*loc, "inputs"),
+        f"this run's model is a graph of {len(model.inputs)} input(s) ({names}) and {len(model.outputs)} output(s) "
+        f"({', '.join(model.outputs)}), but predict takes one array for a model of one input and answers its one "
+        "output: download the trained model (GET /v1/trainings/{id}/model) and call model.predict with a dict of "
+        "its inputs in Keras",
+        "predict_inputs",
+    )
 
 
 def check_inputs(

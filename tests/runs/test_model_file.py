@@ -91,3 +91,33 @@ def test_a_run_without_a_model_is_a_409_and_an_unknown_one_a_404(client: TestCli
     assert r.json()["detail"][0]["loc"] == ["path", "run_id"] and "diverged" in r.json()["detail"][0]["msg"]
     assert client.get("/v1/trainings/nope/model").status_code == 404
     assert client.post("/v1/trainings/nope/predict", json={"inputs": [[[0.0, 0.0]] * 6]}).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("inputs", "outputs", "says"),
+    [
+        (["a", "b"], ["d"], "a graph of 2 input(s) (a, b) and 1 output(s) (d)"),
+        (["a"], ["d", "e"], "a graph of 1 input(s) (a) and 2 output(s) (d, e)"),
+    ],
+)
+def test_a_graph_of_several_inputs_or_outputs_is_a_422_not_a_500(
+    client: TestClient, inputs: list[str], outputs: list[str], says: str
+) -> None:
+    # model.predict of such a graph takes a dict and answers a list: the worker once failed on it with a 500.
+    graph = {
+        "inputs": [{"name": name, "shape": [4]} for name in inputs],
+        "layers": [
+            {"type": "Concatenate", "name": "c", "inputs": inputs}
+            if len(inputs) > 1
+            else {"type": "Dense", "name": "c", "units": 4, "inputs": inputs},
+            {"type": "Dense", "name": "d", "units": 2, "inputs": ["c"]},
+            *([{"type": "Dense", "name": "e", "units": 3, "inputs": ["c"]}] if "e" in outputs else []),
+        ],
+        "outputs": outputs,
+    }
+    trained = client.post("/v1/trainings?wait=120", json={"model": graph, "data": {"samples": 8}, "fit": {"epochs": 1}})
+    assert trained.status_code == 201 and trained.json()["status"] == "succeeded", trained.text
+    r = client.post(f"/v1/trainings/{trained.json()['id']}/predict", json={"inputs": [[0.1, 0.2, 0.3, 0.4]]})
+    assert r.status_code == 422, r.text
+    (item,) = r.json()["detail"]
+    assert item["loc"] == ["body", "inputs"] and item["type"] == "predict_inputs" and says in item["msg"], item

@@ -118,6 +118,28 @@ def test_initial_state_of_the_wrong_size_is_refused_before_keras() -> None:
     )
 
 
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_a_mask_of_another_length_than_the_input_is_refused_before_keras(wrapped: bool) -> None:
+    # Keras builds it, and its training fails inside fit ("Cannot unstack 6 tensors into a TensorArray of
+    # static size 5"), which the service once recorded as an internal failure.
+    rnn: dict[str, Any] = {"type": "LSTM", "units": 2}
+    layer = {"type": "Bidirectional", "layer": rnn} if wrapped else rnn
+    mask_input: dict[str, Any] = {"name": "m", "shape": [6], "dtype": "bool"}
+    body = {
+        "inputs": [{"name": "x", "shape": [5, 3]}, mask_input],
+        "layers": [{**layer, "name": "out", "inputs": ["x"], "mask": "m"}],
+        "outputs": ["out"],
+    }
+    spec = GraphSpec.model_validate(body).normalized()
+    with pytest.raises(SpecError) as info:
+        analyze(spec)
+    (item,) = info.value.items
+    assert item["loc"] == ["body", "layers", 0]
+    assert "the mask must be (batch, timesteps) with the input's 5 timesteps, but it has shape (None, 6)" in item["msg"]
+    mask_input["shape"] = [5]
+    analyze(GraphSpec.model_validate(body).normalized())
+
+
 def test_a_sequential_refuses_what_only_a_graph_has() -> None:
     for layer, field in (
         ({"type": "Add"}, "type"),

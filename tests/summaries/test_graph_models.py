@@ -156,6 +156,62 @@ def test_masks_flow_from_a_bool_input(client: TestClient) -> None:
     assert rows["gru"]["params"] == 3 * 16 * (16 + 16 + 2)  # Keras 3's GRU: reset_after, two bias vectors
 
 
+def test_operations_keras_adds_are_named_as_in_a_fresh_process(client: TestClient) -> None:
+    # A Masking on an input makes Keras add NotEqual and Any operations, which its table shows, named by a
+    # session-wide count: the second such model a worker built once said not_equal_1, where Keras says not_equal.
+    for units in (3, 5):
+        spec = {
+            "name": "masked",
+            "inputs": [{"name": "x", "shape": [None, 4]}],
+            "layers": [{"type": "Masking", "name": "m"}, {"type": "GRU", "name": "g", "units": units}],
+            "outputs": ["g"],
+        }
+        r = client.post("/v1/models/summary", json=spec)
+        assert r.status_code == 200, r.text
+        keras.backend.clear_session()
+        x = keras.Input((None, 4), name="x")
+        model = keras.Model(x, L.GRU(units, name="g")(L.Masking(name="m")(x)), name="masked")
+        assert r.json()["text"] == summary_text(model)
+        assert "│ not_equal " in r.json()["text"] and "│ any (Any) " in r.json()["text"]
+
+
+def _masked_model(which: str) -> keras.Model:
+    """keras-io's bidirectional LSTM (a masking Embedding), or a Masking on an input, in a fresh session."""
+    keras.backend.clear_session()
+    if which == "embedding":
+        tokens = keras.Input(shape=(None,), dtype="int32", name="tokens")
+        x = L.Embedding(200, 8, mask_zero=True, name="emb")(tokens)
+        x = L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi1")(x)
+        x = L.Bidirectional(L.LSTM(4), name="bi2")(x)
+        return keras.Model(tokens, L.Dense(1, activation="sigmoid", name="out")(x), name="bilstm_imdb")
+    series = keras.Input(shape=(None, 4), name="series")
+    return keras.Model(series, L.GRU(3, name="g")(L.Masking(name="m")(series)), name="masked_gru")
+
+
+@pytest.mark.parametrize("which", ["embedding", "masking"])
+def test_keras_json_of_a_masked_model_imports(client: TestClient, which: str) -> None:
+    # Keras's to_json() lists the operations that compute an Embedding's or a Masking's mask (NotEqual, Any)
+    # as layers, and the mask as a call argument of the layers after: the import once refused NotEqual, so no
+    # masked functional model (keras-io's bidirectional LSTM) imported, not even the service's own export.
+    model = _masked_model(which)
+    config = json.loads(model.to_json())
+    assert "NotEqual" in [layer["class_name"] for layer in config["config"]["layers"]]
+    r = client.post("/v1/models/summary", json=config)
+    assert r.status_code == 200, r.text
+    assert r.json()["text"] == summary_text(_masked_model(which))
+    spec = client.post("/v1/models/export/spec", json=config).json()
+    assert "NotEqual" not in json.dumps(spec) and "not_equal" not in json.dumps(spec)
+
+
+def test_an_operation_that_is_not_a_layers_own_mask_stays_refused(client: TestClient) -> None:
+    config = json.loads(_masked_model("embedding").to_json())
+    (op,) = [layer for layer in config["config"]["layers"] if layer["class_name"] == "NotEqual"]
+    op["inbound_nodes"][0]["args"][1] = 1  # not Embedding's mask (ids != 0)
+    r = client.post("/v1/models/summary", json=config)
+    assert r.status_code == 422
+    assert "layer class 'NotEqual' is not supported" in r.json()["detail"][0]["msg"]
+
+
 def test_diagram_is_keras_plot_model_as_svg(client: TestClient) -> None:
     r = client.post("/v1/models/diagram", json=SEQ2SEQ)
     assert r.status_code == 200, r.text
@@ -164,8 +220,11 @@ def test_diagram_is_keras_plot_model_as_svg(client: TestClient) -> None:
     for name in ("encoder_inputs", "decoder_inputs", "encoder", "decoder_lstm", "decoder_dense"):
         assert name in r.text
     assert "(None, None, 256)" in r.text  # shapes are drawn
+    # One box per layer and nothing else: model_to_dot's dpi=None once drew a stray node named "dpi".
+    assert r.text.count('class="node"') == 5 and "<title>dpi</title>" not in r.text
     seq = client.post("/v1/models/diagram", json={"input_shape": [10, 20], "layers": [{"type": "LSTM", "units": 4}]})
     assert seq.status_code == 200 and "lstm" in seq.text
+    assert seq.text.count('class="node"') == 1 and "<title>dpi</title>" not in seq.text
 
 
 def test_diagram_refuses_what_the_summary_refuses(client: TestClient) -> None:

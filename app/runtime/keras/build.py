@@ -14,6 +14,7 @@ from typing import Any
 
 import keras
 from keras.src.layers import input_spec
+from keras.src.utils import naming
 
 from app.analysis.engine import failure_message, graph_failure_message
 from app.spec.graph import GraphSpec, Reference
@@ -195,7 +196,13 @@ def build_graph(spec: GraphSpec, initialize: bool = True) -> keras.Model:
 
 
 def build_any(spec: ModelSpec | GraphSpec, initialize: bool = True) -> keras.Model:
-    """:func:`build_graph` for a graph spec, :func:`build_model` for a Sequential."""
+    """:func:`build_graph` for a graph spec, :func:`build_model` for a Sequential.
+
+    Keras's name counters start afresh, as in a new process: the operations Keras adds to a graph itself, and
+    names by a session-wide count (a ``Masking`` on an input adds ``not_equal`` and ``any``, which its table
+    shows), are then named as a hand-built model names them, whatever this worker built before.
+    """
+    naming.reset_uids()
     if isinstance(spec, GraphSpec):
         return build_graph(spec, initialize)
     return build_model(spec, initialize)
@@ -393,4 +400,7 @@ def diagram(spec: ModelSpec | GraphSpec) -> str:
     _release_memory_now_and_then()
     model = build_any(spec, initialize=False)
     dot = keras.utils.model_to_dot(model, show_shapes=True, show_layer_names=True, dpi=None)
+    # model_to_dot sets dpi even when None, and pydot writes that as a bare ``dpi;`` statement, which dot reads
+    # as a node named "dpi": an ellipse in every diagram. Without the attribute, the SVG is plot_model's at 72 dpi.
+    dot.get_attributes().pop("dpi", None)
     return bytes(dot.create(format="svg")).decode("utf-8")

@@ -12,7 +12,7 @@ from app.spec.layers.base import KerasLayer, TranslateLayer, Weight
 from app.spec.layers.common import KerasImportError
 from app.spec.layers.gru import GRU
 from app.spec.layers.lstm import LSTM
-from app.spec.layers.recurrent import check_states
+from app.spec.layers.recurrent import check_mask, check_states
 from app.spec.layers.simple_rnn import SimpleRNN
 from app.spec.types import Ref, Refs, Shape
 
@@ -65,6 +65,7 @@ class Bidirectional(KerasLayer):
         batch = inputs[0][0]
         # The initial states of both directions, forward first (Bidirectional.call splits the list in halves).
         check_states(self.layer, arguments.get("initial_state"), batch, 2 * self.layer.STATES)
+        check_mask(inputs[0], arguments.get("mask"))
         if not self.layer.return_state:
             return [out]
         return [out, *[(batch, self.layer.units)] * (2 * self.layer.STATES)]

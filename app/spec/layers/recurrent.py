@@ -91,9 +91,7 @@ class RecurrentLayer(KerasLayer):
         out = self.output_shape(inputs[0])
         batch = inputs[0][0]
         check_states(self, arguments.get("initial_state"), batch, self.STATES)
-        mask = arguments.get("mask")
-        if mask is not None and len(mask[0]) != 2:
-            raise KerasRefusal(f"the mask must be 2-D (batch, timesteps), but it has shape {fmt_shape(mask[0])}")
+        check_mask(inputs[0], arguments.get("mask"))
         return [out, *[(batch, self.units)] * self.STATES] if self.return_state else [out]
 
     def weights(self, input_shape: Shape) -> list[Weight]:
@@ -111,6 +109,27 @@ class RecurrentLayer(KerasLayer):
 
     def drops_time_axis(self, index: int, consumer: str) -> str | None:
         return f", but layer {index} ({self.name}) returns only its last output: set return_sequences=true on it"
+
+
+def check_mask(input_shape: Shape, mask: list[Shape] | None) -> None:
+    """Refuse a ``mask`` that is not ``(batch, timesteps)`` for this input: not 2-D, or of another number of
+    timesteps. Keras builds a mask of another length and fails only when it runs ("Cannot unstack 6 tensors into
+    a TensorArray of static size 5"), so the check is made here, on both sides, as for the states.
+
+    Raises:
+        KerasRefusal: naming the shape the mask needs and the one it has.
+    """
+    if mask is None:
+        return
+    (shape,) = mask
+    if len(shape) != 2:
+        raise KerasRefusal(f"the mask must be 2-D (batch, timesteps), but it has shape {fmt_shape(shape)}")
+    steps = input_shape[1] if len(input_shape) > 1 else None
+    if steps is not None and shape[1] is not None and shape[1] != steps:
+        raise KerasRefusal(
+            f"the mask must be (batch, timesteps) with the input's {steps} timesteps, but it has shape "
+            f"{fmt_shape(shape)}: give it the input's length"
+        )
 
 
 def check_states(layer: RecurrentLayer, states: list[Shape] | None, batch: int | None, count: int) -> None:
