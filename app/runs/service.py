@@ -93,9 +93,12 @@ class TrainingService:
         data_figures = checked.length or checked.figures
         check_training_limits(normalized, data_figures.output_shapes, self._settings, loc)
         # The task against the engine's shapes (Keras's own), so that a model that does not fit is a 422 here. A
-        # graph model on the random task gets one array per input instead (TrainingSpec.uses_task_layout).
+        # graph model on the random task gets one array per input instead (TrainingSpec.uses_task_layout), and
+        # labels per output.
         if normalized.uses_task_layout:
             normalized.task_layout(data_figures.input_shape[1:], data_figures.output_shapes[0][1:], loc)
+        else:  # its labels follow each output's loss
+            normalized.graph_label_encodings([shape[1:] for shape in data_figures.output_shapes], loc)
         await self._check_queue()  # before the summary build: a full queue costs no work
         await self._check_client(client)
         summary = await self._summaries.summarize_training(normalized, loc, client, checked)

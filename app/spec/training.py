@@ -16,7 +16,7 @@ from app.errors import Loc, SpecError
 from app.spec.graph import MAX_INPUTS, GraphSpec, Reference
 from app.spec.messages import PER_OUTPUT_FIELDS
 from app.spec.model import ModelSpec
-from app.spec.tasks import TASKS, TaskLayout, TaskName, check_metrics, task_layout
+from app.spec.tasks import TASKS, Encoding, TaskLayout, TaskName, check_metrics, task_layout
 from app.spec.types import Name, StrictModel
 
 Loss = Literal[
@@ -233,23 +233,12 @@ class TrainingSpec(StrictModel):
                     (*loc, "data", "task"),
                     f"data.task={self.data.task!r} makes data for a model of one float32 (or int32 token) input and "
                     f"one output, and {has}: leave data.task out to train on the random task's data (one array per "
-                    "input, 0/1 labels per output)",
+                    "input, random labels per output)",
                     "task_input_shape",
                 )
         names = _output_names(model)
         for field in PER_OUTPUT_FIELDS:
             _check_per_output(field, getattr(self.compile, field), names, (*loc, "compile", field))
-        losses = _per_output(self.compile.loss, names)
-        sparse = [i for i, loss in enumerate(losses) if loss == "sparse_categorical_crossentropy"]
-        if model.is_graph and self.data.task == "random" and sparse:
-            raise SpecError.one(
-                _per_output_loc(self.compile.loss, names, sparse[0], (*loc, "compile", "loss")),
-                "on the random task a graph model's labels are 0/1 values shaped like each output, which "
-                "sparse_categorical_crossentropy cannot score (it takes class indices): use binary_crossentropy, "
-                "categorical_crossentropy or a regression loss, or give a graph of one input and one output a "
-                "data.task with classes (temporal_order, running_parity, tokens)",
-                "loss_output",
-            )
         if model.variable_axes and self.data.timesteps is None:
             shape = "[" + ", ".join("null" if d is None else str(d) for d in model.batch_shape[1:]) + "]"
             raise SpecError.one(
@@ -300,7 +289,8 @@ class TrainingSpec(StrictModel):
     @property
     def uses_task_layout(self) -> bool:
         """Whether the data follows :meth:`task_layout` (one input, one output): a Sequential's always, a graph's
-        for any task but ``random``, which gives a graph one array per input and 0/1 labels per output."""
+        for any task but ``random``, which gives a graph one array per input and random labels per output
+        (:meth:`graph_label_encodings`)."""
         return not self.model.is_graph or self.data.task != "random"
 
     @property
@@ -382,6 +372,42 @@ class TrainingSpec(StrictModel):
         else:
             loss, weights_arg = losses, weights
         return {"loss": loss, "loss_weights": weights_arg, "metrics": metrics and [list(metrics) for _ in names]}
+
+    def graph_label_encodings(
+        self, output_shapes: Sequence[Sequence[int | None]], loc: Loc = ("body",)
+    ) -> list[Encoding]:
+        """How a graph's labels on the random task are written for each output, as the random task writes a
+        Sequential's (:func:`app.spec.tasks.task_layout`): class indices for sparse_categorical_crossentropy,
+        one-hot rows over the last axis for categorical_crossentropy, 0/1 values for the other losses.
+
+        Args:
+            output_shapes: one sample's shape of each output, in the order of outputs, at the data's length (the
+                engine's, Keras's own).
+
+        Raises:
+            SpecError: (422, ``loss_output``) a class loss on an output of one unit (the loss is then always 0),
+                at that output's ``compile.loss`` entry; (``metric_labels``) a metric that cannot score an
+                output's labels (:func:`app.spec.tasks.check_metrics`).
+        """
+        names = self.output_names
+        encodings: list[Encoding] = []
+        for i, (loss, shape) in enumerate(zip(self.output_losses, output_shapes, strict=True)):
+            if loss not in ("sparse_categorical_crossentropy", "categorical_crossentropy"):
+                encodings.append("binary")
+                continue
+            if (shape[-1] if shape else 1) == 1:
+                one_sample = "(" + ", ".join(str(d) for d in shape) + ")"
+                raise SpecError.one(
+                    _per_output_loc(self.compile.loss, names, i, (*loc, "compile", "loss")),
+                    f"{loss} needs one unit per class, but output {i} ({names[i]}) is {one_sample} a sample, 1 unit: "
+                    "over one unit the loss is always 0; use 'binary_crossentropy' with a sigmoid output for two "
+                    "classes, or end it with Dense(n, activation='softmax') for n >= 2 classes",
+                    "loss_output",
+                )
+            encodings.append("index" if loss == "sparse_categorical_crossentropy" else "one_hot")
+        for encoding in dict.fromkeys(encodings):
+            check_metrics(self.compile.metrics, encoding, loc)
+        return encodings
 
     def task_layout(
         self, input_shape: Sequence[int | None], output_shape: Sequence[int | None], loc: Loc = ("body",)

@@ -1,9 +1,11 @@
 """A loss and a weight per output (compile.loss and compile.loss_weights in Keras's list and dict forms), through
-real workers: Keras's total is the weighted sum of the outputs' losses, and the service's refusals name the entry.
+real workers: Keras's total is the weighted sum of the outputs' losses, each output's random labels follow its
+loss, and the service's refusals name the entry.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -138,9 +140,14 @@ def test_a_sequential_takes_its_one_loss_in_any_form(client: TestClient) -> None
         ({"loss": True}, ["compile", "loss"], "a Keras loss name ('mse'), a list of one per output"),
         ({"loss_weights": 0.5}, ["compile", "loss_weights"], "a list of one number per output"),
         (
-            {"loss": {"priority": "binary_crossentropy", "department": "sparse_categorical_crossentropy"}},
-            ["compile", "loss", "department"],
-            "sparse_categorical_crossentropy cannot score",
+            {"loss": {"priority": "categorical_crossentropy", "department": "categorical_crossentropy"}},
+            ["compile", "loss", "priority"],
+            "output 0 (priority) is (1) a sample, 1 unit: over one unit the loss is always 0",
+        ),
+        (
+            {"loss": ["binary_crossentropy", "sparse_categorical_crossentropy"], "metrics": ["mae"]},
+            ["compile", "metrics", 0],
+            "mae cannot score the class indices",
         ),
     ],
 )
@@ -170,3 +177,27 @@ def test_outputs_of_one_layer_take_a_list_not_an_object(client: TestClient) -> N
     assert second["baseline"]["loss"] == pytest.approx(0.5, abs=0.05)
     # Keras logs one encoder_loss for the two (its names are the layers'); the total is the service's to trust.
     assert set(first["history"]) == {"loss", "encoder_loss", "val_loss", "val_encoder_loss"}
+
+
+def test_each_output_s_labels_follow_its_loss_as_a_sequential_s_do(client: TestClient) -> None:
+    # One input, one output: the graph gets the Sequential's arrays, one-hot rows for categorical_crossentropy
+    # (0/1 everywhere, as once, is no distribution: its loss stayed near 35 against a baseline of 7.5).
+    layers = [
+        {"type": "Embedding", "name": "embedding", "input_dim": 22, "output_dim": 8},
+        {"type": "LSTM", "name": "lstm", "units": 8},
+        {"type": "Dense", "name": "dense", "units": 22, "activation": "softmax"},
+    ]
+    sequential = {"input_shape": [12], "layers": layers}
+    graph = {"inputs": [{"name": "ids", "shape": [12], "dtype": "int32"}], "layers": layers, "outputs": ["dense"]}
+    for loss in ("categorical_crossentropy", "sparse_categorical_crossentropy"):
+        as_graph, as_sequential = (train(client, {"loss": loss}, model=model) for model in (graph, sequential))
+        assert as_graph["history"] == as_sequential["history"] and as_graph["baseline"] == as_sequential["baseline"]
+        # 22 classes drawn uniformly: an untrained softmax's loss is about ln 22 = 3.09, and the best constant
+        # answer's is the entropy of 48 samples' class frequencies, below it.
+        assert as_graph["history"]["loss"][0] == pytest.approx(math.log(22), abs=0.1)
+        assert 2.5 < as_graph["baseline"]["loss"] < math.log(22)
+
+    # Two outputs: class indices for the sparse one, 0/1 for the other; the baseline is the sum of theirs.
+    run = train(client, {"loss": {"priority": "binary_crossentropy", "department": "sparse_categorical_crossentropy"}})
+    assert run["history"]["department_loss"][0] == pytest.approx(math.log(4), abs=0.15)
+    assert 1.8 < run["baseline"]["loss"] < math.log(2) + math.log(4)

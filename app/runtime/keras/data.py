@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from app.analysis.engine import analyze, analyze_graph
 from app.spec.graph import GraphSpec
-from app.spec.tasks import SINE_FREQUENCY, SINE_NOISE, TEMPORAL_ORDER_SYMBOLS, TaskLayout
+from app.spec.tasks import SINE_FREQUENCY, SINE_NOISE, TEMPORAL_ORDER_SYMBOLS, Encoding, TaskLayout
 from app.spec.training import TrainingSpec
 
 
@@ -37,51 +37,48 @@ def synthetic_data(
     return x, y
 
 
-def graph_data(
-    spec: GraphSpec, samples: int, seed: int, timesteps: int | None = None
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """One array per input and one labels array per output of a graph model (:func:`graph_arrays`).
-
-    An input of dtype ``int32`` takes token ids below the ``input_dim`` of the Embedding it feeds (the smallest,
-    if several do; 2 if none does). Null (variable-length) axes are ``timesteps`` long.
-
-    Args:
-        spec: a normalized graph spec.
-        timesteps: the length of every null axis after the batch; required when the model has one.
-    """
-    inputs, outputs = graph_layout(spec, timesteps)
-    return graph_arrays(inputs, outputs, samples, seed)
-
-
 def graph_layout(
-    spec: GraphSpec, timesteps: int | None = None
-) -> tuple[list[tuple[tuple[int, ...], str, int]], list[tuple[int, ...]]]:
-    """What :func:`graph_arrays` needs of a normalized graph model, its null axes ``timesteps`` long:
+    spec: TrainingSpec,
+) -> tuple[list[tuple[tuple[int, ...], str, int]], list[tuple[tuple[int, ...], Encoding]]]:
+    """What :func:`graph_arrays` needs of a normalized training's graph model at the data's length:
     ``(shape, dtype, vocabulary)`` of each input (one sample's shape; the vocabulary bounds token ids:
-    :meth:`GraphSpec.token_vocab`, else 2) and each output's shape, one sample's, from the engine (Keras's)."""
-    spec = spec.at_length(timesteps) if timesteps is not None else spec
-    vocab = spec.token_vocab()
+    :meth:`GraphSpec.token_vocab`, else 2) and ``(shape, encoding)`` of each output: one sample's shape, from the
+    engine (Keras's), and how its labels are written for its loss (:meth:`TrainingSpec.graph_label_encodings`).
+
+    Raises:
+        SpecError: a loss or metric that cannot fit an output (the service checks it before queueing: a bug then).
+    """
+    model = spec.model_at_data_length
+    assert isinstance(model, GraphSpec)
+    vocab = model.token_vocab()
     inputs: list[tuple[tuple[int, ...], str, int]] = [
-        (tuple(int(d) for d in x.shape if d is not None), x.dtype, vocab.get(x.name, 2)) for x in spec.inputs
+        (tuple(int(d) for d in x.shape if d is not None), x.dtype, vocab.get(x.name, 2)) for x in model.inputs
     ]
-    outputs = [tuple(int(d) for d in shape[1:] if d is not None) for shape in analyze_graph(spec).output_shapes]
-    return inputs, outputs
+    shapes = [tuple(int(d) for d in shape[1:] if d is not None) for shape in analyze_graph(model).output_shapes]
+    return inputs, list(zip(shapes, spec.graph_label_encodings(shapes), strict=True))
 
 
 def graph_arrays(
-    inputs: list[tuple[tuple[int, ...], str, int]], outputs: list[tuple[int, ...]], samples: int, seed: int
+    inputs: list[tuple[tuple[int, ...], str, int]],
+    outputs: Sequence[tuple[tuple[int, ...], str]],
+    samples: int,
+    seed: int,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """A graph model's random data, made as :func:`synthetic_data` makes a Sequential's, from one
-    ``numpy.random.default_rng(seed)``, inputs first in their order.
+    """A graph model's random data, made as :func:`synthetic_data` and the random task make a Sequential's.
 
     Args:
         inputs: ``(shape, dtype, vocabulary)`` per input, one sample's shape: an ``int32`` input takes ids
             uniform in ``[0, vocabulary)``, a ``bool`` one random booleans (a mask: each step kept with
             probability 1/2), a ``float32`` one values uniform in [0, 1).
-        outputs: each output's shape, one sample's: labels 0/1 (float32).
+        outputs: ``(shape, encoding)`` per output, one sample's shape: labels 0/1 (float32) for ``binary``; for
+            ``index`` and ``one_hot``, classes uniform in ``[0, shape[-1])`` at each position, as int32 indices
+            or one-hot float32 rows.
 
     Returns:
-        ``(xs, ys)``: arrays of shape ``(samples, *shape)``, one per input and one per output.
+        ``(xs, ys)``: arrays of shape ``(samples, *shape)``, one per input and one per output (an ``index``
+        output's without the last axis). Inputs and 0/1 labels come from one ``numpy.random.default_rng(seed)``,
+        inputs first in their order; output ``k``'s classes from ``default_rng([seed, 1 + k])``, so a graph of one
+        input and one output gets a Sequential's arrays of the same shapes.
     """
     rng = np.random.default_rng(seed)
     xs: list[np.ndarray] = []
@@ -92,13 +89,17 @@ def graph_arrays(
             xs.append(rng.random((samples, *shape)) < 0.5)
         else:
             xs.append(rng.random((samples, *shape), dtype=np.float32))
-    ys = [rng.integers(0, 2, size=(samples, *shape)).astype(np.float32) for shape in outputs]
+    ys = [rng.integers(0, 2, size=(samples, *shape)).astype(np.float32) for shape, _ in outputs]
+    for k, (shape, encoding) in enumerate(outputs):
+        if encoding in ("index", "one_hot"):
+            index = np.random.default_rng([seed, 1 + k]).integers(0, shape[-1], size=(samples, *shape[:-1]))
+            ys[k] = index.astype(np.int32) if encoding == "index" else np.eye(shape[-1], dtype=np.float32)[index]
     return xs, ys
 
 
 def data_layout(spec: TrainingSpec) -> TaskLayout | None:
     """The layout of a normalized training's data (:meth:`TrainingSpec.task_layout`) on the engine's shapes
-    (Keras's own) at ``data.timesteps``; ``None`` for a graph on the random task (:func:`graph_data` then).
+    (Keras's own) at ``data.timesteps``; ``None`` for a graph on the random task (:func:`graph_layout` then).
 
     Raises:
         SpecError: the model does not fit the task (the service checks it before queueing: a bug then).

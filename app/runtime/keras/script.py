@@ -95,10 +95,10 @@ def _data_code(spec: TrainingSpec) -> tuple[list[str], list[Callable[..., Any]]]
     layout = data.data_layout(spec)
     if layout is None:  # a graph on the random task
         assert isinstance(spec.model, GraphSpec)
-        inputs, outputs = data.graph_layout(spec.model, spec.data.timesteps)
+        inputs, outputs = data.graph_layout(spec)
         return [
-            "# One (shape, dtype, vocabulary) per input and one shape per output, one sample's: the random task's",
-            "# data for this graph (layerwise's graph_layout).",
+            "# One (shape, dtype, vocabulary) per input and one (shape, label encoding) per output, one sample's:",
+            "# the random task's data for this graph (layerwise's graph_layout).",
             f"INPUTS = {inputs!r}",
             f"OUTPUTS = {outputs!r}",
             "x, y = graph_arrays(INPUTS, OUTPUTS, SAMPLES, SEED)",

@@ -19,7 +19,7 @@ import keras
 from app.analysis.engine import analyze
 from app.runtime.keras.baseline import constant_loss
 from app.runtime.keras.build import build_any, describe
-from app.runtime.keras.data import data_layout, graph_data, task_data
+from app.runtime.keras.data import data_layout, graph_arrays, graph_layout, task_data
 from app.spec.graph import GraphSpec
 from app.spec.layers import KerasLayer
 from app.spec.training import KERAS_DEFAULT_BATCH_SIZE, TrainingSpec, split_samples
@@ -338,7 +338,8 @@ def train(
     layout = data_layout(spec)  # checked against the engine's shapes (Keras's own) before queueing
     if layout is None:  # a graph on the random task: one array per input and per output
         assert isinstance(spec.model, GraphSpec)
-        x, y = graph_data(spec.model, spec.data.samples, spec.seed, spec.data.timesteps)
+        graph_inputs, graph_outputs = graph_layout(spec)
+        x, y = graph_arrays(graph_inputs, graph_outputs, spec.data.samples, spec.seed)
     else:
         x, y = task_data(layout, spec.data.samples, spec.seed)
     batch_size = spec.fit.batch_size or KERAS_DEFAULT_BATCH_SIZE
@@ -347,11 +348,11 @@ def train(
     # Keras validates on the last part of the arrays, as given (split_samples), before shuffling.
     # Keras's loss is the sum of each output's loss times its weight, and so is the baseline.
     losses, weights = spec.output_losses, spec.output_loss_weights
-    if layout is None:  # a graph on the random task: 0/1 labels per output
+    if layout is None:  # a graph on the random task: labels per output as its loss has them
         baseline = {
             key: _summed(
-                weight * value if (value := constant_loss(part[rows], loss, "binary", None)) is not None else None
-                for part, loss, weight in zip(y, losses, weights, strict=True)
+                None if (value := constant_loss(part[rows], loss, encoding, shape[-1])) is None else weight * value
+                for part, (shape, encoding), loss, weight in zip(y, graph_outputs, losses, weights, strict=True)
             )
             for key, rows in (("loss", slice(None, train_samples)), ("val_loss", slice(train_samples, None)))
         }
