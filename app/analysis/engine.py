@@ -31,8 +31,10 @@ Bytes
     torchinfo's "Forward/backward pass size", torchinfo/model_statistics.py) and the input batch (B·input
     bytes, torchinfo's "Input size"). A recurrent layer's activations add what backpropagation through time
     keeps (:meth:`ModelFigures.training_memory`): its states of every timestep, and the weight gradients of
-    the loop iterations TensorFlow runs at once. TensorFlow's fixed cost of tracing a training step (~60 MiB,
-    whatever the model) is not in it. ``bench/training_memory.py`` measures real trainings against it.
+    the loop iterations TensorFlow runs at once. An attention layer's add its softmax weights of every head and
+    query-key pair (heads·Tq·Tk, twice with dropout), which grow with the square of the length. TensorFlow's
+    fixed cost of tracing a training step (~60 MiB, whatever the model) is not in it. ``bench/training_memory.py``
+    measures real trainings against it.
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class LayerFigures:
     timesteps: int | None = None  # the time axis it steps over (recurrent layers, TimeDistributed)
     non_trainable_params: int = 0  # BatchNormalization's moving statistics, every weight of a frozen layer
     step_scalars: int = 0  # kept per timestep of one sample for backpropagation through time (bptt_step_scalars)
+    kept_scalars: int = 0  # kept inside the layer for the backward pass, one sample's (KerasLayer.call_kept_scalars)
     # Graph models: every output's shape (an RNN with return_state has several), and the references the layer
     # was called on (Keras's "Connected to"). Empty for a Sequential.
     output_shapes: tuple[Shape, ...] = ()
@@ -219,8 +222,10 @@ class ModelFigures:
 
     @property
     def activation_bytes_kept(self) -> int:
-        """Bytes of the outputs training keeps for one sample: every output of every layer with weights."""
-        return sum(_all_output_bytes(layer) for layer in self.layers if layer.params > 0)
+        """Bytes training keeps for one sample: every output of every layer with weights, and what a layer keeps
+        inside (attention's weights of every query-key pair: :meth:`KerasLayer.call_kept_scalars`)."""
+        outputs = sum(_all_output_bytes(layer) for layer in self.layers if layer.params > 0)
+        return outputs + sum(layer.kept_scalars for layer in self.layers) * FLOAT32_BYTES
 
     @property
     def input_bytes(self) -> int:
@@ -396,6 +401,7 @@ def analyze_graph(spec: GraphSpec, loc: Loc = ("body",)) -> ModelFigures:
                 timesteps=shapes[0][1] if layer.STEPS_OVER_TIME else None,
                 non_trainable_params=sum(w.size for w in weights if not w.trainable),
                 step_scalars=bptt_step_scalars(layer),
+                kept_scalars=layer.call_kept_scalars(shapes) if known else 0,
                 output_shapes=tuple(outs),
                 connected_to=tuple(ref for _, given in calls for ref in given),
             )

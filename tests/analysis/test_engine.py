@@ -6,10 +6,12 @@ from typing import Any
 
 import pytest
 
-from app.analysis.engine import analyze
+from app.analysis.engine import analyze, analyze_graph
 from app.analysis.warnings import model_warnings, training_warnings
 from app.config import Limits
 from app.errors import SpecError
+from app.spec.examples import RESIDUAL
+from app.spec.graph import GraphSpec
 from app.spec.model import ModelSpec
 from app.spec.training import TrainingSpec
 from app.summaries.service import SummaryService
@@ -159,3 +161,35 @@ def test_training_warnings(
     warnings = training_warnings(TrainingSpec.model_validate(body).normalized())
     assert [(w.type, w.layer) for w in warnings] == expected
     assert all(w.msg and w.fix for w in warnings)
+
+
+def residual_block(steps: int, dropout: float) -> dict[str, Any]:
+    """The playground's transformer_block (MultiHeadAttention with 4 heads on a (steps, 1) series)."""
+    attention = {**RESIDUAL["layers"][0], "dropout": dropout}
+    series = [{"name": "series", "shape": [steps, 1]}]
+    return {**RESIDUAL, "inputs": series, "layers": [attention, *RESIDUAL["layers"][1:]]}
+
+
+def test_attention_keeps_its_weights_of_every_query_key_pair_for_the_backward_pass() -> None:
+    def kept(steps: int, dropout: float) -> int:
+        figures = analyze_graph(GraphSpec.model_validate(residual_block(steps, dropout)).normalized())
+        return figures.layers[0].kept_scalars
+
+    assert kept(128, 0.0) == 4 * 128 * 128  # the softmax weights of 4 heads
+    assert kept(128, 0.25) == 2 * 4 * 128 * 128  # and their dropout mask
+    assert kept(256, 0.25) == 4 * kept(128, 0.25)  # the square of the length
+
+    figures = analyze_graph(GraphSpec.model_validate(residual_block(128, 0.25)).normalized())
+    # The outputs of the layers with weights: attention, norm and ff_2 (128, 1), ff_1 (128, 4), classes (2).
+    outputs = (3 * 128 + 128 * 4 + 2) * 4
+    assert figures.training_memory(32).activations_bytes == 32 * 2 * (outputs + 2 * 4 * 128 * 128 * 4)
+
+
+def test_a_long_attention_is_refused_for_its_memory_before_any_worker() -> None:
+    # 100,000 steps: 4 heads' weights of 10^10 pairs, 320 GB a sample; the estimate once said 344 MB, and
+    # TensorFlow's ResourceExhaustedError ended the run instead.
+    body = {"model": residual_block(100_000, 0.0), "fit": {"batch_size": 1}}
+    with pytest.raises(SpecError) as refused:
+        SERVICE.check_training(TrainingSpec.model_validate(body).normalized())
+    (item,) = refused.value.items
+    assert item["type"] == "limit_exceeded" and "LAYERWISE_MAX_MEMORY_BYTES" in item["msg"], item

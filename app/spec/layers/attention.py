@@ -89,6 +89,11 @@ class Attention(BaseAttention):
     def call_mult_adds(self, inputs: list[Shape]) -> int:
         return _score_mult_adds(inputs)
 
+    def call_kept_scalars(self, inputs: list[Shape]) -> int:
+        """:func:`_kept_scores`; the concat score keeps ``tanh(query + key)`` of every pair and feature too
+        (``Attention._calculate_scores``)."""
+        return _kept_scores(inputs, 1, self.dropout, features=self.score_mode == "concat")
+
 
 class AdditiveAttention(BaseAttention):
     """``keras.layers.AdditiveAttention``: additive attention (Bahdanau et al. 2015); shapes and Mult-Adds as
@@ -111,6 +116,11 @@ class AdditiveAttention(BaseAttention):
     def call_mult_adds(self, inputs: list[Shape]) -> int:
         return _score_mult_adds(inputs)
 
+    def call_kept_scalars(self, inputs: list[Shape]) -> int:
+        """:func:`_kept_scores`, with ``tanh(query + key)`` of every pair and feature (Keras's additive score
+        reduces it over the features: ``AdditiveAttention._calculate_scores``)."""
+        return _kept_scores(inputs, 1, self.dropout, features=True)
+
 
 def _frozen(layer: KerasLayer, weights: list[Weight]) -> list[Weight]:
     """``weights`` as Keras counts them: all non-trainable for a layer with ``trainable=False``."""
@@ -130,6 +140,16 @@ def _scored(layer: BaseAttention, inputs: list[Shape]) -> Shape:
             f"given {', '.join(fmt_shape(s) for s in inputs)}: project them to one size (a Dense)"
         )
     return (*query[:-1], value[-1])
+
+
+def _kept_scores(inputs: list[Shape], heads: int, dropout: float, features: bool = False) -> int:
+    """What an attention layer keeps per sample for the backward pass beyond its output: the softmax weights of
+    every head and query-key pair, ``heads·Tq·Tk`` (the softmax's gradient and the weighted sum's need them), as
+    many again for the dropout mask when ``dropout`` > 0, and with ``features`` ``Tq·Tk·d`` for a score that is
+    ``tanh`` of the summed query and key. This is what grows with the square of the length."""
+    query, key = inputs[0], inputs[2] if len(inputs) > 2 else inputs[1]
+    pairs = prod(query[1:-1]) * prod(key[1:-1])
+    return heads * pairs * (1 + (dropout > 0)) + (pairs * prod(query[-1:]) if features else 0)
 
 
 def _score_mult_adds(inputs: list[Shape]) -> int:
@@ -225,6 +245,10 @@ class MultiHeadAttention(BaseAttention):
 
         projections = tq * uses("query") + tk * uses("key") + tk * uses("value") + tq * uses("attention_output")
         return projections + h * tq * tk * k + h * tq * tk * v
+
+    def call_kept_scalars(self, inputs: list[Shape]) -> int:
+        """:func:`_kept_scores` of its ``num_heads`` heads (``MultiHeadAttention._compute_attention``)."""
+        return _kept_scores(inputs, self.num_heads, self.dropout)
 
 
 ATTENTION_LAYER_CLASSES: tuple[type[KerasLayer], ...] = (Attention, AdditiveAttention, MultiHeadAttention)

@@ -341,6 +341,12 @@ class KerasLayer(StrictModel):
         """:meth:`mult_adds` for a call on several inputs (a layer of one input: that input's)."""
         return self.mult_adds(inputs[0])
 
+    def call_kept_scalars(self, inputs: list[Shape]) -> int:
+        """Values per sample a call makes inside the layer, beyond its output, that a training step keeps for
+        its backward pass (attention's weights over every query-key pair); 0 for most layers. The inputs'
+        shapes are known (no ``None`` after the batch)."""
+        return 0
+
     # -- Analytic shape engine --------------------------------------------------------------------------------
 
     def check_input(self, input_shape: Shape) -> None:
