@@ -76,14 +76,16 @@ class _Quiet:
 
 def measure_one(body: dict[str, Any]) -> dict[str, Any]:
     """Train ``body`` in this process; its estimate, and what the training took, in bytes."""
-    from app.analysis.engine import analyze
+    from app.analysis.engine import analyze, analyze_graph
     from app.runtime import tasks
     from app.runtime.keras import train
+    from app.spec.graph import GraphSpec
     from app.spec.training import TrainingSpec
 
     spec = TrainingSpec.model_validate(body).normalized()
     assert spec.fit.batch_size is not None
-    estimate = analyze(spec.model).training_memory(spec.fit.batch_size, spec.compile.optimizer)
+    figures = analyze_graph(spec.model) if isinstance(spec.model, GraphSpec) else analyze(spec.model)
+    estimate = figures.training_memory(spec.fit.batch_size, spec.compile.optimizer)
     tasks.warm_up()
     before = _status("VmRSS")
     with open("/proc/self/clear_refs", "w") as f:

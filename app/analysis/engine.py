@@ -31,10 +31,10 @@ Bytes
     torchinfo's "Forward/backward pass size", torchinfo/model_statistics.py) and the input batch (B·input
     bytes, torchinfo's "Input size"). A recurrent layer's activations add what backpropagation through time
     keeps (:meth:`ModelFigures.training_memory`): its states of every timestep, and the weight gradients of
-    the loop iterations TensorFlow runs at once. An attention layer's add its softmax weights of every head and
-    query-key pair (heads·Tq·Tk, twice with dropout), which grow with the square of the length. TensorFlow's
-    fixed cost of tracing a training step (~60 MiB, whatever the model) is not in it. ``bench/training_memory.py``
-    measures real trainings against it.
+    the loop iterations TensorFlow runs at once. An attention layer's add two tensors of heads·Tq·Tk (its
+    softmax weights, and their product with their gradient; three with dropout), which grow with the square of
+    the length. TensorFlow's fixed cost of tracing a training step (~60 MiB, whatever the model) is not in it.
+    ``bench/training_memory.py`` measures real trainings against it.
 """
 
 from __future__ import annotations

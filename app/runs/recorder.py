@@ -183,6 +183,9 @@ async def record_outcome(recorder: RunRecorder, out: TrainingReply | Failed, lim
     """
     error = failure_of(out)
     if error is not None:
+        if error["kind"] == "memory":
+            await recorder.finish("failed", error=allocation_error(error["msg"]))
+            return
         kind: RunErrorKind = "build" if error["kind"] == "build" else "internal"
         await recorder.finish("failed", error=RunError(kind=kind, msg=error["msg"]))
         return
@@ -215,6 +218,16 @@ def memory_error(rss_bytes: int, cap_bytes: int, estimate_bytes: int | None) -> 
         f"{fmt_bytes(cap_bytes)} (LAYERWISE_TRAINING_WORKER_MAX_RSS_BYTES), and was stopped{estimated}; train with "
         "a smaller batch_size, fewer units or fewer timesteps (a recurrent layer keeps its states for every "
         "timestep of every sample in the batch)",
+    )
+
+
+def allocation_error(what: str) -> RunError:
+    """The error of a run TensorFlow could not allocate a tensor for (``what``: its ``ResourceExhaustedError``'s
+    first line), though the service's estimate let it in (the estimate is no bound: :mod:`app.analysis.engine`)."""
+    return RunError(
+        kind="memory",
+        msg=f"TensorFlow could not allocate memory for the training ({what}); train with a smaller batch_size, "
+        "fewer units or shorter sequences (attention keeps a weight for every pair of timesteps)",
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any, Literal, NotRequired, Required, TypedDict
 
 # -- replies -----------------------------------------------------------------------------------------------------
 
-FailureKind = Literal["build", "unavailable", "internal"]
+FailureKind = Literal["build", "memory", "unavailable", "internal"]
 """``build``: Keras refused the model (``index``: the layer); ``unavailable``: a program the task needs is not
 installed where the worker runs (Graphviz's ``dot``); ``internal``: anything else, a bug (``traceback``)."""
 

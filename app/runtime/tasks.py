@@ -223,6 +223,8 @@ def run_training(
         stop = result["stop_reason"]
     except keras_build.BuildError as exc:
         out, stop = failed("build", str(exc), index=exc.index), "build"
+    except MemoryError as exc:  # TensorFlow could not allocate a tensor (app.runtime.keras.train)
+        out, stop = failed("memory", str(exc)), "memory"
     except Exception as exc:
         out = failed("internal", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=8))
         stop = "internal"

@@ -175,14 +175,14 @@ def test_attention_keeps_its_weights_of_every_query_key_pair_for_the_backward_pa
         figures = analyze_graph(GraphSpec.model_validate(residual_block(steps, dropout)).normalized())
         return figures.layers[0].kept_scalars
 
-    assert kept(128, 0.0) == 4 * 128 * 128  # the softmax weights of 4 heads
-    assert kept(128, 0.25) == 2 * 4 * 128 * 128  # and their dropout mask
+    assert kept(128, 0.0) == 2 * 4 * 128 * 128  # the softmax weights of 4 heads, and their gradient's product
+    assert kept(128, 0.25) == 3 * 4 * 128 * 128  # and their dropout mask
     assert kept(256, 0.25) == 4 * kept(128, 0.25)  # the square of the length
 
     figures = analyze_graph(GraphSpec.model_validate(residual_block(128, 0.25)).normalized())
     # The outputs of the layers with weights: attention, norm and ff_2 (128, 1), ff_1 (128, 4), classes (2).
     outputs = (3 * 128 + 128 * 4 + 2) * 4
-    assert figures.training_memory(32).activations_bytes == 32 * 2 * (outputs + 2 * 4 * 128 * 128 * 4)
+    assert figures.training_memory(32).activations_bytes == 32 * 2 * (outputs + 3 * 4 * 128 * 128 * 4)
 
 
 def test_a_long_attention_is_refused_for_its_memory_before_any_worker() -> None:

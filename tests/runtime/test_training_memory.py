@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from app.spec.examples import RESIDUAL
 from app.spec.training import TrainingSpec
 from tests.conftest import pure_tests_only
 from tests.serving import ROOT
@@ -46,6 +47,13 @@ CASES = {
         [4096, 32],
         32,
     ),
+    # The playground's transformer_block at 1,024 steps: 4 heads' weights of a million query-key pairs.
+    "attention": {
+        "model": {**RESIDUAL, "inputs": [{"name": "series", "shape": [1024, 1]}]},
+        "compile": {"run_eagerly": False},
+        "data": {"samples": 8},
+        "fit": {"epochs": 1, "batch_size": 8},
+    },
 }
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 import keras
+import tensorflow as tf
 
 from app.analysis.engine import analyze
 from app.runtime.keras.baseline import constant_loss
@@ -392,16 +393,20 @@ def train(
             "early_stopped": None,
         }
     channel.emit("baseline", baseline)  # the line a run is drawn against, known before its first epoch
-    history = model.fit(
-        x,
-        y,
-        batch_size=batch_size,
-        epochs=spec.fit.epochs,
-        validation_split=spec.fit.validation_split,
-        shuffle=spec.fit.shuffle,
-        verbose=0,
-        callbacks=callbacks,
-    )
+    try:
+        history = model.fit(
+            x,
+            y,
+            batch_size=batch_size,
+            epochs=spec.fit.epochs,
+            validation_split=spec.fit.validation_split,
+            shuffle=spec.fit.shuffle,
+            verbose=0,
+            callbacks=callbacks,
+        )
+    except tf.errors.ResourceExhaustedError as exc:
+        # TensorFlow's allocator refused a tensor: the run's memory (the service's estimate is no bound), not a bug.
+        raise MemoryError(str(exc.message).splitlines()[0]) from exc
     fit_s = time.perf_counter() - started
     early_stopped = None
     if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
