@@ -314,3 +314,23 @@ def test_a_training_request_is_normalized_and_analysed_once(
     r = client.post("/v1/trainings", json={"model": seed["seed_example_2"], "fit": {"epochs": 1}})
     assert r.status_code == 202, r.text
     assert calls == {"normalized": 1, "analyze": 1}
+
+
+def test_a_tensor_tensorflow_cannot_allocate_fails_the_run_as_memory(client: TestClient) -> None:
+    # An outer product by broadcasting: Multiply of (200,000, 1) and (1, 200,000) is 160 GB a sample, which no
+    # estimate counts (Multiply has no weights to keep it for) and the allocator refuses at once.
+    outer = {
+        "inputs": [{"name": "a", "shape": [200_000, 1]}, {"name": "b", "shape": [1, 200_000]}],
+        "layers": [
+            {"type": "Multiply", "name": "outer", "inputs": ["a", "b"]},
+            {"type": "GlobalAveragePooling1D", "name": "pool"},
+            {"type": "Dense", "name": "out", "units": 1},
+        ],
+        "outputs": ["out"],
+    }
+    r = client.post("/v1/trainings?wait=120", json={"model": outer, "data": {"samples": 1}})
+    assert r.status_code == 201, r.text
+    run = r.json()
+    assert run["status"] == "failed" and run["error"]["kind"] == "memory", run["error"]
+    assert "OOM when allocating tensor with shape[1,200000,200000]" in run["error"]["msg"]
+    assert "train with a smaller batch_size" in run["error"]["msg"]

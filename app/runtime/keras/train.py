@@ -406,7 +406,8 @@ def train(
         )
     except tf.errors.ResourceExhaustedError as exc:
         # TensorFlow's allocator refused a tensor: the run's memory (the service's estimate is no bound), not a bug.
-        raise MemoryError(str(exc.message).splitlines()[0]) from exc
+        lines = [line.strip() for line in str(exc.message).splitlines()]
+        raise MemoryError(next((line for line in lines if line.startswith("OOM")), "ResourceExhaustedError")) from exc
     fit_s = time.perf_counter() - started
     early_stopped = None
     if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
