@@ -117,8 +117,9 @@ class LayerFigures:
 
     @property
     def activation_bytes(self) -> int:
-        """Bytes of this layer's output for one sample, float32."""
-        return prod(self.output_shape[1:]) * FLOAT32_BYTES
+        """Bytes of this layer's outputs for one sample, float32: all of them for a layer that returns several (an
+        LSTM's output and states with ``return_state``)."""
+        return _all_output_bytes(self)
 
     def bptt_bytes(self, batch_size: int) -> int:
         """Bytes a training step at ``batch_size`` keeps for this layer's backpropagation through time: its
@@ -224,7 +225,7 @@ class ModelFigures:
     def activation_bytes_kept(self) -> int:
         """Bytes training keeps for one sample: every output of every layer with weights, and what a layer keeps
         inside (attention's weights of every query-key pair: :meth:`KerasLayer.call_kept_scalars`)."""
-        outputs = sum(_all_output_bytes(layer) for layer in self.layers if layer.params > 0)
+        outputs = sum(layer.activation_bytes for layer in self.layers if layer.params > 0)
         return outputs + sum(layer.kept_scalars for layer in self.layers) * FLOAT32_BYTES
 
     @property

@@ -52,7 +52,9 @@ class LayerSummary(ResponseModel):
         None, description="mult_adds for the summary's batch_size samples: mult_adds * batch_size."
     )
     activation_bytes: int | None = Field(
-        None, description="Bytes of this layer's output for one sample, as float32 (4 bytes each)."
+        None,
+        description="Bytes of this layer's outputs for one sample, as float32 (4 bytes each): all of them for a "
+        "layer that returns several (an LSTM with return_state: its output and states).",
     )
 
 

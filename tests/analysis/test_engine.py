@@ -10,7 +10,7 @@ from app.analysis.engine import analyze, analyze_graph
 from app.analysis.warnings import model_warnings, training_warnings
 from app.config import Limits
 from app.errors import SpecError
-from app.spec.examples import RESIDUAL
+from app.spec.examples import RESIDUAL, SEQ2SEQ
 from app.spec.graph import GraphSpec
 from app.spec.model import ModelSpec
 from app.spec.training import TrainingSpec
@@ -193,3 +193,11 @@ def test_a_long_attention_is_refused_for_its_memory_before_any_worker() -> None:
         SERVICE.check_training(TrainingSpec.model_validate(body).normalized())
     (item,) = refused.value.items
     assert item["type"] == "limit_exceeded" and "LAYERWISE_MAX_MEMORY_BYTES" in item["msg"], item
+
+
+def test_a_layer_s_activation_bytes_count_every_output_it_returns() -> None:
+    # The seq2seq encoder (LSTM(256), return_state): its output and its two states, 3 x 256 float32 a sample.
+    figures = analyze_graph(GraphSpec.model_validate(SEQ2SEQ).normalized())
+    encoder = next(layer for layer in figures.layers if layer.name == "encoder")
+    assert encoder.output_shapes == ((None, 256), (None, 256), (None, 256))
+    assert encoder.activation_bytes == 3 * 256 * 4
