@@ -406,8 +406,11 @@ def train(
         )
     except tf.errors.ResourceExhaustedError as exc:
         # TensorFlow's allocator refused a tensor: the run's memory (the service's estimate is no bound), not a bug.
-        lines = [line.strip() for line in str(exc.message).splitlines()]
-        raise MemoryError(next((line for line in lines if line.startswith("OOM")), "ResourceExhaustedError")) from exc
+        # Its message is "Graph execution error:", a traceback, then (perhaps after a function's name) "OOM when
+        # allocating tensor with shape[...] ...".
+        text = str(exc.message)
+        at = text.find("OOM when allocating")
+        raise MemoryError(text[at:].splitlines()[0] if at >= 0 else "ResourceExhaustedError") from exc
     fit_s = time.perf_counter() - started
     early_stopped = None
     if early is not None and early.stopped_epoch > 0 and callback.stop_reason is None and not callback.diverged_at:
